@@ -1,0 +1,59 @@
+"""ONNX Runtime backend: CPU by default, CUDA or TensorRT execution providers when installed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import SegdeployError
+from ..export.metadata import read_onnx_metadata
+from .base import check_frames, normalize
+
+
+class OnnxRuntimeBackend:
+    name = "onnxruntime"
+
+    def __init__(
+        self, path: Path, providers: list[str] | None = None, threads: int = 0, flush_denormal: bool = True
+    ) -> None:
+        import onnxruntime as ort
+
+        self.label = path.name
+        available = ort.get_available_providers()
+        wanted = providers or ["CPUExecutionProvider"]
+        missing = [p for p in wanted if p not in available]
+        if missing:
+            raise SegdeployError(
+                f"{path}: ONNX Runtime provider {missing[0]} not available (have: {', '.join(available)})"
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.add_session_config_entry("session.set_denormal_as_zero", "1" if flush_denormal else "0")
+        self.threads, self.flush_denormal = threads, flush_denormal
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=options, providers=wanted)
+        except Exception as exc:
+            raise SegdeployError(f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from None
+        self.meta, self.precision = read_onnx_metadata(self.session.get_modelmeta().custom_metadata_map, path)
+        self.input_name = self.session.get_inputs()[0].name
+        self.providers = self.session.get_providers()
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "providers": self.providers,
+            "intra_op_threads": self.threads or "default",
+            "denormal_as_zero": self.flush_denormal,
+        }
+
+    def prepare(self, frames: np.ndarray) -> np.ndarray:
+        check_frames(frames)
+        recipe = self.meta.recipe
+        return frames if self.meta.io.fold_preprocess else normalize(frames, recipe.mean, recipe.std)
+
+    def infer(self, feed: np.ndarray) -> np.ndarray:
+        return np.asarray(self.session.run(None, {self.input_name: feed})[0])
+
+    def run(self, frames: np.ndarray) -> np.ndarray:
+        return self.infer(self.prepare(frames))

@@ -1,0 +1,1 @@
+"""segdeploy bench: interleaved latency measurement of every backend, with machine facts and plots."""

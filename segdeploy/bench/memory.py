@@ -1,0 +1,51 @@
+"""Peak resident memory per artifact, each measured alone in a fresh process."""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import resource
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _probe(path: str, config: Any) -> dict[str, dict[str, float]]:
+    from .runner import open_for_bench
+
+    baseline = _rss_mb()
+    height, width = max(config.shapes, key=lambda s: s[0] * s[1])
+    frames = np.zeros((config.batch, height, width, 3), dtype=np.uint8)
+    results = {}
+    for backend in open_for_bench(Path(path), config):
+        for _ in range(2):
+            backend.run(frames)
+        results[backend.label] = {
+            "baseline_rss_mb": round(baseline, 1),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "height": height,
+            "width": width,
+        }
+    return results
+
+
+def peak_memory(path: Path, config: Any) -> dict[str, dict[str, float]]:
+    """Load `path` in a new process per variant, run the largest shape, and report its peak RSS (MiB)
+    against the RSS of the same process before loading (torch imported, no model)."""
+    variants = config.torch_variants if path.suffix in (".pt", ".pth") else config.torch_variants[:1]
+    results: dict[str, dict[str, float]] = {}
+    for variant in variants:
+        single = dataclasses.replace(config, torch_variants=(variant,))
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            results.update(pool.submit(_probe, str(path), single).result())
+    return results

@@ -1,0 +1,263 @@
+"""Interleaved latency measurement: every artifact in one run, round-robin, warm-up excluded.
+
+Each timed iteration is one call split into prepare (host preprocessing), infer (the backend's
+inference, output copied to the host) and postprocess (argmax to a class map when the artifact
+returns logits). Inputs are made before the loop; nothing is loaded, read or written inside it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..backends.base import Backend
+from ..errors import SegdeployError
+from ..evaluate import predictions
+from ..meta import ModelMeta
+from .machine import machine_info
+from .stats import fit_line, summarize
+
+FORMAT = "segdeploy.bench/1"
+TORCH_VARIANTS = ("eager", "channels_last", "autocast", "compile")
+STAGES = ("prepare", "infer", "postprocess")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    shapes: list[tuple[int, int]]
+    batch: int = 1
+    iterations: int = 30
+    duration: float | None = None  # seconds per shape for all artifacts together; overrides iterations
+    warmup: int = 5
+    threads: int = 0  # 0: the library's default
+    providers: list[str] | None = None
+    torch_variants: tuple[str, ...] = ("eager",)
+    device: str = "cpu"
+    flush_denormal: bool = True
+    memory: bool = True
+    seed: int = 0
+
+
+@dataclass
+class BenchRow:
+    label: str
+    backend: str
+    precision: str
+    batch: int
+    height: int
+    width: int
+    iterations: int
+    latency_ms: dict[str, float]
+    stages_ms: dict[str, dict[str, float]]
+    throughput: float  # images per second, from the mean latency
+    gflops: float | None = None  # per batch, forward pass
+    gflops_per_s: float | None = None  # from the median latency
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BenchReport:
+    machine: dict[str, Any]
+    config: dict[str, Any]
+    rows: list[BenchRow]
+    memory: dict[str, dict[str, float]]
+    scaling: dict[str, dict[str, float]]
+    created: str = field(
+        default_factory=lambda: datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "created": self.created,
+            "machine": self.machine,
+            "config": self.config,
+            "rows": [asdict(r) for r in self.rows],
+            "memory": self.memory,
+            "scaling": self.scaling,
+        }
+
+
+def open_for_bench(path: Path, config: BenchConfig) -> list[Backend]:
+    """One backend per artifact, or per PyTorch variant for a checkpoint."""
+    if not path.exists():
+        raise SegdeployError(f"{path}: file not found")
+    if path.suffix in (".pt", ".pth"):
+        from ..backends.torch_backend import TorchBackend
+
+        backends: list[Backend] = []
+        for variant in config.torch_variants:
+            if variant not in TORCH_VARIANTS:
+                raise SegdeployError(f"--torch-variant '{variant}': choose {', '.join(TORCH_VARIANTS)}")
+            autocast = (
+                (torch.float16 if config.device.startswith("cuda") else torch.bfloat16)
+                if variant == "autocast"
+                else None
+            )
+            backend = TorchBackend.from_checkpoint(
+                path,
+                device=config.device,
+                channels_last=variant != "eager",
+                autocast=autocast,
+                compile=variant == "compile",
+            )
+            backend.label = f"{path.name} [{variant}]"
+            backends.append(backend)
+        return backends
+    if path.suffix == ".onnx":
+        from ..backends.onnxruntime_backend import OnnxRuntimeBackend
+
+        return [
+            OnnxRuntimeBackend(
+                path, providers=config.providers, threads=config.threads, flush_denormal=config.flush_denormal
+            )
+        ]
+    raise SegdeployError(f"{path}: not a benchmarkable artifact (expected a .pt/.pth checkpoint or an .onnx model)")
+
+
+def check_shape(backend: Backend, batch: int, height: int, width: int) -> None:
+    export = backend.meta.recipe.export
+    problems = []
+    if not export.batch[0] <= batch <= export.batch[2]:
+        problems.append(f"batch {batch} outside {export.batch[0]}..{export.batch[2]}")
+    if not export.height[0] <= height <= export.height[2]:
+        problems.append(f"height {height} outside {export.height[0]}..{export.height[2]}")
+    if not export.width[0] <= width <= export.width[2]:
+        problems.append(f"width {width} outside {export.width[0]}..{export.width[2]}")
+    if height % 32 or width % 32:
+        problems.append("height and width must be multiples of 32")
+    if problems:
+        raise SegdeployError(
+            f"{backend.label}: shape {batch}x{height}x{width} does not fit the model's profile ({'; '.join(problems)})"
+        )
+
+
+@lru_cache(maxsize=64)
+def _gflops(architecture: str, encoder: str | None, classes: int, height: int, width: int) -> float | None:
+    from ..models.info import gflops
+    from ..models.registry import build_model
+
+    try:
+        with torch.device("meta"):
+            model = build_model(architecture, encoder, classes)
+        return gflops(model, height, width)
+    except Exception:  # a user model that cannot be built on the meta device: no FLOP count
+        return None
+
+
+def model_gflops(meta: ModelMeta, batch: int, height: int, width: int) -> float | None:
+    recipe = meta.recipe
+    per_image = _gflops(recipe.architecture, recipe.encoder, meta.num_classes, height, width)
+    return None if per_image is None else per_image * batch
+
+
+def sgemm_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """Best-of-N float32 matrix product rate: the CPU's practically reachable peak for comparison."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def _timed(call: Any) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
+
+
+def _measure(backends: list[Backend], frames: np.ndarray, config: BenchConfig) -> list[dict[str, list[float]]]:
+    for backend in backends:
+        for _ in range(config.warmup):
+            predictions(backend.run(frames))
+    samples: list[dict[str, list[float]]] = [{s: [] for s in STAGES} for _ in backends]
+    deadline = None if config.duration is None else time.perf_counter() + config.duration
+    iteration = 0
+    while True:
+        if deadline is None and iteration >= config.iterations:
+            break
+        if deadline is not None and time.perf_counter() >= deadline and iteration >= 3:
+            break
+        for offset in range(len(backends)):  # rotate the order so no backend always runs first
+            index = (iteration + offset) % len(backends)
+            backend = backends[index]
+            t0 = time.perf_counter_ns()
+            feed = backend.prepare(frames)
+            t1 = time.perf_counter_ns()
+            output = backend.infer(feed)
+            t2 = time.perf_counter_ns()
+            predictions(output)
+            t3 = time.perf_counter_ns()
+            for stage, (start, end) in zip(STAGES, ((t0, t1), (t1, t2), (t2, t3))):
+                samples[index][stage].append((end - start) / 1e6)
+        iteration += 1
+    return samples
+
+
+def run_bench(artifacts: list[Path], config: BenchConfig, log: Any = print) -> BenchReport:
+    if not artifacts:
+        raise SegdeployError("bench needs at least one artifact")
+    if not config.shapes:
+        raise SegdeployError("bench needs at least one --shape")
+    torch.set_flush_denormal(config.flush_denormal)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    backends = [b for path in artifacts for b in open_for_bench(path, config)]
+    for backend in backends:
+        for height, width in config.shapes:
+            check_shape(backend, config.batch, height, width)
+    machine = {**machine_info(), "sgemm_gflops": round(sgemm_gflops(), 1), "torch_threads": torch.get_num_threads()}
+    rng = np.random.default_rng(config.seed)
+    rows = []
+    for height, width in config.shapes:
+        log(f"bench {config.batch}x{height}x{width}: {len(backends)} artifacts interleaved")
+        frames = rng.integers(0, 256, size=(config.batch, height, width, 3), dtype=np.uint8)
+        for backend, sample in zip(backends, _measure(backends, frames, config)):
+            total = [sum(parts) for parts in zip(*(sample[s] for s in STAGES))]
+            latency = summarize(total)
+            flops = model_gflops(backend.meta, config.batch, height, width)
+            rows.append(
+                BenchRow(
+                    backend.label,
+                    backend.name,
+                    backend.precision,
+                    config.batch,
+                    height,
+                    width,
+                    len(total),
+                    latency,
+                    {s: summarize(sample[s]) for s in STAGES},
+                    config.batch * 1000 / latency["mean"],
+                    flops,
+                    None if flops is None else flops / (latency["median"] / 1000),
+                    backend.settings(),
+                )
+            )
+    memory = {}
+    if config.memory:
+        from .memory import peak_memory
+
+        for path in artifacts:
+            memory.update(peak_memory(path, config))
+    return BenchReport(
+        machine, {**asdict(config), "artifacts": [str(a) for a in artifacts]}, rows, memory, scaling(rows)
+    )
+
+
+def scaling(rows: list[BenchRow]) -> dict[str, dict[str, float]]:
+    """Per artifact, the line through median latency against pixels per batch (with two or more shapes)."""
+    fits = {}
+    for label in dict.fromkeys(r.label for r in rows):
+        mine = [r for r in rows if r.label == label]
+        if len({(r.height, r.width) for r in mine}) >= 2:
+            intercept, slope = fit_line(
+                [r.batch * r.height * r.width for r in mine], [r.latency_ms["median"] for r in mine]
+            )
+            fits[label] = {"intercept_ms": intercept, "ms_per_megapixel": slope}
+    return fits

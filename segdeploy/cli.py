@@ -1,0 +1,401 @@
+"""The `segdeploy` command line: a thin skin over the library."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from .errors import SegdeployError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Train, export and deploy semantic-segmentation models, and prove they still agree.",
+)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _console() -> Any:
+    from .console import console
+
+    return console
+
+
+def reports_errors(command: F) -> F:
+    """Turn SegdeployError into one line on stderr and a non-zero exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except SegdeployError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'256x320' (height x width) or '256' (square)."""
+    parts = text.lower().split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise SegdeployError(f"size '{text}': expected HEIGHTxWIDTH, e.g. 256x320") from None
+    if len(values) == 1:
+        values *= 2
+    if len(values) != 2 or min(values) < 1:
+        raise SegdeployError(f"size '{text}': expected HEIGHTxWIDTH, e.g. 256x320")
+    return values[0], values[1]
+
+
+def _recipe(name: str | None, model: str | None, encoder: str | None) -> Any:
+    from .recipes import load_recipe
+
+    recipe = load_recipe(name or "unet")
+    if model is not None:
+        recipe = recipe.replace(architecture=model, encoder=None, name=recipe.name if name else model)
+    if encoder is not None:
+        recipe = recipe.replace(encoder=encoder)
+    return recipe
+
+
+RecipeArg = Annotated[str, typer.Argument(help="Recipe name (see recipes/) or path to a recipe YAML.")]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="Your own model as package.module:factory.")]
+EncoderOpt = Annotated[str | None, typer.Option(help="Encoder, e.g. resnet18, resnet50, mobilenet_v3.")]
+DataOpt = Annotated[Path, typer.Option("--data", help="Dataset YAML (see recipes/data/).")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite existing artifacts.")]
+
+
+@app.command()
+@reports_errors
+def models() -> None:
+    """List the architectures with parameters, GFLOPs at the recipe input size and output stride."""
+    import torch
+    from rich.table import Table
+
+    from .models.info import gflops, parameter_count
+    from .models.registry import ARCHITECTURES, build_model
+    from .recipes import available_recipes, load_recipe
+
+    recipes = {name: load_recipe(name) for name in ARCHITECTURES if name in available_recipes()}
+    table = Table(title="segdeploy models")
+    for column in ("name", "encoder", "params (M)", "input", "GFLOPs", "encoder stride", "head stride", "what"):
+        table.add_column(column, justify="right" if column[0] in "pGie" and column != "encoder" else "left")
+    for name, entry in ARCHITECTURES.items():
+        recipe = recipes.get(name)
+        height, width = recipe.input_size if recipe else (256, 256)
+        with torch.device("meta"):
+            model = build_model(name, recipe.encoder if recipe else None, recipe.num_classes if recipe else 3)
+        table.add_row(
+            name,
+            (recipe.encoder if recipe else None) or "fixed",
+            f"{parameter_count(model) / 1e6:.2f}",
+            f"{height}x{width}",
+            f"{gflops(model, height, width):.1f}",
+            str(entry.encoder_stride),
+            str(entry.head_stride),
+            entry.summary,
+        )
+    _console().print(table)
+
+
+@app.command()
+@reports_errors
+def train(
+    recipe: RecipeArg,
+    data: DataOpt,
+    out: Annotated[Path | None, typer.Option(help="Output folder [runs/RECIPE].")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs.")] = None,
+    batch: Annotated[int | None, typer.Option(help="Batch size.")] = None,
+    crop: Annotated[str | None, typer.Option(help="Training crop HxW.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate (AdamW).")] = None,
+    loss: Annotated[str | None, typer.Option(help="ce, dice, focal or ce+dice.")] = None,
+    class_weights: Annotated[str | None, typer.Option(help="Comma-separated cross-entropy class weights.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    amp: Annotated[bool, typer.Option(help="Mixed precision: fp16 on CUDA, bf16 on CPUs that have it.")] = True,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/last.pt.")] = False,
+    pretrained: Annotated[bool, typer.Option("--pretrained", help="Start from ImageNet encoder weights.")] = False,
+    model: ModelOpt = None,
+    encoder: EncoderOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Train a recipe on a dataset; writes best.pt, last.pt and history.json."""
+    from .data.spec import load_dataset_spec
+    from .train.loop import train as run_training
+
+    chosen = _recipe(recipe, model, encoder)
+    changes: dict[str, Any] = {
+        "epochs": epochs,
+        "batch_size": batch,
+        "lr": lr,
+        "loss": loss,
+        "crop": parse_size(crop) if crop else None,
+    }
+    if class_weights is not None:
+        try:
+            changes["class_weights"] = [float(w) for w in class_weights.split(",")]
+        except ValueError:
+            raise SegdeployError(f"--class-weights '{class_weights}': expected numbers separated by commas") from None
+    settings = dataclasses.replace(chosen.train, **{k: v for k, v in changes.items() if v is not None})
+    if settings.loss not in ("ce", "dice", "focal", "ce+dice"):
+        raise SegdeployError(f"--loss '{settings.loss}': choose ce, dice, focal or ce+dice")
+    result = run_training(
+        chosen.replace(train=settings),
+        load_dataset_spec(data),
+        out or Path("runs") / chosen.name,
+        device=device,
+        amp=amp,
+        resume=resume,
+        force=force,
+        pretrained=pretrained,
+        log=_console().print,
+    )
+    _console().print(f"best val mIoU {result.best_miou:.4f}: {result.best}  (last: {result.last})")
+
+
+@app.command()
+@reports_errors
+def export(
+    recipe: Annotated[
+        str | None, typer.Argument(help="Recipe name or path (optional with a segdeploy checkpoint).")
+    ] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Trained weights: a segdeploy checkpoint or a plain state dict.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder [exports/NAME].")] = None,
+    fold_preprocess: Annotated[
+        bool, typer.Option("--fold-preprocess", help="uint8 NHWC input, normalisation in the graph.")
+    ] = False,
+    argmax: Annotated[bool, typer.Option("--argmax", help="End the graph with argmax: int32 class maps out.")] = False,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Also write model.fp16.onnx.")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="Also write model.int8.onnx (Q/DQ); needs --calib.")] = False,
+    calib: Annotated[Path | None, typer.Option(help="Calibration set folder (segdeploy calibrate).")] = None,
+    calib_method: Annotated[str, typer.Option(help="minmax, entropy or percentile.")] = "entropy",
+    max_miou_drop: Annotated[float | None, typer.Option(help="INT8 accuracy guard [recipe tolerance.int8].")] = None,
+    val_split: Annotated[str, typer.Option(help="Split of the calibration data set for the INT8 guard.")] = "val",
+    pretrained: Annotated[
+        bool, typer.Option("--pretrained", help="Without --checkpoint: ImageNet encoder weights.")
+    ] = False,
+    model: ModelOpt = None,
+    encoder: EncoderOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Export to ONNX (model.onnx + model.pt reference + manifest.json), validated against PyTorch;
+    --fp16 and --int8 add reduced-precision graphs."""
+    from .console import sensitivity_table
+    from .export.pipeline import export_artifacts
+    from .meta import IOSpec
+    from .precision.int8 import CALIBRATION_METHODS
+    from .precision.pipeline import PrecisionOptions
+
+    if int8 and calib is None:
+        raise SegdeployError("--int8 needs --calib calibration/NAME (make one with 'segdeploy calibrate')")
+    if calib is not None and not int8:
+        raise SegdeployError("--calib is only used with --int8")
+    if calib_method not in CALIBRATION_METHODS:
+        raise SegdeployError(f"--calib-method '{calib_method}': choose {', '.join(CALIBRATION_METHODS)}")
+    precision = PrecisionOptions(fp16, calib, calib_method, max_miou_drop, val_split)
+
+    chosen = _recipe(recipe, model, encoder) if (recipe or model or checkpoint is None) else None
+    name = chosen.name if chosen else (checkpoint.stem if checkpoint else "model")
+    console = _console()
+    result = export_artifacts(
+        chosen,
+        checkpoint,
+        out or Path("exports") / name,
+        IOSpec(fold_preprocess, argmax),
+        force=force,
+        pretrained=pretrained,
+        precision=precision,
+        log=console.print,
+    )
+    if not result.trained:
+        console.print("[yellow]note:[/] no --checkpoint given, exported untrained weights")
+    for probe in result.probes:
+        console.print(
+            f"validated {probe.batch}x{probe.height}x{probe.width}: max |logit difference| "
+            f"{probe.max_abs_diff:.2e}, label mismatches {probe.label_mismatches}"
+        )
+    if result.int8 is not None and result.int8.ranking:
+        console.print(sensitivity_table(result.int8))
+    elif result.int8 is not None:
+        console.print(
+            f"INT8 ({result.int8.method}): val mIoU {result.int8.int8_miou:.4f} vs FP32 "
+            f"{result.int8.fp32_miou:.4f}, drop {result.int8.drop:+.4f} within {result.int8.max_drop}: "
+            "no layer needed to stay in float"
+        )
+    console.print(
+        f"wrote {', '.join(str(p) for p in [result.onnx, *result.reduced.values(), result.checkpoint])}, "
+        f"{result.manifest}"
+    )
+    if result.int8 is not None and not result.int8.within:
+        raise SegdeployError(
+            f"{result.reduced['model.int8.onnx']}: INT8 mIoU drop {result.int8.drop:.4f} stays above "
+            f"{result.int8.max_drop} even with {len(result.int8.excluded)} nodes in float",
+            exit_code=1,
+        )
+
+
+@app.command()
+@reports_errors
+def parity(
+    artifact_dir: Annotated[Path, typer.Argument(help="An export folder (holds manifest.json).")],
+    data: DataOpt,
+    split: Annotated[str, typer.Option(help="Split to evaluate.")] = "val",
+    batch: Annotated[int, typer.Option(help="Images per inference call.")] = 4,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON.")] = None,
+    save_disagreement: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write per-image maps of where each artifact disagrees with PyTorch (yellow: on a boundary)."
+        ),
+    ] = None,
+) -> None:
+    """mIoU, per-class IoU, agreement and logit differences of every artifact against PyTorch."""
+    from .console import parity_table
+    from .data.spec import load_dataset_spec
+    from .files import write_json
+    from .parity import run_parity
+
+    report = run_parity(
+        artifact_dir, load_dataset_spec(data), split, batch_size=batch, save_disagreement=save_disagreement
+    )
+    _console().print(parity_table(report))
+    if json_out is not None:
+        write_json(json_out, report.to_dict())
+    for row in report.rows:
+        for failure in row.failures:
+            typer.echo(f"parity: {row.artifact}: {failure}", err=True)
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def bench(
+    artifacts: Annotated[list[Path], typer.Argument(help="Checkpoints (.pt, PyTorch) and ONNX models (ONNX Runtime).")],
+    shape: Annotated[
+        list[str] | None, typer.Option(help="HxW, repeatable for a scaling table [recipe input size].")
+    ] = None,
+    batch: Annotated[int, typer.Option(help="Images per call.")] = 1,
+    iterations: Annotated[int, typer.Option(help="Timed iterations per artifact and shape.")] = 30,
+    duration: Annotated[float | None, typer.Option(help="Seconds per shape instead of --iterations.")] = None,
+    warmup: Annotated[int, typer.Option(help="Untimed iterations first.")] = 5,
+    threads: Annotated[int, typer.Option(help="CPU threads for PyTorch and ONNX Runtime (0: default).")] = 0,
+    provider: Annotated[list[str] | None, typer.Option(help="ONNX Runtime execution provider, repeatable.")] = None,
+    torch_variant: Annotated[
+        list[str] | None,
+        typer.Option(help="PyTorch variant, repeatable: eager, channels_last, autocast, compile [eager]."),
+    ] = None,
+    device: Annotated[str, typer.Option(help="PyTorch device: cpu or cuda.")] = "cpu",
+    denormals: Annotated[str, typer.Option(help="flush (denormals as zero, every backend) or keep.")] = "flush",
+    memory: Annotated[bool, typer.Option(help="Measure peak RSS per artifact in a fresh process.")] = True,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write every figure and setting as JSON.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="PNG of latency against pixels (needs two shapes or more).")] = None,
+) -> None:
+    """Latency and throughput of every artifact, interleaved in one run so their ratios hold."""
+    from .bench.runner import BenchConfig, open_for_bench, run_bench
+    from .console import bench_table
+    from .files import write_json
+
+    if denormals not in ("flush", "keep"):
+        raise SegdeployError(f"--denormals '{denormals}': choose flush or keep")
+    if plot is not None and len(shape or []) < 2:
+        raise SegdeployError("--plot needs two or more --shape values")
+    for artifact in artifacts:
+        if not artifact.exists():
+            raise SegdeployError(f"{artifact}: file not found")
+    config = BenchConfig(
+        [],
+        batch,
+        iterations,
+        duration,
+        warmup,
+        threads,
+        provider,
+        tuple(torch_variant or ["eager"]),
+        device,
+        denormals == "flush",
+        memory,
+    )
+    if shape:
+        shapes = [parse_size(s) for s in shape]
+    else:
+        shapes = [
+            open_for_bench(artifacts[0], dataclasses.replace(config, torch_variants=("eager",)))[
+                0
+            ].meta.recipe.input_size
+        ]
+    report = run_bench(artifacts, dataclasses.replace(config, shapes=shapes), log=_console().print)
+    _console().print(bench_table(report))
+    for label, fit in report.scaling.items():
+        _console().print(f"{label}: {fit['intercept_ms']:.1f} ms + {fit['ms_per_megapixel']:.1f} ms per megapixel")
+    for label, mem in report.memory.items():
+        _console().print(
+            f"{label}: peak RSS {mem['peak_rss_mb']:.0f} MiB ({mem['baseline_rss_mb']:.0f} before loading)"
+        )
+    if json_out is not None:
+        write_json(json_out, report.to_dict())
+    if plot is not None:
+        from .bench.plot import latency_plot
+
+        latency_plot(report, plot)
+        _console().print(f"wrote {plot}")
+
+
+@app.command()
+@reports_errors
+def calibrate(
+    data: DataOpt,
+    split: Annotated[str, typer.Option(help="Split to draw from.")] = "train",
+    num: Annotated[int, typer.Option(help="Number of images.")] = 64,
+    name: Annotated[str | None, typer.Option(help="Set name: calibration/NAME [data set name].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder, instead of calibration/NAME.")] = None,
+    recipe: Annotated[str | None, typer.Option(help="Recipe whose normalisation the set records [unet].")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random part of the choice.")] = 0,
+    force: ForceOpt = False,
+) -> None:
+    """Choose an INT8 calibration set that covers every class, deterministically."""
+    from .data.spec import load_dataset_spec
+    from .precision.calibration import write_calibration_set
+    from .recipes import load_recipe
+
+    chosen = load_recipe(recipe or "unet")
+    folder = out or Path("calibration") / (name or load_dataset_spec(data).name)
+    result = write_calibration_set(folder, data, split, num, seed, chosen.mean, chosen.std, force=force)
+    coverage = json.loads((folder / "manifest.json").read_text())["class_coverage"]["selected"]
+    shares = ", ".join(f"{k} {100 * v['pixel_fraction']:.1f}% in {v['images']} images" for k, v in coverage.items())
+    _console().print(f"wrote {folder}: {len(result.ids)} images of {result.size[0]}x{result.size[1]} ({shares})")
+
+
+@app.command()
+@reports_errors
+def demo(
+    data: Annotated[Path | None, typer.Option(help="Dataset YAML; default: a procedural crop/weed set.")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("segdeploy-demo"),
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 8,
+    force: ForceOpt = False,
+) -> None:
+    """Train, export and check parity end to end on the CPU in a few minutes."""
+    from .console import parity_table
+    from .demo import run_demo
+    from .files import write_json
+
+    console = _console()
+    result = run_demo(out, data, epochs=epochs, force=force, log=console.print)
+    console.print(parity_table(result.parity))
+    write_json(out / "parity.json", result.parity.to_dict())
+    console.print(
+        f"artifacts: data {result.data.parent}, checkpoints {result.training.best.parent}, "
+        f"export {result.export.out_dir} (model.onnx, model.pt, manifest.json), report {out / 'parity.json'}"
+    )
+    if not result.parity.passed:
+        raise typer.Exit(1)

@@ -1,0 +1,1 @@
+"""Data sets described by YAML: image/mask pairing, mask encodings, splits, classes."""

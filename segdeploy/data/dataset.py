@@ -1,0 +1,72 @@
+"""Loading a split: paired images and masks, checked, resized to the working resolution, cached."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from PIL import Image
+
+from ..errors import SegdeployError
+from .masks import decode_mask, open_image
+from .spec import DatasetSpec
+
+Sample = tuple[np.ndarray, np.ndarray]
+
+
+class SegmentationSplit:
+    """One split of a data set: (image uint8 HxWx3, mask uint8 HxW) pairs, loaded once and cached."""
+
+    def __init__(self, spec: DatasetSpec, split: str) -> None:
+        self.spec = spec
+        self.split = split
+        self.ids = spec.split_ids(split)
+        if not self.ids:
+            raise SegdeployError(f"{spec.source}: split '{split}' is empty")
+        for sample_id in self.ids:
+            image_path = spec.image_path(sample_id)
+            if not image_path.is_file():
+                raise SegdeployError(f"{image_path}: image of id '{sample_id}' (split '{split}') not found")
+            if not spec.mask_path(sample_id).is_file():
+                raise SegdeployError(f"{image_path}: unpaired image, no mask at {spec.mask_path(sample_id)}")
+        self._cache: dict[int, Sample] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> Sample:
+        if index not in self._cache:
+            self._cache[index] = self._load(self.ids[index])
+        return self._cache[index]
+
+    def __iter__(self) -> Iterator[Sample]:
+        return (self[i] for i in range(len(self)))
+
+    def load_all(self) -> list[Sample]:
+        return list(self)
+
+    def _load(self, sample_id: str) -> Sample:
+        image_path, mask_path = self.spec.image_path(sample_id), self.spec.mask_path(sample_id)
+        image = open_image(image_path)
+        mask_image = open_image(mask_path)
+        if image.size != mask_image.size:
+            raise SegdeployError(
+                f"{mask_path}: mask is {mask_image.size[0]}x{mask_image.size[1]} but image {image_path.name} "
+                f"is {image.size[0]}x{image.size[1]}"
+            )
+        mask = decode_mask(mask_image, self.spec, mask_path)
+        rgb = image.convert("RGB")
+        if self.spec.resize is not None:
+            height, width = self.spec.resize
+            rgb = rgb.resize((width, height), Image.Resampling.BILINEAR)
+            mask = np.asarray(Image.fromarray(mask).resize((width, height), Image.Resampling.NEAREST))
+        return np.asarray(rgb, dtype=np.uint8).copy(), np.asarray(mask, dtype=np.uint8).copy()
+
+
+def class_pixel_counts(split: SegmentationSplit) -> np.ndarray:
+    counts = np.zeros(split.spec.num_classes, dtype=np.int64)
+    for _, mask in split:
+        counts += np.bincount(mask[mask != split.spec.ignore_index].ravel(), minlength=split.spec.num_classes)[
+            : split.spec.num_classes
+        ]
+    return counts

@@ -1,0 +1,84 @@
+"""Decoding mask files into class-index arrays (index/palette PNG, RGB colour codes, binary 0/255)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..errors import SegdeployError
+from .spec import DatasetSpec
+
+
+def open_image(path: Path) -> Image.Image:
+    try:
+        image = Image.open(path)
+        image.load()
+    except FileNotFoundError:
+        raise SegdeployError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise SegdeployError(f"{path}: unreadable image ({exc})") from None
+    return image
+
+
+def _first_where(condition: np.ndarray) -> tuple[int, int]:
+    rows, cols = np.nonzero(condition)
+    return int(rows[0]), int(cols[0])
+
+
+def decode_mask(image: Image.Image, spec: DatasetSpec, path: Path) -> np.ndarray:
+    """Class-index mask (uint8, ignore pixels = spec.ignore_index) from a mask image."""
+    if spec.mask_encoding == "rgb":
+        return _decode_rgb(image, spec, path)
+    if image.mode not in ("L", "P", "I", "I;16", "1"):
+        raise SegdeployError(
+            f"{path}: {spec.mask_encoding} mask must be single-channel, got mode {image.mode} "
+            "(use mask_encoding: rgb for colour-coded masks)"
+        )
+    values = np.asarray(image).astype(np.int64)
+    if spec.mask_encoding == "binary":
+        bad = (values != 0) & (values != 255)
+        if bad.any():
+            row, col = _first_where(bad)
+            raise SegdeployError(
+                f"{path}: binary mask value {values[row, col]} at (row {row}, col {col}); only 0 and 255"
+            )
+        return (values == 255).astype(np.uint8)
+    bad = (values >= spec.num_classes) & (values != spec.ignore_index)
+    if bad.any():
+        row, col = _first_where(bad)
+        raise SegdeployError(
+            f"{path}: label {values[row, col]} at (row {row}, col {col}) >= {spec.num_classes} classes "
+            f"and is not the ignore index {spec.ignore_index}"
+        )
+    return values.astype(np.uint8)
+
+
+def _decode_rgb(image: Image.Image, spec: DatasetSpec, path: Path) -> np.ndarray:
+    rgb = np.asarray(image.convert("RGB")).astype(np.int32)
+    codes = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    table = {(r << 16) | (g << 8) | b: index for index, (r, g, b) in enumerate(spec.colors)}
+    if spec.ignore_color is not None:
+        r, g, b = spec.ignore_color
+        table[(r << 16) | (g << 8) | b] = spec.ignore_index
+    unique, inverse = np.unique(codes, return_inverse=True)
+    lookup = np.empty(len(unique), dtype=np.int64)
+    for position, code in enumerate(unique.tolist()):
+        if code not in table:
+            row, col = _first_where(codes == code)
+            colour = (code >> 16, (code >> 8) & 255, code & 255)
+            raise SegdeployError(
+                f"{path}: colour {colour} at (row {row}, col {col}) is not in the class list "
+                f"({', '.join(f'{c.name}={c.color}' for c in spec.classes)})"
+            )
+        lookup[position] = table[code]
+    return lookup[inverse.reshape(codes.shape)].astype(np.uint8)
+
+
+def encode_palette_png(mask: np.ndarray, colors: list[tuple[int, int, int]]) -> Image.Image:
+    """A palette PNG whose pixel values are class indices and whose palette shows the class colours."""
+    image = Image.fromarray(mask.astype(np.uint8), mode="P")
+    palette = [channel for color in colors for channel in color]
+    image.putpalette(palette + [0] * (768 - len(palette)))
+    return image

@@ -1,0 +1,9 @@
+"""The one exception type users see: a one-line message, no traceback."""
+
+
+class SegdeployError(Exception):
+    """A problem with the user's input or environment, reported as one line by the CLI."""
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -1,0 +1,90 @@
+"""manifest.json beside the artifacts: hashes, versions, I/O signatures, classes and preprocessing."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import platform
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from ..errors import SegdeployError
+from ..files import read_json, sha256_of, write_json
+from ..meta import ModelMeta
+
+FORMAT = "segdeploy.manifest/1"
+NAME = "manifest.json"
+_PACKAGES = ("segdeploy", "torch", "torchvision", "segmentation-models-pytorch", "onnx", "onnxruntime", "numpy")
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in _PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def _tensor_signature(value: onnx.ValueInfoProto) -> dict[str, Any]:
+    tensor = value.type.tensor_type
+    shape = [d.dim_param or d.dim_value for d in tensor.shape.dim]
+    return {"name": value.name, "shape": shape, "dtype": onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name}
+
+
+def describe_onnx(path: Path, precision: str) -> dict[str, Any]:
+    model = onnx.load(str(path), load_external_data=False)
+    return {
+        "kind": "onnx",
+        "precision": precision,
+        "sha256": sha256_of(path),
+        "bytes": path.stat().st_size,
+        "opset": max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
+        "inputs": [_tensor_signature(v) for v in model.graph.input],
+        "outputs": [_tensor_signature(v) for v in model.graph.output],
+    }
+
+
+def describe_file(path: Path, kind: str) -> dict[str, Any]:
+    return {"kind": kind, "sha256": sha256_of(path), "bytes": path.stat().st_size}
+
+
+def new_manifest(meta: ModelMeta, source: Path | None) -> dict[str, Any]:
+    recipe = meta.recipe
+    return {
+        "format": FORMAT,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "versions": library_versions(),
+        "source_checkpoint": None if source is None else {"path": str(source), "sha256": sha256_of(source)},
+        "model": meta.to_dict(),
+        "preprocessing": {
+            "in_graph": meta.io.fold_preprocess,
+            "input": "uint8 NHWC RGB frames" if meta.io.fold_preprocess else "float32 NCHW, (x/255 - mean) / std",
+            "mean": list(recipe.mean),
+            "std": list(recipe.std),
+        },
+        "output": "int32 class map (N,H,W)" if meta.io.argmax else "float32 logits (N,C,H,W)",
+        "dynamic_shapes": {
+            "batch": list(recipe.export.batch),
+            "height": list(recipe.export.height),
+            "width": list(recipe.export.width),
+        },
+        "artifacts": {},
+    }
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    path = directory / NAME
+    if not path.is_file():
+        raise SegdeployError(f"{directory}: no {NAME}; is this a 'segdeploy export' folder?")
+    manifest = read_json(path)
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise SegdeployError(f"{path}: not a segdeploy manifest")
+    return dict(manifest)
+
+
+def write_manifest(directory: Path, manifest: dict[str, Any]) -> Path:
+    return write_json(directory / NAME, manifest)

@@ -1,0 +1,1 @@
+"""The model zoo: architectures by name, a uniform logits adapter, checkpoints and model facts."""

@@ -1,0 +1,169 @@
+"""Parity: every artifact of an export folder against the PyTorch reference, over a data split."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .backends import open_backend
+from .backends.base import Backend
+from .backends.torch_backend import TorchBackend
+from .data.dataset import SegmentationSplit
+from .data.spec import DatasetSpec
+from .disagreement import boundary_band
+from .disagreement import save_disagreement as save_disagreement_map
+from .errors import SegdeployError
+from .evaluate import batches, predictions
+from .export.manifest import read_manifest
+from .metrics import ConfusionMatrix
+from .recipes import Tolerance
+
+
+@dataclass
+class ParityRow:
+    backend: str
+    artifact: str
+    precision: str
+    miou: float
+    iou: dict[str, float]
+    miou_delta: float = 0.0
+    pixel_agreement: float = 1.0
+    max_abs_logit_diff: float | None = 0.0
+    disagreement_on_boundary: float | None = None  # share of disagreeing pixels within 3 px of a boundary
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+@dataclass
+class ParityReport:
+    artifact_dir: str
+    dataset: str
+    split: str
+    images: int
+    tolerance: dict[str, float]
+    rows: list[ParityRow]
+
+    @property
+    def passed(self) -> bool:
+        return all(row.passed for row in self.rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "passed": self.passed}
+
+
+class _Tally:
+    """Accumulates one backend's agreement with the reference and with the ground truth."""
+
+    def __init__(self, backend: Backend, num_classes: int, ignore_index: int) -> None:
+        self.backend = backend
+        self.matrix = ConfusionMatrix(num_classes, ignore_index)
+        self.agree = 0
+        self.pixels = 0
+        self.on_boundary = 0
+        self.max_diff: float | None = 0.0
+
+    def add(
+        self, output: np.ndarray, reference_logits: np.ndarray, reference_labels: np.ndarray, masks: np.ndarray
+    ) -> np.ndarray:
+        labels = predictions(output)
+        self.matrix.update(labels, masks)
+        differ = labels != reference_labels
+        self.agree += int(differ.size - differ.sum())
+        if differ.any():
+            self.on_boundary += int((differ & boundary_band(reference_labels)).sum())
+        self.pixels += labels.size
+        if output.ndim == 4 and self.max_diff is not None:
+            self.max_diff = max(self.max_diff, float(np.abs(output - reference_logits).max()))
+        else:
+            self.max_diff = None
+        return labels
+
+
+def _check_classes(backend: Backend, spec: DatasetSpec) -> None:
+    if backend.meta.num_classes != spec.num_classes:
+        raise SegdeployError(
+            f"{backend.label}: model has {backend.meta.num_classes} classes "
+            f"({', '.join(backend.meta.class_names)}) but {spec.source} has {spec.num_classes}"
+        )
+
+
+def _row(tally: _Tally, reference: ConfusionMatrix | None, names: list[str], tolerance: Tolerance) -> ParityRow:
+    backend = tally.backend
+    row = ParityRow(
+        backend.name,
+        backend.label,
+        backend.precision,
+        tally.matrix.miou(),
+        dict(zip(names, tally.matrix.iou().tolist())),
+    )
+    if reference is None:
+        return row
+    row.miou_delta = row.miou - reference.miou()
+    row.pixel_agreement = tally.agree / max(tally.pixels, 1)
+    row.max_abs_logit_diff = tally.max_diff
+    disagreeing = tally.pixels - tally.agree
+    row.disagreement_on_boundary = tally.on_boundary / disagreeing if disagreeing else None
+    allowed = tolerance.for_precision(row.precision)
+    if abs(row.miou_delta) > allowed.miou_delta:
+        row.failures.append(f"|mIoU delta| {abs(row.miou_delta):.4f} > {allowed.miou_delta}")
+    if row.pixel_agreement < allowed.pixel_agreement:
+        row.failures.append(f"pixel agreement {row.pixel_agreement:.5f} < {allowed.pixel_agreement}")
+    fp32 = row.precision == "fp32"
+    if fp32 and row.max_abs_logit_diff is not None and row.max_abs_logit_diff > tolerance.logits_max_abs:
+        row.failures.append(f"max |logit diff| {row.max_abs_logit_diff:.2e} > {tolerance.logits_max_abs}")
+    return row
+
+
+def run_parity(
+    artifact_dir: Path,
+    spec: DatasetSpec,
+    split: str = "val",
+    batch_size: int = 4,
+    device: str = "cpu",
+    save_disagreement: Path | None = None,
+) -> ParityReport:
+    """Run the reference (model.pt) and every ONNX artifact in `artifact_dir` over `split` of `spec`;
+    with `save_disagreement`, write a map of where each artifact disagrees with the reference per image."""
+    manifest = read_manifest(artifact_dir)
+    reference = TorchBackend.from_checkpoint(artifact_dir / "model.pt", device=device, argmax=False)
+    others = [
+        open_backend(artifact_dir / name)
+        for name, entry in manifest["artifacts"].items()
+        if entry.get("kind") == "onnx"
+    ]
+    if not others:
+        raise SegdeployError(f"{artifact_dir}: the manifest lists no exported artifacts to compare")
+    for backend in (reference, *others):
+        _check_classes(backend, spec)
+    data = SegmentationSplit(spec, split)
+    tallies = [_Tally(b, spec.num_classes, spec.ignore_index) for b in (reference, *others)]
+    seen = 0
+    for frames, masks in batches(data, batch_size):
+        reference_logits = reference.run(frames)
+        reference_labels = reference_logits.argmax(1)
+        tallies[0].add(reference_logits, reference_logits, reference_labels, masks)
+        for tally in tallies[1:]:
+            labels = tally.add(tally.backend.run(frames), reference_logits, reference_labels, masks)
+            if save_disagreement is None:
+                continue
+            for offset in range(len(frames)):
+                sample_id = data.ids[seen + offset]
+                save_disagreement_map(
+                    save_disagreement,
+                    tally.backend.label,
+                    sample_id,
+                    frames[offset],
+                    reference_labels[offset],
+                    labels[offset],
+                )
+        seen += len(frames)
+    tolerance = reference.meta.recipe.tolerance
+    rows = [_row(tallies[0], None, spec.class_names, tolerance)]
+    rows += [_row(t, tallies[0].matrix, spec.class_names, tolerance) for t in tallies[1:]]
+    return ParityReport(str(artifact_dir), spec.name, split, len(data), asdict(tolerance), rows)

@@ -1,0 +1,190 @@
+"""Calibration sets: a deterministic choice of images that covers rare classes, with its preprocessing."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.dataset import SegmentationSplit
+from ..data.spec import DatasetSpec, load_dataset_spec
+from ..errors import SegdeployError
+from ..files import read_json, refuse_overwrite, write_json
+from ..meta import ModelMeta
+
+FORMAT = "segdeploy.calibration/1"
+MIN_IMAGES = 8  # fewer cannot give stable activation ranges
+
+
+@dataclass(frozen=True)
+class CalibrationSet:
+    directory: Path
+    dataset: Path
+    split: str
+    ids: list[str]
+    seed: int
+    size: tuple[int, int]
+    channels: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """The calibration images one at a time as uint8 (1, H, W, 3), as the model's input expects them."""
+        spec = load_dataset_spec(self.dataset)
+        split = SegmentationSplit(spec, self.split)
+        index = {sample_id: i for i, sample_id in enumerate(split.ids)}
+        for sample_id in self.ids:
+            if sample_id not in index:
+                raise SegdeployError(
+                    f"{self.directory}: id '{sample_id}' is not in split '{self.split}' of {self.dataset}"
+                )
+            image, _ = split[index[sample_id]]
+            if image.shape[:2] != self.size:
+                raise SegdeployError(
+                    f"{self.directory}: image '{sample_id}' is {image.shape[:2]}, the set says {self.size}"
+                )
+            yield image[None]
+
+
+def _class_counts(split: SegmentationSplit) -> np.ndarray:
+    num, ignore = split.spec.num_classes, split.spec.ignore_index
+    return np.stack([np.bincount(mask[mask != ignore].ravel(), minlength=num)[:num] for _, mask in split])
+
+
+def select_ids(split: SegmentationSplit, num: int, seed: int) -> list[str]:
+    """Half the set goes round-robin to the images richest in each class, rarest class first;
+    the rest is a seeded random draw. Deterministic for a given split, size and seed."""
+    counts = _class_counts(split)
+    order = np.argsort(counts.sum(0), kind="stable")  # rarest class first
+    quota = max(1, math.ceil(num / (2 * len(order))))
+    chosen: list[int] = []
+    for class_index in order:
+        ranked = [int(i) for i in np.argsort(-counts[:, class_index], kind="stable") if counts[i, class_index] > 0]
+        chosen += [i for i in ranked if i not in chosen][:quota]
+    rest = [i for i in range(len(split)) if i not in chosen]
+    random.Random(seed).shuffle(rest)
+    chosen = (chosen + rest)[:num]
+    return [split.ids[i] for i in chosen]
+
+
+def coverage(split: SegmentationSplit, ids: list[str]) -> dict[str, Any]:
+    counts = _class_counts(split)
+    picked = counts[[split.ids.index(i) for i in ids]]
+
+    def describe(rows: np.ndarray) -> dict[str, Any]:
+        fractions = rows.sum(0) / max(rows.sum(), 1)
+        return {
+            name: {"pixel_fraction": round(float(f), 5), "images": int((rows[:, c] > 0).sum())}
+            for c, (name, f) in enumerate(zip(split.spec.class_names, fractions))
+        }
+
+    return {"selected": describe(picked), "split": describe(counts)}
+
+
+def write_calibration_set(
+    out_dir: Path,
+    data: Path,
+    split_name: str = "train",
+    num: int = 64,
+    seed: int = 0,
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406),
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225),
+    force: bool = False,
+) -> CalibrationSet:
+    manifest_path = out_dir / "manifest.json"
+    refuse_overwrite([manifest_path, out_dir / "ids.txt"], force)
+    spec: DatasetSpec = load_dataset_spec(data)
+    split = SegmentationSplit(spec, split_name)
+    if num < MIN_IMAGES:
+        raise SegdeployError(f"--num {num}: a calibration set needs at least {MIN_IMAGES} images")
+    if num > len(split):
+        raise SegdeployError(f"{data}: split '{split_name}' has {len(split)} images, fewer than --num {num}")
+    ids = select_ids(split, num, seed)
+    sizes = {split[split.ids.index(i)][0].shape[:2] for i in ids}
+    if len(sizes) != 1:
+        raise SegdeployError(f"{data}: images differ in size {sorted(sizes)}; set 'resize' in the dataset YAML")
+    height, width = sizes.pop()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "ids.txt").write_text("\n".join(ids) + "\n")
+    write_json(
+        manifest_path,
+        {
+            "format": FORMAT,
+            "dataset": os.path.relpath(Path(data).resolve(), out_dir.resolve()),
+            "dataset_name": spec.name,
+            "split": split_name,
+            "num": len(ids),
+            "seed": seed,
+            "ids": ids,
+            "preprocessing": {
+                "size": [height, width],
+                "channels": 3,
+                "layout": "RGB uint8 frames",
+                "mean": list(mean),
+                "std": list(std),
+            },
+            "class_coverage": coverage(split, ids),
+        },
+    )
+    return load_calibration_set(out_dir)
+
+
+def load_calibration_set(directory: Path) -> CalibrationSet:
+    path = directory / "manifest.json"
+    if not path.is_file():
+        raise SegdeployError(
+            f"{directory}: not a calibration set (no manifest.json); make one with 'segdeploy calibrate'"
+        )
+    raw = read_json(path)
+    try:
+        pre = raw["preprocessing"]
+        ids = [str(i) for i in raw["ids"]]
+        dataset = Path(raw["dataset"]) if Path(raw["dataset"]).is_absolute() else directory / raw["dataset"]
+        calibration = CalibrationSet(
+            directory,
+            dataset,
+            raw["split"],
+            ids,
+            int(raw["seed"]),
+            (int(pre["size"][0]), int(pre["size"][1])),
+            int(pre["channels"]),
+            tuple(pre["mean"]),
+            tuple(pre["std"]),
+        )  # type: ignore[arg-type]
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise SegdeployError(f"{path}: malformed calibration manifest ({exc})") from None
+    if not ids:
+        raise SegdeployError(f"{path}: the calibration set is empty")
+    return calibration
+
+
+def check_compatible(calibration: CalibrationSet, meta: ModelMeta, input_channels: int) -> None:
+    """Refuse a set that would silently calibrate the wrong thing."""
+    where = calibration.directory
+    if len(calibration.ids) < MIN_IMAGES:
+        raise SegdeployError(f"{where}: {len(calibration.ids)} images, fewer than the {MIN_IMAGES} calibration needs")
+    if calibration.channels != input_channels:
+        raise SegdeployError(f"{where}: {calibration.channels}-channel images for a {input_channels}-channel model")
+    export = meta.recipe.export
+    height, width = calibration.size
+    if (
+        not (export.height[0] <= height <= export.height[2] and export.width[0] <= width <= export.width[2])
+        or height % 32
+        or width % 32
+    ):
+        raise SegdeployError(
+            f"{where}: image size {height}x{width} does not fit the model's input "
+            f"(height {export.height[0]}..{export.height[2]}, width {export.width[0]}..{export.width[2]}, "
+            "multiples of 32)"
+        )
+    if not (np.allclose(calibration.mean, meta.recipe.mean) and np.allclose(calibration.std, meta.recipe.std)):
+        raise SegdeployError(
+            f"{where}: normalisation mean {list(calibration.mean)} std {list(calibration.std)} differs "
+            f"from the model's mean {list(meta.recipe.mean)} std {list(meta.recipe.std)}"
+        )

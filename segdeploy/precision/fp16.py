@@ -1,0 +1,85 @@
+"""FP16 in the graph: weights and activations float16, I/O types kept, sensitive ops kept in float32."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import onnx
+from onnxconverter_common import float16
+
+from ..errors import SegdeployError
+from ..files import atomic_path
+
+# Ops left in float32, and why:
+#   Resize/Upsample: the final upsampling of logits decides the class map at every boundary pixel;
+#     bilinear weights in float16 shift ties, and ONNX Runtime's CPU provider has no float16 Resize.
+#   ReduceMean/ReduceSum/GlobalAveragePool: ASPP's image pooling and the squeeze-excite blocks of
+#     MobileNetV3 sum over all pixels, which loses precision (and can overflow) in float16.
+#   Softmax/LogSoftmax/Exp/Pow/Sqrt/Div: exponentials and roots overflow float16's 65504 range.
+#   ArgMax/TopK: integer outputs; comparing near-ties in float16 flips labels needlessly.
+FP16_BLOCK_LIST = sorted(
+    {
+        *float16.DEFAULT_OP_BLOCK_LIST,
+        "Resize",
+        "Upsample",
+        "ReduceMean",
+        "ReduceSum",
+        "GlobalAveragePool",
+        "Softmax",
+        "LogSoftmax",
+        "Exp",
+        "Pow",
+        "Sqrt",
+        "Div",
+        "ArgMax",
+        "TopK",
+    }
+)
+
+
+def convert_fp16(source: Path, target: Path, block_list: list[str] | None = None) -> list[str]:
+    """Write a float16 copy of `source` whose inputs and outputs keep the FP32 model's types.
+    Returns the op types actually kept in float32."""
+    blocked = FP16_BLOCK_LIST if block_list is None else block_list
+    model = onnx.load(str(source))
+    try:
+        with warnings.catch_warnings():  # one warning per tiny weight flushed to float16's 1e-7 floor
+            warnings.simplefilter("ignore", UserWarning)
+            converted = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=blocked)
+    except Exception as exc:
+        raise SegdeployError(f"{source}: float16 conversion failed ({str(exc).splitlines()[0]})") from None
+    _restore_output_types(converted, model)
+    with atomic_path(target) as tmp:
+        onnx.save(converted, str(tmp))
+        onnx.checker.check_model(str(tmp))
+    present = {node.op_type for node in model.graph.node}
+    return sorted(present & set(blocked))
+
+
+def _restore_output_types(converted: onnx.ModelProto, original: onnx.ModelProto) -> None:
+    """keep_io_types misses outputs produced by a blocked (float32) op: the converter casts them back
+    to float16. Turn that trailing cast into a float32 one, or add one, so callers see FP32 outputs."""
+    wanted = {o.name: o.type.tensor_type.elem_type for o in original.graph.output}
+    producers = {out: node for node in converted.graph.node for out in node.output}
+    for output in converted.graph.output:
+        elem = output.type.tensor_type
+        if elem.elem_type == wanted[output.name] or wanted[output.name] != onnx.TensorProto.FLOAT:
+            continue
+        node = producers[output.name]
+        if node.op_type == "Cast":
+            for attribute in node.attribute:
+                if attribute.name == "to":
+                    attribute.i = onnx.TensorProto.FLOAT
+        else:
+            inner = f"{output.name}_float16"
+            node.output[list(node.output).index(output.name)] = inner
+            converted.graph.node.append(
+                onnx.helper.make_node("Cast", [inner], [output.name], to=onnx.TensorProto.FLOAT)
+            )
+        elem.elem_type = onnx.TensorProto.FLOAT
+
+
+def io_types(path: Path) -> list[tuple[str, int]]:
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return [(v.name, v.type.tensor_type.elem_type) for v in [*graph.input, *graph.output]]

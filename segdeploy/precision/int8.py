@@ -1,0 +1,184 @@
+"""INT8 as explicit Q/DQ in the graph, in the form TensorRT builds strongly typed.
+
+Placement rules (after TensorRT's Q/DQ placement recommendations), and why:
+- Quantize the inputs of weighted ops only, Conv/ConvTranspose/Gemm/MatMul, weights per output
+  channel: TensorRT fuses DQ -> Conv -> Q into one INT8 kernel.
+- Quantize both inputs of Add, so the residual (skip) branch of ResNet blocks reaches the Add in INT8
+  and TensorRT fuses the Add into the preceding convolution instead of leaving an FP32 elementwise
+  layer that reformats tensors, the usual cause of INT8 engines slower than FP16.
+- Do not quantize Resize, Concat, pooling or the graph output: TensorRT runs those on whatever
+  precision arrives, and Q/DQ around them only adds reformatting; the logits stay FP32 before argmax.
+- Symmetric int8 everywhere (zero point 0), activations per tensor, weights per channel on the
+  output-channel axis, opset >= 13: what TensorRT's explicit quantization accepts.
+- Biases stay float: TensorRT folds them into its INT8 kernels itself and does not take the int32
+  Q/DQ'd biases ONNX Runtime would otherwise write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from ..backends.base import normalize
+from ..errors import SegdeployError
+from ..export.onnx_export import quiet_logs
+from ..files import atomic_path
+from ..meta import ModelMeta
+from .calibration import CalibrationSet
+
+QUANTIZED_OP_TYPES = ["Conv", "ConvTranspose", "Gemm", "MatMul", "Add"]
+WEIGHT_AXIS = {"Conv": 0, "ConvTranspose": 1, "Gemm": 0, "MatMul": 1}
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+
+
+class FrameFeed:
+    """An onnxruntime CalibrationDataReader over a calibration set's frames, preprocessed per the model."""
+
+    def __init__(self, calibration: CalibrationSet, meta: ModelMeta, input_name: str, limit: int | None = None) -> None:
+        self.calibration, self.meta, self.input_name, self.limit = calibration, meta, input_name, limit
+        self._iterator: Iterator[np.ndarray] | None = None
+        self._served = 0
+
+    def _feed(self, frames: np.ndarray) -> np.ndarray:
+        recipe = self.meta.recipe
+        return frames if self.meta.io.fold_preprocess else normalize(frames, recipe.mean, recipe.std)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self._iterator is None:
+            self._iterator = self.calibration.frames()
+        if self.limit is not None and self._served >= self.limit:
+            return None
+        frames = next(self._iterator, None)
+        if frames is None:
+            return None
+        self._served += 1
+        return {self.input_name: self._feed(frames)}
+
+    def rewind(self) -> None:
+        self._iterator, self._served = None, 0
+
+
+def _reader(feed: FrameFeed) -> object:
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return feed.get_next()
+
+        def rewind(self) -> None:
+            feed.rewind()
+
+    return Reader()
+
+
+def prepare(source: Path, target: Path) -> None:
+    """Shape inference and graph optimisation (BatchNorm folding) ahead of quantization."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    try:
+        quant_pre_process(str(source), str(target), skip_symbolic_shape=True)
+    except Exception as exc:
+        raise SegdeployError(f"{source}: quantization pre-processing failed ({str(exc).splitlines()[0]})") from None
+
+
+def quantize(
+    prepared: Path,
+    target: Path,
+    feed: FrameFeed,
+    method: str,
+    cache: Path,
+    exclude: list[str] | None = None,
+    only: list[str] | None = None,
+) -> None:
+    """quantize_static in TensorRT's Q/DQ form; activation ranges come from `cache` once it exists."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }
+    if method not in methods:
+        raise SegdeployError(f"calibration method '{method}': choose {', '.join(CALIBRATION_METHODS)}")
+    options = {
+        "QuantizeBias": False,
+        "ActivationSymmetric": True,
+        "WeightSymmetric": True,
+        "CalibPercentile": 99.999,
+        "QDQOpTypePerChannelSupportToAxis": WEIGHT_AXIS,
+    }
+    with atomic_path(target) as tmp, quiet_logs("root"), contextlib.redirect_stdout(io.StringIO()):
+        quantize_static(
+            str(prepared),
+            str(tmp),
+            calibration_data_reader=_reader(feed),
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=QUANTIZED_OP_TYPES,
+            per_channel=True,
+            reduce_range=False,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=exclude or [],
+            nodes_to_quantize=only,
+            calibrate_method=methods[method],
+            extra_options=options,
+            calibration_cache_path=str(cache),
+        )
+
+
+def qdq_violations(path: Path) -> list[str]:
+    """Every way the graph breaks the Q/DQ rules TensorRT needs; empty when it is fine."""
+    model = onnx.load(str(path))
+    problems = []
+    opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    if opset < 13:
+        problems.append(f"opset {opset} < 13")
+    initializers = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    qdq_nodes = [n for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    if not qdq_nodes:
+        problems.append("no QuantizeLinear/DequantizeLinear nodes")
+    for node in qdq_nodes:
+        if len(node.input) < 3 or node.input[2] not in initializers:
+            problems.append(f"{node.name}: no constant zero point")
+            continue
+        zero_point, scale = initializers[node.input[2]], initializers.get(node.input[1])
+        if zero_point.dtype != np.int8:
+            problems.append(f"{node.name}: zero point is {zero_point.dtype}, not int8")
+        if np.any(zero_point != 0):
+            problems.append(f"{node.name}: zero point not 0 (asymmetric)")
+        if scale is None:
+            problems.append(f"{node.name}: scale is not a constant")
+            continue
+        weight = node.op_type == "DequantizeLinear" and node.input[0] in initializers
+        if weight:
+            axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+            for consumer in consumers.get(node.output[0], []):
+                expected = WEIGHT_AXIS.get(consumer.op_type)
+                if consumer.input[1:2] == [node.output[0]] and expected is not None:
+                    channels = initializers[node.input[0]].shape[expected]
+                    if scale.size != channels or axis != expected:
+                        problems.append(f"{node.name}: weight of {consumer.op_type} not per-channel on axis {expected}")
+        elif scale.size != 1:
+            problems.append(f"{node.name}: activation scale is not per-tensor")
+    return problems
+
+
+def quantized_node_names(path: Path) -> list[str]:
+    """Nodes of the prepared graph that INT8 quantization would touch (candidates for sensitivity)."""
+    model = onnx.load(str(path))
+    return [n.name for n in model.graph.node if n.op_type in QUANTIZED_OP_TYPES]
+
+
+def scratch_dir() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="segdeploy-int8-")

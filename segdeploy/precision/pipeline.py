@@ -1,0 +1,111 @@
+"""`segdeploy export --fp16/--int8`: the reduced-precision graphs next to the FP32 one, checked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..backends.onnxruntime_backend import OnnxRuntimeBackend
+from ..data.dataset import SegmentationSplit
+from ..data.spec import load_dataset_spec
+from ..errors import SegdeployError
+from ..export.manifest import describe_onnx
+from ..export.metadata import stamp_metadata
+from ..meta import ModelMeta
+from .calibration import check_compatible, load_calibration_set
+from .fp16 import convert_fp16, io_types
+from .int8 import QUANTIZED_OP_TYPES, qdq_violations
+from .sensitivity import Int8Result, guarded_int8
+
+
+@dataclass(frozen=True)
+class PrecisionOptions:
+    fp16: bool = False
+    calibration: Path | None = None  # a calibration set folder: enables INT8
+    method: str = "entropy"
+    max_miou_drop: float | None = None  # default: the recipe's tolerance.int8.miou_delta
+    val_split: str = "val"
+
+
+def _probe(fp32: Path, other: Path, meta: ModelMeta) -> dict[str, Any]:
+    """Same random frames through both graphs: finite outputs and the size of the difference."""
+    height, width = meta.recipe.input_size
+    frames = np.random.default_rng(0).integers(0, 256, size=(1, height, width, 3), dtype=np.uint8)
+    reference, output = OnnxRuntimeBackend(fp32).run(frames), OnnxRuntimeBackend(other).run(frames)
+    if output.dtype.kind == "f" and not np.isfinite(output).all():
+        raise SegdeployError(f"{other}: non-finite outputs on a probe batch (float16 overflow?)")
+    if output.ndim == 4:
+        return {
+            "probe_max_abs_diff": float(np.abs(output - reference).max()),
+            "probe_label_agreement": float((output.argmax(1) == reference.argmax(1)).mean()),
+        }
+    return {"probe_label_agreement": float((output == reference).mean())}
+
+
+def write_fp16(fp32: Path, meta: ModelMeta) -> tuple[Path, dict[str, Any]]:
+    target = fp32.with_name("model.fp16.onnx")
+    kept = convert_fp16(fp32, target)
+    stamp_metadata(target, meta, "fp16")
+    if io_types(target) != io_types(fp32):
+        raise SegdeployError(f"{target}: inputs/outputs changed type in the float16 conversion")
+    return target, {**describe_onnx(target, "fp16"), "kept_in_float32": kept, **_probe(fp32, target, meta)}
+
+
+def check_precision_inputs(meta: ModelMeta, options: PrecisionOptions) -> None:
+    """Refuse a calibration set that does not fit the model, before any export work is done."""
+    if options.calibration is None:
+        return
+    calibration = load_calibration_set(options.calibration)
+    check_compatible(calibration, meta, input_channels=3)
+    spec = load_dataset_spec(calibration.dataset)
+    if spec.num_classes != meta.num_classes:
+        raise SegdeployError(f"{calibration.dataset}: {spec.num_classes} classes, the model has {meta.num_classes}")
+    spec.split_ids(options.val_split)
+
+
+def write_int8(
+    fp32: Path, meta: ModelMeta, options: PrecisionOptions, log: Callable[[str], None]
+) -> tuple[Path, dict[str, Any], Int8Result]:
+    assert options.calibration is not None
+    calibration = load_calibration_set(options.calibration)
+    spec = load_dataset_spec(calibration.dataset)
+    max_drop = meta.recipe.tolerance.int8.miou_delta if options.max_miou_drop is None else options.max_miou_drop
+    val = SegmentationSplit(spec, options.val_split)
+    target = fp32.with_name("model.int8.onnx")
+    result = guarded_int8(fp32, target, meta, calibration, options.method, max_drop, val, log=log)
+    stamp_metadata(target, meta, "int8")
+    entry = {
+        **describe_onnx(target, "int8"),
+        "calibration": {
+            "set": str(calibration.directory),
+            "images": len(calibration.ids),
+            "method": options.method,
+            "dataset": str(calibration.dataset),
+        },
+        "quantized_op_types": QUANTIZED_OP_TYPES,
+        "qdq_rules_violations": qdq_violations(target),
+        "accuracy_guard": {**result.to_dict(), "val_split": options.val_split},
+        **_probe(fp32, target, meta),
+    }
+    return target, entry, result
+
+
+def add_precisions(
+    fp32: Path, meta: ModelMeta, options: PrecisionOptions, log: Callable[[str], None] = print
+) -> tuple[dict[str, dict[str, Any]], Int8Result | None]:
+    """Write the requested FP16/INT8 graphs beside `fp32`; returns manifest entries by file name."""
+    entries: dict[str, dict[str, Any]] = {}
+    int8_result = None
+    if options.fp16:
+        target, entry = write_fp16(fp32, meta)
+        entries[target.name] = entry
+        log(f"wrote {target} (float32 kept for: {', '.join(entry['kept_in_float32']) or 'nothing'})")
+    if options.calibration is not None:
+        target, entry, int8_result = write_int8(fp32, meta, options, log)
+        entries[target.name] = entry
+        log(f"wrote {target}")
+    return entries, int8_result

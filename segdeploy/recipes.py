@@ -1,0 +1,145 @@
+"""Recipes: one YAML per architecture holding model, input, export and tolerance settings."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .config import build, read_yaml
+from .errors import SegdeployError
+
+MinOptMax = tuple[int, int, int]
+Size = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """ONNX export: opset, dynamic-axis ranges (min/opt/max, also TensorRT's profile) and probe sizes."""
+
+    opset: int = 17
+    batch: MinOptMax = (1, 1, 8)
+    height: MinOptMax = (128, 256, 1024)
+    width: MinOptMax = (128, 256, 1024)
+    probe_sizes: list[Size] = field(default_factory=lambda: [(256, 256), (320, 384)])
+
+
+@dataclass(frozen=True)
+class PrecisionTolerance:
+    """How far a reduced-precision artifact may drift from the FP32 reference on real data."""
+
+    miou_delta: float
+    pixel_agreement: float
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far an exported artifact may drift from the PyTorch reference. The FP32 figures apply to
+    FP32 artifacts (logits included); `fp16` and `int8` to the reduced-precision graphs, whose
+    `int8.miou_delta` is also the INT8 accuracy guard's default --max-miou-drop."""
+
+    logits_max_abs: float = 1e-3
+    miou_delta: float = 1e-3
+    pixel_agreement: float = 0.999
+    fp16: PrecisionTolerance = PrecisionTolerance(miou_delta=0.002, pixel_agreement=0.995)
+    int8: PrecisionTolerance = PrecisionTolerance(miou_delta=0.01, pixel_agreement=0.98)
+
+    def for_precision(self, precision: str) -> PrecisionTolerance:
+        if precision == "fp16":
+            return self.fp16
+        if precision == "int8":
+            return self.int8
+        return PrecisionTolerance(self.miou_delta, self.pixel_agreement)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int = 20
+    batch_size: int = 8
+    crop: Size = (256, 256)
+    repeats: int = 4
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    schedule: Literal["poly", "cosine"] = "poly"
+    loss: Literal["ce", "dice", "focal", "ce+dice"] = "ce+dice"
+    class_weights: list[float] | None = None
+    scale: tuple[float, float] = (0.5, 1.5)
+    hflip: bool = True
+    vflip: bool = False
+    color_jitter: float = 0.2
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    architecture: str
+    encoder: str | None = None
+    num_classes: int = 3
+    input_size: Size = (256, 256)
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    export: ExportSettings = field(default_factory=ExportSettings)
+    tolerance: Tolerance = field(default_factory=Tolerance)
+    train: TrainSettings = field(default_factory=TrainSettings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> Recipe:
+        return dataclasses.replace(self, **changes)
+
+
+def recipe_from_dict(raw: dict[str, Any], where: str) -> Recipe:
+    recipe = build(Recipe, raw, where)
+    _check(recipe, where)
+    return recipe
+
+
+def _check(recipe: Recipe, where: str) -> None:
+    for axis in ("batch", "height", "width"):
+        low, opt, high = getattr(recipe.export, axis)
+        if not 1 <= low <= opt <= high:
+            raise SegdeployError(f"{where}: export.{axis} must satisfy 1 <= min <= opt <= max, got {low, opt, high}")
+    for h, w in [recipe.input_size, *recipe.export.probe_sizes]:
+        lo_h, _, hi_h = recipe.export.height
+        lo_w, _, hi_w = recipe.export.width
+        if not (lo_h <= h <= hi_h and lo_w <= w <= hi_w):
+            raise SegdeployError(f"{where}: size {h}x{w} is outside the export height/width ranges")
+    if recipe.num_classes < 2:
+        raise SegdeployError(f"{where}: num_classes must be at least 2")
+    weights = recipe.train.class_weights
+    if weights is not None and len(weights) != recipe.num_classes:
+        raise SegdeployError(f"{where}: train.class_weights has {len(weights)} values for {recipe.num_classes} classes")
+
+
+def recipe_dirs() -> list[Path]:
+    """Where recipe names are looked up: ./recipes, the source checkout's recipes, the installed copy."""
+    package = Path(__file__).resolve().parent
+    return [Path.cwd() / "recipes", package.parent / "recipes", package / "_recipes"]
+
+
+def available_recipes() -> list[str]:
+    names = {p.stem for d in recipe_dirs() if d.is_dir() for p in d.glob("*.yaml")}
+    return sorted(names)
+
+
+def resolve_recipe_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise SegdeployError(f"{path}: recipe file not found")
+        return path
+    for directory in recipe_dirs():
+        candidate = directory / f"{name_or_path}.yaml"
+        if candidate.is_file():
+            return candidate
+    raise SegdeployError(f"unknown recipe '{name_or_path}' (known: {', '.join(available_recipes())})")
+
+
+def load_recipe(name_or_path: str) -> Recipe:
+    path = resolve_recipe_path(name_or_path)
+    raw = read_yaml(path)
+    raw.setdefault("name", path.stem)
+    return recipe_from_dict(raw, str(path))

@@ -1,0 +1,1 @@
+"""Training: losses, schedule, the loop with validation mIoU and resumable checkpoints."""

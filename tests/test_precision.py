@@ -1,0 +1,181 @@
+"""Calibration sets, FP16 and INT8 graphs, the Q/DQ rules, and the INT8 accuracy guard."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import numpy_helper
+
+from segdeploy.cli import app
+from segdeploy.data.spec import load_dataset_spec
+from segdeploy.data.synthetic import write_synthetic_dataset
+from segdeploy.export.pipeline import export_artifacts
+from segdeploy.models.checkpoint import load_model, save_checkpoint
+from segdeploy.parity import run_parity
+from segdeploy.precision.calibration import write_calibration_set
+from segdeploy.precision.fp16 import FP16_BLOCK_LIST
+from segdeploy.precision.int8 import qdq_violations
+from segdeploy.precision.pipeline import PrecisionOptions
+from segdeploy.train.loop import train
+
+from .helpers import one_line_error, tiny_recipe
+
+
+@pytest.fixture(scope="module")
+def field_data(tmp_path_factory):
+    """20 train + 6 val procedural images, enough for a calibration set to choose from."""
+    return write_synthetic_dataset(tmp_path_factory.mktemp("field"), n_train=20, n_val=6, size=(64, 96), seed=2)
+
+
+@pytest.fixture(scope="module")
+def calibration(field_data, tmp_path_factory):
+    return write_calibration_set(tmp_path_factory.mktemp("calib") / "set", field_data, num=8)
+
+
+@pytest.fixture(scope="module")
+def trained_unet(field_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("unet")
+    return train(
+        tiny_recipe(epochs=2), load_dataset_spec(field_data), out, show_progress=False, log=lambda _: None
+    ).best
+
+
+def test_calibration_choice_is_deterministic_and_covers_rare_classes(field_data, tmp_path, runner):
+    args = ["calibrate", "--data", str(field_data), "--num", "8"]
+    assert runner.invoke(app, [*args, "--out", str(tmp_path / "a")]).exit_code == 0
+    assert runner.invoke(app, [*args, "--out", str(tmp_path / "b")]).exit_code == 0
+    first, second = (json.loads((tmp_path / n / "manifest.json").read_text()) for n in "ab")
+    assert first["ids"] == second["ids"] and len(first["ids"]) == 8
+    coverage = first["class_coverage"]
+    assert all(coverage["selected"][c]["images"] > 0 for c in ("soil", "crop", "weed"))
+    assert coverage["selected"]["crop"]["pixel_fraction"] >= coverage["split"]["crop"]["pixel_fraction"]
+    assert first["preprocessing"] == {
+        "size": [64, 96],
+        "channels": 3,
+        "layout": "RGB uint8 frames",
+        "mean": [0.485, 0.456, 0.406],
+        "std": [0.229, 0.224, 0.225],
+    }
+    assert (tmp_path / "a" / "ids.txt").read_text().split() == first["ids"]
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--num", "4"], ["--num 4", "at least 8"]),
+        (["--num", "50"], ["20 images", "--num 50"]),
+        (["--split", "test"], ["no split 'test'"]),
+    ],
+)
+def test_bad_calibration_requests(field_data, tmp_path, runner, args, fragments):
+    result = runner.invoke(app, ["calibrate", "--data", str(field_data), "--out", str(tmp_path / "c"), *args])
+    one_line_error(result, *fragments)
+    assert not (tmp_path / "c" / "manifest.json").exists()
+
+
+def test_mismatched_or_empty_calibration_sets_are_refused(trained_unet, calibration, field_data, tmp_path, runner):
+    base = ["export", "--checkpoint", str(trained_unet), "--int8", "--out"]
+    other = tmp_path / "other-norm"
+    write_calibration_set(other, field_data, num=8, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    one_line_error(runner.invoke(app, [*base, str(tmp_path / "e1"), "--calib", str(other)]), "normalisation", "differs")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    manifest = json.loads((calibration.directory / "manifest.json").read_text())
+    (empty / "manifest.json").write_text(json.dumps({**manifest, "ids": []}))
+    one_line_error(runner.invoke(app, [*base, str(tmp_path / "e2"), "--calib", str(empty)]), "empty")
+    small = tmp_path / "small"
+    small.mkdir()
+    (small / "manifest.json").write_text(json.dumps({**manifest, "ids": manifest["ids"][:3]}))
+    one_line_error(runner.invoke(app, [*base, str(tmp_path / "e3"), "--calib", str(small)]), "3 images", "fewer")
+    odd = tmp_path / "odd-size"
+    odd.mkdir()
+    (odd / "manifest.json").write_text(
+        json.dumps({**manifest, "preprocessing": {**manifest["preprocessing"], "size": [50, 70]}})
+    )
+    one_line_error(runner.invoke(app, [*base, str(tmp_path / "e4"), "--calib", str(odd)]), "50x70", "does not fit")
+    one_line_error(
+        runner.invoke(app, [*base, str(tmp_path / "e5"), "--calib", str(tmp_path / "nope")]), "not a calibration set"
+    )
+    one_line_error(runner.invoke(app, [*base, str(tmp_path / "e6")]), "--int8 needs --calib")
+    assert not any((tmp_path / f"e{i}" / "model.onnx").exists() for i in range(1, 7))
+
+
+@pytest.fixture(scope="module")
+def reduced_export(trained_unet, calibration, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reduced")
+    options = PrecisionOptions(fp16=True, calibration=calibration.directory, method="minmax", max_miou_drop=1.0)
+    return export_artifacts(None, trained_unet, out, precision=options, log=lambda _: None)
+
+
+def test_fp16_graph_keeps_io_types_and_blocks_sensitive_ops(reduced_export):
+    fp16 = onnx.load(str(reduced_export.reduced["model.fp16.onnx"]))
+    for value in [*fp16.graph.input, *fp16.graph.output]:
+        assert value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    weights = [t for t in fp16.graph.initializer if len(t.dims) == 4]
+    assert weights and all(t.data_type == onnx.TensorProto.FLOAT16 for t in weights)
+    resizes = [n for n in fp16.graph.node if n.op_type == "Resize"]
+    assert resizes and "Resize" in FP16_BLOCK_LIST
+    entry = json.loads(reduced_export.manifest.read_text())["artifacts"]["model.fp16.onnx"]
+    assert "Resize" in entry["kept_in_float32"] and entry["precision"] == "fp16"
+
+
+def test_int8_graph_follows_the_qdq_rules(reduced_export):
+    path = reduced_export.reduced["model.int8.onnx"]
+    assert qdq_violations(path) == []
+    model = onnx.load(str(path))
+    init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    producers = {o: n for n in model.graph.node for o in n.output}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert convs
+    for conv in convs:
+        dq = producers[conv.input[1]]
+        assert dq.op_type == "DequantizeLinear", conv.name
+        weight, scale, zero = (init[i] for i in dq.input)
+        assert weight.dtype == np.int8 and scale.shape == (weight.shape[0],) and not zero.any()
+        assert next(a.i for a in dq.attribute if a.name == "axis") == 0
+    entry = json.loads(reduced_export.manifest.read_text())["artifacts"]["model.int8.onnx"]
+    assert entry["qdq_rules_violations"] == [] and entry["calibration"]["images"] == 8
+
+
+def test_qdq_checker_catches_asymmetric_zero_points(reduced_export, tmp_path):
+    model = onnx.load(str(reduced_export.reduced["model.int8.onnx"]))
+    q = next(n for n in model.graph.node if n.op_type == "QuantizeLinear")
+    zero = next(t for t in model.graph.initializer if t.name == q.input[2])
+    zero.CopyFrom(numpy_helper.from_array(np.array(3, dtype=np.int8), zero.name))
+    onnx.save(model, str(tmp_path / "bad.onnx"))
+    assert any("zero point not 0" in p for p in qdq_violations(tmp_path / "bad.onnx"))
+
+
+def test_parity_lists_every_precision_and_saves_disagreement_maps(reduced_export, field_data, tmp_path):
+    report = run_parity(reduced_export.out_dir, load_dataset_spec(field_data), save_disagreement=tmp_path / "maps")
+    assert [r.precision for r in report.rows] == ["fp32", "fp32", "fp16", "int8"]
+    assert report.rows[2].max_abs_logit_diff is not None
+    maps = sorted((tmp_path / "maps").rglob("*.png"))
+    assert {p.parent.name for p in maps} == {"model", "model-fp16", "model-int8"} and len(maps) == 18
+
+
+def test_sensitivity_fallback_repairs_an_outlier_layer(field_data, calibration, tmp_path):
+    recipe = tiny_recipe(epochs=3).replace(architecture="tests.fixtures.user_models:three_layer", encoder=None)
+    recipe = recipe.replace(train=dataclasses.replace(recipe.train, lr=1e-2))
+    best = train(recipe, load_dataset_spec(field_data), tmp_path / "run", show_progress=False, log=lambda _: None).best
+    model, meta, _ = load_model(best)
+    net = model.model
+    with torch.no_grad():  # an exact rewrite: channel c of layer 2 x 1e4, its consumer's weights / 1e4
+        hidden = net[3](net[2](net[1](net[0](torch.rand(1, 3, 64, 96)))))
+        channel = int(hidden.mean((0, 2, 3)).argmax())
+        net[2].weight[channel] *= 1e4
+        net[2].bias[channel] *= 1e4
+        net[4].weight[:, channel] /= 1e4
+    outlier = save_checkpoint(tmp_path / "outlier.pt", model, meta)
+    options = PrecisionOptions(calibration=calibration.directory, method="minmax", max_miou_drop=0.01)
+    result = export_artifacts(None, outlier, tmp_path / "exp", precision=options, log=lambda _: None).int8
+    assert result is not None
+    plain_drop = result.fp32_miou - result.attempts[0]["int8_miou"]
+    assert plain_drop > 0.01, result.attempts  # plain INT8 breaks the tolerance ...
+    assert result.within and result.excluded  # ... and keeping the worst layers in float repairs it
+    assert result.ranking[0].node in result.excluded
