@@ -181,6 +181,9 @@ def export(
     calib_method: Annotated[str, typer.Option(help="minmax, entropy or percentile.")] = "entropy",
     max_miou_drop: Annotated[float | None, typer.Option(help="INT8 accuracy guard [recipe tolerance.int8].")] = None,
     val_split: Annotated[str, typer.Option(help="Split of the calibration data set for the INT8 guard.")] = "val",
+    sensitivity: Annotated[
+        bool, typer.Option("--sensitivity", help="Rank INT8 layers by harm even when the drop is within bounds.")
+    ] = False,
     pretrained: Annotated[
         bool, typer.Option("--pretrained", help="Without --checkpoint: ImageNet encoder weights.")
     ] = False,
@@ -202,7 +205,7 @@ def export(
         raise SegdeployError("--calib is only used with --int8")
     if calib_method not in CALIBRATION_METHODS:
         raise SegdeployError(f"--calib-method '{calib_method}': choose {', '.join(CALIBRATION_METHODS)}")
-    precision = PrecisionOptions(fp16, calib, calib_method, max_miou_drop, val_split)
+    precision = PrecisionOptions(fp16, calib, calib_method, max_miou_drop, val_split, sensitivity)
 
     chosen = _recipe(recipe, model, encoder) if (recipe or model or checkpoint is None) else None
     name = chosen.name if chosen else (checkpoint.stem if checkpoint else "model")

@@ -12,7 +12,8 @@ from .parity import ParityReport
 from .precision.sensitivity import Int8Result
 
 console = Console()
-err_console = Console(stderr=True)
+if not console.is_terminal:  # logs and pipes: wide tables stay whole instead of folding at 80 columns
+    console.width = max(console.width, 180)
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:

@@ -159,11 +159,41 @@ def test_parity_lists_every_precision_and_saves_disagreement_maps(reduced_export
     assert {p.parent.name for p in maps} == {"model", "model-fp16", "model-int8"} and len(maps) == 18
 
 
-def test_sensitivity_fallback_repairs_an_outlier_layer(field_data, calibration, tmp_path):
+@pytest.fixture(scope="module")
+def three_layer(field_data, tmp_path_factory):
     recipe = tiny_recipe(epochs=3).replace(architecture="tests.fixtures.user_models:three_layer", encoder=None)
     recipe = recipe.replace(train=dataclasses.replace(recipe.train, lr=1e-2))
-    best = train(recipe, load_dataset_spec(field_data), tmp_path / "run", show_progress=False, log=lambda _: None).best
-    model, meta, _ = load_model(best)
+    out = tmp_path_factory.mktemp("three")
+    return train(recipe, load_dataset_spec(field_data), out, show_progress=False, log=lambda _: None).best
+
+
+def test_sensitivity_ranking_on_request(three_layer, calibration, tmp_path, runner):
+    result = runner.invoke(
+        app,
+        [
+            "export",
+            "--checkpoint",
+            str(three_layer),
+            "--out",
+            str(tmp_path),
+            "--int8",
+            "--calib",
+            str(calibration.directory),
+            "--calib-method",
+            "minmax",
+            "--max-miou-drop",
+            "1",
+            "--sensitivity",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "error alone" in result.output and "Conv" in result.output
+    guard = json.loads((tmp_path / "manifest.json").read_text())["artifacts"]["model.int8.onnx"]["accuracy_guard"]
+    assert len(guard["sensitivity_ranking"]) == 3 and guard["kept_in_float"] == []
+
+
+def test_sensitivity_fallback_repairs_an_outlier_layer(three_layer, calibration, tmp_path):
+    model, meta, _ = load_model(three_layer)
     net = model.model
     with torch.no_grad():  # an exact rewrite: channel c of layer 2 x 1e4, its consumer's weights / 1e4
         hidden = net[3](net[2](net[1](net[0](torch.rand(1, 3, 64, 96)))))

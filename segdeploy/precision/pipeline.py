@@ -29,6 +29,7 @@ class PrecisionOptions:
     method: str = "entropy"
     max_miou_drop: float | None = None  # default: the recipe's tolerance.int8.miou_delta
     val_split: str = "val"
+    always_rank: bool = False  # run the per-layer sensitivity analysis even when INT8 is within bounds
 
 
 def _probe(fp32: Path, other: Path, meta: ModelMeta) -> dict[str, Any]:
@@ -76,7 +77,9 @@ def write_int8(
     max_drop = meta.recipe.tolerance.int8.miou_delta if options.max_miou_drop is None else options.max_miou_drop
     val = SegmentationSplit(spec, options.val_split)
     target = fp32.with_name("model.int8.onnx")
-    result = guarded_int8(fp32, target, meta, calibration, options.method, max_drop, val, log=log)
+    result = guarded_int8(
+        fp32, target, meta, calibration, options.method, max_drop, val, always_rank=options.always_rank, log=log
+    )
     stamp_metadata(target, meta, "int8")
     entry = {
         **describe_onnx(target, "int8"),

@@ -107,6 +107,7 @@ def guarded_int8(
     method: str,
     max_drop: float,
     val: SegmentationSplit,
+    always_rank: bool = False,
     log: Callable[[str], None] = print,
 ) -> Int8Result:
     """Quantize `fp32` to `target`; while the val mIoU drop exceeds `max_drop`, keep the most harmful
@@ -130,7 +131,7 @@ def guarded_int8(
         result.attempts.append({"kept_in_float": 0, "int8_miou": result.int8_miou})
         drop = f"drop {result.drop:+.4f}, allowed {max_drop}"
         log(f"int8: val mIoU {result.int8_miou:.4f} vs fp32 {fp32_miou:.4f} ({drop})")
-        if not result.within:
+        if always_rank or not result.within:
             result.ranking = rank_layers(prepared, meta, feed, method, cache, work, log=log)
             count = 1
             while not result.within and count <= len(result.ranking):
