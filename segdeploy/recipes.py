@@ -69,6 +69,10 @@ class TrainSettings:
     vflip: bool = False
     color_jitter: float = 0.2
     seed: int = 0
+    # BatchNorm momentum while training; None keeps the model's. torchvision's MobileNetV3 uses 0.01,
+    # tuned for long ImageNet runs: in a short run from scratch its running statistics lag so far behind
+    # that eval-mode predictions collapse to one class. 0.1 is PyTorch's default.
+    bn_momentum: float | None = None
 
 
 @dataclass(frozen=True)

@@ -124,3 +124,12 @@ def test_parity_on_cwfid_val(tmp_path):
     export_artifacts(tiny_recipe().replace(input_size=(64, 96)), None, tmp_path)
     report = run_parity(tmp_path, spec, "val")
     assert report.images == 8 and report.rows[1].pixel_agreement >= 0.999
+
+
+def test_bn_momentum_override_reaches_every_batchnorm():
+    from segdeploy.train.loop import set_bn_momentum
+
+    model = build_model("lraspp", None, 3)
+    assert 0.01 in {m.momentum for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    assert set_bn_momentum(model, 0.1) > 30
+    assert {m.momentum for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)} == {0.1}

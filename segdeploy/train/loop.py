@@ -61,6 +61,14 @@ def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
     return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
 
 
+def set_bn_momentum(model: torch.nn.Module, momentum: float) -> int:
+    """Set every BatchNorm layer's running-statistics momentum; returns how many layers it touched."""
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for layer in layers:
+        layer.momentum = momentum
+    return len(layers)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -106,6 +114,8 @@ def train(
     meta = ModelMeta(recipe, spec.class_names, spec.colors)
     model = build_model(recipe.architecture, recipe.encoder, recipe.num_classes, pretrained=pretrained)
     model = model.to(torch_device).to(memory_format=torch.channels_last)
+    if settings.bn_momentum is not None:
+        set_bn_momentum(model, settings.bn_momentum)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = _scheduler(optimizer, settings.schedule, settings.epochs * steps_per_epoch)
     loss_fn = build_loss(settings.loss, settings.class_weights, spec.ignore_index).to(torch_device)
@@ -125,7 +135,8 @@ def train(
         log(f"resuming {last_path} after epoch {start_epoch} (best val mIoU {best_miou:.4f})")
 
     log(
-        f"training {recipe.name} ({recipe.architecture}/{recipe.encoder}) on {spec.name}: {len(train_split)} "
+        f"training {recipe.name} ({recipe.architecture}{'/' + recipe.encoder if recipe.encoder else ''}) "
+        f"on {spec.name}: {len(train_split)} "
         f"train / {len(val_split)} val images, {steps_per_epoch} steps x {settings.epochs} epochs, "
         f"{torch_device.type}{'' if dtype is None else f' autocast {dtype}'}"
     )
