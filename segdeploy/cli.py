@@ -305,6 +305,8 @@ def bench(
     plot: Annotated[Path | None, typer.Option(help="PNG of latency against pixels (needs two shapes or more).")] = None,
 ) -> None:
     """Latency and throughput of every artifact, interleaved in one run so their ratios hold."""
+    from rich.markup import escape
+
     from .bench.runner import BenchConfig, open_for_bench, run_bench
     from .console import bench_table
     from .files import write_json
@@ -340,7 +342,9 @@ def bench(
     report = run_bench(artifacts, dataclasses.replace(config, shapes=shapes), log=_console().print)
     _console().print(bench_table(report))
     for label, fit in report.scaling.items():
-        _console().print(f"{label}: {fit['intercept_ms']:.1f} ms + {fit['ms_per_megapixel']:.1f} ms per megapixel")
+        _console().print(
+            f"{escape(label)}: {fit['intercept_ms']:.1f} ms + {fit['ms_per_megapixel']:.1f} ms per megapixel"
+        )
     for label, mem in report.memory.items():
         _console().print(
             f"{label}: peak RSS {mem['peak_rss_mb']:.0f} MiB ({mem['baseline_rss_mb']:.0f} before loading)"

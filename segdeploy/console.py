@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .bench.runner import BenchReport
@@ -99,7 +100,7 @@ def bench_table(report: BenchReport) -> Table:
             rate += f" ({100 * row.gflops_per_s / peak:.0f}%)"
         lat = row.latency_ms
         table.add_row(
-            row.label,
+            escape(row.label),
             row.precision,
             f"{row.height}x{row.width}",
             *(f"{lat[k]:.1f}" for k in ("mean", "median", "p90", "p95", "p99", "min", "max")),

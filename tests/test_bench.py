@@ -112,6 +112,8 @@ def test_bench_json_schema_and_plot(exported, tmp_path, runner):
         assert row["throughput"] > 0 and row["gflops"] > 0
     assert set(report["scaling"]) == {r["label"] for r in report["rows"]}
     assert set(report["memory"]) == {r["label"] for r in report["rows"]}
+    for memory in report["memory"].values():
+        assert 0 < memory["baseline_rss_mb"] < memory["peak_rss_mb"]
     assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
-import resource
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -12,10 +11,12 @@ from typing import Any
 import numpy as np
 
 
-def _rss_mb() -> float:
+def _status_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak) of this process. Not getrusage's ru_maxrss: Linux carries that
+    across fork and exec, so a fresh child would report its parent's peak."""
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -23,7 +24,7 @@ def _rss_mb() -> float:
 def _probe(path: str, config: Any) -> dict[str, dict[str, float]]:
     from .runner import open_for_bench
 
-    baseline = _rss_mb()
+    baseline = _status_mb("VmRSS")
     height, width = max(config.shapes, key=lambda s: s[0] * s[1])
     frames = np.zeros((config.batch, height, width, 3), dtype=np.uint8)
     results = {}
@@ -32,7 +33,7 @@ def _probe(path: str, config: Any) -> dict[str, dict[str, float]]:
             backend.run(frames)
         results[backend.label] = {
             "baseline_rss_mb": round(baseline, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mb": round(_status_mb("VmHWM"), 1),
             "height": height,
             "width": width,
         }

@@ -158,7 +158,7 @@ def model_gflops(meta: ModelMeta, batch: int, height: int, width: int) -> float 
     return None if per_image is None else per_image * batch
 
 
-def sgemm_gflops(size: int = 2048, repeats: int = 5) -> float:
+def sgemm_gflops(size: int = 3072, repeats: int = 5) -> float:
     """Best-of-N float32 matrix product rate: the CPU's practically reachable peak for comparison."""
     a, b = torch.randn(size, size), torch.randn(size, size)
     torch.mm(a, b)
