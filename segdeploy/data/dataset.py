@@ -62,11 +62,3 @@ class SegmentationSplit:
             mask = np.asarray(Image.fromarray(mask).resize((width, height), Image.Resampling.NEAREST))
         return np.asarray(rgb, dtype=np.uint8).copy(), np.asarray(mask, dtype=np.uint8).copy()
 
-
-def class_pixel_counts(split: SegmentationSplit) -> np.ndarray:
-    counts = np.zeros(split.spec.num_classes, dtype=np.int64)
-    for _, mask in split:
-        counts += np.bincount(mask[mask != split.spec.ignore_index].ravel(), minlength=split.spec.num_classes)[
-            : split.spec.num_classes
-        ]
-    return counts
