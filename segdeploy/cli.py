@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 
@@ -17,6 +18,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts show defaults as [like this], which rich would take for markup
     help="Train, export and deploy semantic-segmentation models, and prove they still agree.",
 )
 F = TypeVar("F", bound=Callable[..., Any])
@@ -187,12 +189,15 @@ def export(
     pretrained: Annotated[
         bool, typer.Option("--pretrained", help="Without --checkpoint: ImageNet encoder weights.")
     ] = False,
+    engines: Annotated[
+        bool, typer.Option(help="Build a TensorRT engine beside each ONNX model when TensorRT is installed.")
+    ] = True,
     model: ModelOpt = None,
     encoder: EncoderOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Export to ONNX (model.onnx + model.pt reference + manifest.json), validated against PyTorch;
-    --fp16 and --int8 add reduced-precision graphs."""
+    --fp16 and --int8 add reduced-precision graphs; with TensorRT installed, an engine beside each."""
     from .console import sensitivity_table
     from .export.pipeline import export_artifacts
     from .meta import IOSpec
@@ -245,6 +250,93 @@ def export(
             f"{result.int8.max_drop} even with {len(result.int8.excluded)} nodes in float",
             exit_code=1,
         )
+    if engines:
+        _export_engines([result.onnx, *result.reduced.values()], force)
+
+
+def _export_engines(graphs: list[Path], force: bool) -> None:
+    from .tensorrt import INSTALL_HINT, tensorrt_available
+
+    if not tensorrt_available():
+        _console().print(f"[yellow]note:[/] wrote ONNX models only; {INSTALL_HINT}")
+        return
+    from .tensorrt.build import BuildOptions, build_engine
+
+    for graph in graphs:
+        with _build_progress(graph) as progress:
+            result = build_engine(graph, options=BuildOptions(force=force), log=_console().print, progress=progress)
+        _console().print(f"wrote {result.engine} ({result.plan.mode}, {result.plan.precision}, {result.seconds:.0f} s)")
+
+
+@contextlib.contextmanager
+def _build_progress(graph: Path) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar fed by TensorRT's builder phases (TensorRT >= 10; a spinner before)."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=_console(), transient=True) as bar:
+        task = bar.add_task(f"building {graph.name}", total=None)
+
+        def update(phase: str, done: int, total: int) -> None:
+            bar.update(task, description=f"{graph.name}: {phase}", completed=done, total=total)
+
+        yield update
+
+
+@app.command()
+@reports_errors
+def build(
+    onnx: Annotated[Path, typer.Argument(help="An ONNX model written by 'segdeploy export'.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Engine file [MODEL.plan; MODEL.flags-PRECISION.plan with --fp16/--int8].")
+    ] = None,
+    fp16: Annotated[
+        bool, typer.Option("--fp16", help="Builder-flag FP16 from an FP32 graph (TensorRT 8.5-10.x).")
+    ] = False,
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Builder-flag INT8 with the entropy calibrator (8.5-10.x); needs --calib.")
+    ] = False,
+    calib: Annotated[
+        Path | None, typer.Option(help="Calibration set folder for --int8; its cache is kept there.")
+    ] = None,
+    calib_batch: Annotated[int, typer.Option(help="Images per calibration batch.")] = 8,
+    workspace: Annotated[int, typer.Option(help="Builder workspace limit in MiB.")] = 2048,
+    timing_cache: Annotated[
+        Path | None, typer.Option(help="Timing cache file, reused across builds [timing.cache beside the engine].")
+    ] = None,
+    dla_core: Annotated[
+        int | None, typer.Option(help="Run on this DLA core (Jetson), layers it cannot run fall back to the GPU.")
+    ] = None,
+    device: Annotated[int, typer.Option(help="CUDA device index.")] = 0,
+    force: ForceOpt = False,
+) -> None:
+    """Build a TensorRT engine (and its sidecar manifest) from an ONNX model, on the GPU that will run it.
+    TensorRT >= 10 builds the graph strongly typed: FP16 and INT8 come from model.fp16.onnx and
+    model.int8.onnx. --fp16/--int8 take the builder-flag path from model.onnx instead (JetPack 5/6)."""
+    from .tensorrt import require_tensorrt
+
+    if fp16 and int8:
+        raise SegdeployError("--fp16 and --int8: choose one (INT8 builds already allow FP16 layers)")
+    if int8 and calib is None:
+        raise SegdeployError("--int8 needs --calib calibration/NAME (make one with 'segdeploy calibrate')")
+    if calib is not None and not int8:
+        raise SegdeployError("--calib is only used with --int8")
+    if calib_batch < 1 or workspace < 1:
+        raise SegdeployError("--calib-batch and --workspace must be positive")
+    if not onnx.is_file():
+        raise SegdeployError(f"{onnx}: file not found")
+    require_tensorrt(str(onnx))
+    from .tensorrt.build import BuildOptions, build_engine
+
+    request = "fp16" if fp16 else "int8" if int8 else None
+    options = BuildOptions(request, calib, calib_batch, workspace, timing_cache, dla_core, device, force)
+    with _build_progress(onnx) as progress:
+        result = build_engine(onnx, out, options, log=_console().print, progress=progress)
+    _console().print(
+        f"wrote {result.engine} and {result.sidecar.name}: {result.plan.mode}, {result.plan.precision}, "
+        f"built in {result.seconds:.0f} s; timing cache {result.timing_cache}"
+        + (f"; calibration cache {result.calibration_cache}" if result.calibration_cache else "")
+    )
 
 
 @app.command()
@@ -272,6 +364,8 @@ def parity(
         artifact_dir, load_dataset_spec(data), split, batch_size=batch, save_disagreement=save_disagreement
     )
     _console().print(parity_table(report))
+    for note in report.skipped:
+        _console().print(f"[yellow]skipped[/] {note}")
     if json_out is not None:
         write_json(json_out, report.to_dict())
     for row in report.rows:
@@ -284,7 +378,10 @@ def parity(
 @app.command()
 @reports_errors
 def bench(
-    artifacts: Annotated[list[Path], typer.Argument(help="Checkpoints (.pt, PyTorch) and ONNX models (ONNX Runtime).")],
+    artifacts: Annotated[
+        list[Path],
+        typer.Argument(help="Checkpoints (.pt, PyTorch), ONNX models (ONNX Runtime) and engines (.plan, TensorRT)."),
+    ],
     shape: Annotated[
         list[str] | None, typer.Option(help="HxW, repeatable for a scaling table [recipe input size].")
     ] = None,
@@ -296,9 +393,12 @@ def bench(
     provider: Annotated[list[str] | None, typer.Option(help="ONNX Runtime execution provider, repeatable.")] = None,
     torch_variant: Annotated[
         list[str] | None,
-        typer.Option(help="PyTorch variant, repeatable: eager, channels_last, autocast, compile [eager]."),
+        typer.Option(help="PyTorch variant, repeatable: eager, channels_last, autocast, compile, cudagraph [eager]."),
     ] = None,
-    device: Annotated[str, typer.Option(help="PyTorch device: cpu or cuda.")] = "cpu",
+    cuda_graphs: Annotated[
+        bool, typer.Option("--cuda-graphs", help="TensorRT engines both without and with CUDA-graph replay.")
+    ] = False,
+    device: Annotated[str, typer.Option(help="PyTorch device (cpu, cuda or cuda:N); engines run on that GPU.")] = "cpu",
     denormals: Annotated[str, typer.Option(help="flush (denormals as zero, every backend) or keep.")] = "flush",
     memory: Annotated[bool, typer.Option(help="Measure peak RSS per artifact in a fresh process.")] = True,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every figure and setting as JSON.")] = None,
@@ -307,7 +407,7 @@ def bench(
     """Latency and throughput of every artifact, interleaved in one run so their ratios hold."""
     from rich.markup import escape
 
-    from .bench.runner import BenchConfig, open_for_bench, run_bench
+    from .bench.runner import BenchConfig, run_bench
     from .console import bench_table
     from .files import write_json
 
@@ -319,7 +419,7 @@ def bench(
         if not artifact.exists():
             raise SegdeployError(f"{artifact}: file not found")
     config = BenchConfig(
-        [],
+        [parse_size(s) for s in shape or []],  # none: the first artifact's recipe input size
         batch,
         iterations,
         duration,
@@ -327,19 +427,12 @@ def bench(
         threads,
         provider,
         tuple(torch_variant or ["eager"]),
+        (False, True) if cuda_graphs else (False,),
         device,
         denormals == "flush",
         memory,
     )
-    if shape:
-        shapes = [parse_size(s) for s in shape]
-    else:
-        shapes = [
-            open_for_bench(artifacts[0], dataclasses.replace(config, torch_variants=("eager",)))[
-                0
-            ].meta.recipe.input_size
-        ]
-    report = run_bench(artifacts, dataclasses.replace(config, shapes=shapes), log=_console().print)
+    report = run_bench(artifacts, config, log=_console().print)
     _console().print(bench_table(report))
     for label, fit in report.scaling.items():
         _console().print(
@@ -381,6 +474,83 @@ def calibrate(
     coverage = json.loads((folder / "manifest.json").read_text())["class_coverage"]["selected"]
     shares = ", ".join(f"{k} {100 * v['pixel_fraction']:.1f}% in {v['images']} images" for k, v in coverage.items())
     _console().print(f"wrote {folder}: {len(result.ids)} images of {result.size[0]}x{result.size[1]} ({shares})")
+
+
+@app.command()
+@reports_errors
+def predict(
+    artifact: Annotated[Path, typer.Argument(help="A checkpoint (.pt) or ONNX model.")],
+    inputs: Annotated[list[Path], typer.Argument(help="Images, folders of images, video files (needs OpenCV).")],
+    out: Annotated[Path, typer.Option(help="Output folder: masks/ and overlays/.")],
+    overlay: Annotated[bool, typer.Option("--overlay", help="Also write colour overlays with a legend.")] = False,
+    alpha: Annotated[float, typer.Option(help="Opacity of the overlay colours, 0 to 1.")] = 0.5,
+    size: Annotated[
+        str, typer.Option(help="Working resolution HxW, 'recipe' (the model's input size) or 'native'.")
+    ] = "recipe",
+    force: ForceOpt = False,
+) -> None:
+    """Class-index palette PNG masks (and colour overlays) for images, folders and videos."""
+    from .look.predict import WorkingSize
+    from .look.predict import predict as run_predict
+
+    working = cast(WorkingSize, size) if size in ("recipe", "native") else parse_size(size)
+    result = run_predict(artifact, inputs, out, overlay, alpha, working, force)
+    overlays = f" and {len(result.overlays)} overlays in {out / 'overlays'}" if overlay else ""
+    _console().print(f"wrote {len(result.masks)} masks in {out / 'masks'}{overlays}")
+
+
+@app.command()
+@reports_errors
+def report(
+    artifact_dir: Annotated[Path, typer.Argument(help="An export folder, with the parity and bench JSON of its runs.")],
+    data: Annotated[
+        Path | None, typer.Option(help="Dataset YAML for the image rows [the one the parity JSON names].")
+    ] = None,
+    runs: Annotated[list[Path] | None, typer.Option(help="A parity or bench JSON kept elsewhere, repeatable.")] = None,
+    num: Annotated[int, typer.Option(help="Images where the artifacts disagree most.")] = 4,
+    out: Annotated[
+        Path | None, typer.Option(help="HTML file [ARTIFACT_DIR/report.html]; the .md goes beside it.")
+    ] = None,
+    force: ForceOpt = False,
+) -> None:
+    """One self-contained HTML page (images embedded) and a Markdown summary of parity and bench runs."""
+    from .look.report import make_report
+
+    html, markdown = make_report(
+        artifact_dir, out or artifact_dir / "report.html", data, runs, num, force, log=_console().print
+    )
+    _console().print(f"wrote {html} ({html.stat().st_size / 1e6:.2f} MB) and {markdown}")
+
+
+@app.command()
+@reports_errors
+def compare(
+    artifacts: Annotated[list[Path], typer.Argument(help="Checkpoints (.pt) or ONNX models of the same classes.")],
+    data: DataOpt,
+    split: Annotated[str, typer.Option(help="Split to draw the images from.")] = "val",
+    num: Annotated[int, typer.Option(help="Images (the first NUM of the split).")] = 10,
+    boundary: Annotated[int, typer.Option(help="Width in px of the band around ground-truth boundaries.")] = 3,
+    figure: Annotated[Path, typer.Option(help="PNG of the masks side by side.")] = Path("compare.png"),
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write every figure as JSON.")] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Several models on the same images: mIoU, and the error on ground-truth boundaries apart from
+    the interior error."""
+    from .console import compare_table
+    from .data.spec import load_dataset_spec
+    from .files import atomic_path, refuse_overwrite, write_json
+    from .look.compare import compare_models
+    from .look.figures import compare_figure, figure_png
+
+    refuse_overwrite([figure, *([json_out] if json_out else [])], force)
+    spec = load_dataset_spec(data)
+    result = compare_models(artifacts, spec, split, num, boundary, log=_console().print)
+    _console().print(compare_table(result))
+    with atomic_path(figure) as tmp:
+        tmp.write_bytes(figure_png(compare_figure(result, spec.class_names, spec.colors)))
+    if json_out is not None:
+        write_json(json_out, result.to_dict())
+    _console().print(f"wrote {figure}" + (f" and {json_out}" if json_out else ""))
 
 
 @app.command()

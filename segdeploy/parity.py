@@ -34,6 +34,7 @@ class ParityRow:
     max_abs_logit_diff: float | None = 0.0
     disagreement_on_boundary: float | None = None  # share of disagreeing pixels within 3 px of a boundary
     failures: list[str] = field(default_factory=list)
+    image_agreement: dict[str, float] = field(default_factory=dict)  # per image id, with the reference
 
     @property
     def passed(self) -> bool:
@@ -48,6 +49,8 @@ class ParityReport:
     images: int
     tolerance: dict[str, float]
     rows: list[ParityRow]
+    data: str = ""  # the dataset YAML
+    skipped: list[str] = field(default_factory=list)  # artifacts this machine cannot run, with the reason
 
     @property
     def passed(self) -> bool:
@@ -67,13 +70,21 @@ class _Tally:
         self.pixels = 0
         self.on_boundary = 0
         self.max_diff: float | None = 0.0
+        self.image_agreement: dict[str, float] = {}
 
     def add(
-        self, output: np.ndarray, reference_logits: np.ndarray, reference_labels: np.ndarray, masks: np.ndarray
+        self,
+        output: np.ndarray,
+        reference_logits: np.ndarray,
+        reference_labels: np.ndarray,
+        masks: np.ndarray,
+        ids: list[str],
     ) -> np.ndarray:
         labels = predictions(output)
         self.matrix.update(labels, masks)
         differ = labels != reference_labels
+        for sample_id, image_differ in zip(ids, differ):
+            self.image_agreement[sample_id] = 1.0 - float(image_differ.mean())
         self.agree += int(differ.size - differ.sum())
         if differ.any():
             self.on_boundary += int((differ & boundary_band(reference_labels)).sum())
@@ -85,7 +96,8 @@ class _Tally:
         return labels
 
 
-def _check_classes(backend: Backend, spec: DatasetSpec) -> None:
+def check_classes(backend: Backend, spec: DatasetSpec) -> None:
+    """Refuse a model whose class count differs from the data set's."""
     if backend.meta.num_classes != spec.num_classes:
         raise SegdeployError(
             f"{backend.label}: model has {backend.meta.num_classes} classes "
@@ -109,6 +121,7 @@ def _row(tally: _Tally, reference: ConfusionMatrix | None, names: list[str], tol
     row.max_abs_logit_diff = tally.max_diff
     disagreeing = tally.pixels - tally.agree
     row.disagreement_on_boundary = tally.on_boundary / disagreeing if disagreeing else None
+    row.image_agreement = tally.image_agreement
     allowed = tolerance.for_precision(row.precision)
     if abs(row.miou_delta) > allowed.miou_delta:
         row.failures.append(f"|mIoU delta| {abs(row.miou_delta):.4f} > {allowed.miou_delta}")
@@ -132,28 +145,25 @@ def run_parity(
     with `save_disagreement`, write a map of where each artifact disagrees with the reference per image."""
     manifest = read_manifest(artifact_dir)
     reference = TorchBackend.from_checkpoint(artifact_dir / "model.pt", device=device, argmax=False)
-    others = [
-        open_backend(artifact_dir / name)
-        for name, entry in manifest["artifacts"].items()
-        if entry.get("kind") == "onnx"
-    ]
+    runnable, skipped = runnable_artifacts(manifest)
+    others = [open_backend(artifact_dir / name, device=device) for name in runnable]
     if not others:
         raise SegdeployError(f"{artifact_dir}: the manifest lists no exported artifacts to compare")
     for backend in (reference, *others):
-        _check_classes(backend, spec)
+        check_classes(backend, spec)
     data = SegmentationSplit(spec, split)
     tallies = [_Tally(b, spec.num_classes, spec.ignore_index) for b in (reference, *others)]
     seen = 0
     for frames, masks in batches(data, batch_size):
         reference_logits = reference.run(frames)
         reference_labels = reference_logits.argmax(1)
-        tallies[0].add(reference_logits, reference_logits, reference_labels, masks)
+        ids = data.ids[seen : seen + len(frames)]
+        tallies[0].add(reference_logits, reference_logits, reference_labels, masks, ids)
         for tally in tallies[1:]:
-            labels = tally.add(tally.backend.run(frames), reference_logits, reference_labels, masks)
+            labels = tally.add(tally.backend.run(frames), reference_logits, reference_labels, masks, ids)
             if save_disagreement is None:
                 continue
-            for offset in range(len(frames)):
-                sample_id = data.ids[seen + offset]
+            for offset, sample_id in enumerate(ids):
                 save_disagreement_map(
                     save_disagreement,
                     tally.backend.label,
@@ -166,4 +176,17 @@ def run_parity(
     tolerance = reference.meta.recipe.tolerance
     rows = [_row(tallies[0], None, spec.class_names, tolerance)]
     rows += [_row(t, tallies[0].matrix, spec.class_names, tolerance) for t in tallies[1:]]
-    return ParityReport(str(artifact_dir), spec.name, split, len(data), asdict(tolerance), rows)
+    return ParityReport(str(artifact_dir), spec.name, split, len(data), asdict(tolerance), rows, spec.source, skipped)
+
+
+def runnable_artifacts(manifest: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The ONNX models and engines a manifest lists, and those this machine cannot run (no TensorRT)."""
+    from .tensorrt import INSTALL_HINT, tensorrt_available
+
+    runnable, skipped = [], []
+    for name, entry in manifest["artifacts"].items():
+        if entry.get("kind") == "onnx" or (entry.get("kind") == "tensorrt" and tensorrt_available()):
+            runnable.append(name)
+        elif entry.get("kind") == "tensorrt":
+            skipped.append(f"{name}: {INSTALL_HINT}")
+    return runnable, skipped

@@ -133,3 +133,33 @@ def test_shape_outside_the_profile(exported, runner):
     one_line_error(result, "model.onnx", "2048x2048", "outside")
     result = runner.invoke(app, ["bench", str(exported.onnx), "--shape", "100x100", "--no-memory"])
     one_line_error(result, "multiples of 32")
+
+
+def test_gpu_stage_timings_are_sampled_per_iteration():
+    class Timed(Recorder):
+        def infer(self, feed):
+            self.timings = {"h2d": 0.1, "compute": 2.0, "d2h": 0.2}
+            return super().infer(feed)
+
+    backend = Timed("gpu", [])
+    config = BenchConfig(shapes=[(4, 4)], iterations=5, warmup=1)
+    sample = _measure([backend], np.zeros((1, 4, 4, 3), np.uint8), config)[0]  # type: ignore[list-item]
+    assert sample["gpu_compute"] == [2.0] * 5 and sample["gpu_h2d"] == [0.1] * 5 and len(sample["infer"]) == 5
+
+
+def test_torch_cuda_graphs_need_a_gpu(tmp_path):
+    import torch
+
+    from segdeploy.backends.torch_backend import TorchBackend
+    from segdeploy.errors import SegdeployError
+
+    export = export_artifacts(tiny_recipe(), None, tmp_path / "e", log=lambda _: None)
+    if torch.cuda.is_available():
+        frames = np.random.default_rng(0).integers(0, 256, size=(1, 64, 96, 3), dtype=np.uint8)
+        eager = TorchBackend.from_checkpoint(export.checkpoint, device="cuda")
+        graphed = TorchBackend.from_checkpoint(export.checkpoint, device="cuda", cuda_graph=True)
+        np.testing.assert_allclose(graphed.run(frames), eager.run(frames), atol=1e-4)
+        assert set(graphed.timings) == {"h2d", "compute", "d2h"}
+    else:
+        with pytest.raises(SegdeployError, match="CUDA graphs need a CUDA device"):
+            TorchBackend.from_checkpoint(export.checkpoint, cuda_graph=True)

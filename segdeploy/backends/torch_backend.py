@@ -1,7 +1,9 @@
 """PyTorch backend (CPU or CUDA): the reference every exported artifact is compared against.
 
 Variants for bench: channels-last memory format (default) or plain NCHW ("eager"), autocast to
-bfloat16 (CPU) or float16 (CUDA), and torch.compile.
+bfloat16 (CPU) or float16 (CUDA), torch.compile, and CUDA-graph replay (CUDA only: the forward pass is
+captured once per input shape into static buffers and replayed). On CUDA, host-to-device copy, compute
+and device-to-host copy of each call are timed with CUDA events (`timings`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import SegdeployError
 from ..export.deploy_module import DeployModule
 from ..meta import IOSpec, ModelMeta
 from ..models.adapter import LogitsAdapter
@@ -32,6 +35,7 @@ class TorchBackend:
         channels_last: bool = True,
         autocast: torch.dtype | None = None,
         compile: bool = False,
+        cuda_graph: bool = False,
     ) -> None:
         self.meta = meta
         self.label = label
@@ -46,6 +50,11 @@ class TorchBackend:
         self.module: Any = module.to(self.device).to(memory_format=memory_format).eval()
         if compile:
             self.module = torch.compile(self.module, dynamic=False)
+        if cuda_graph and self.device.type != "cuda":
+            raise SegdeployError(f"{label}: CUDA graphs need a CUDA device, not {self.device}")
+        self.cuda_graph = cuda_graph
+        self.graphs: dict[tuple[int, ...], tuple[Any, torch.Tensor, torch.Tensor]] = {}
+        self.timings: dict[str, float] = {}
 
     @classmethod
     def from_checkpoint(
@@ -61,16 +70,76 @@ class TorchBackend:
             "compile": self.compiled,
             "autocast": None if self.autocast is None else str(self.autocast).removeprefix("torch."),
             "threads": torch.get_num_threads(),
+            "cuda_graph": self.cuda_graph,
         }
+
+    def gpu_memory(self) -> dict[str, float]:
+        """MiB: PyTorch's peak allocation on the device (empty on the CPU)."""
+        if self.device.type != "cuda":
+            return {}
+        return {"gpu_peak_allocated_mb": round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1)}
 
     def prepare(self, frames: np.ndarray) -> torch.Tensor:
         check_frames(frames)
         return torch.from_numpy(frames)  # normalisation runs inside the module, on the device
 
+    def _forward(self, feed: torch.Tensor) -> torch.Tensor:
+        # cache_enabled=False: autocast's weight cast cache must not outlive a CUDA-graph capture.
+        with torch.autocast(
+            self.device.type,
+            dtype=self.autocast or torch.float32,
+            enabled=self.autocast is not None,
+            cache_enabled=not self.cuda_graph,
+        ):
+            out: torch.Tensor = self.module(feed)
+        return out
+
+    def _graph(self, feed: torch.Tensor) -> tuple[Any, torch.Tensor, torch.Tensor]:
+        """The captured forward pass for this input shape, with its static input and output."""
+        shape = tuple(feed.shape)
+        if shape not in self.graphs:
+            static_in = torch.zeros_like(feed, device=self.device)
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):  # warm-up outside the capture, as PyTorch's CUDA-graph notes ask
+                for _ in range(3):
+                    self._forward(static_in)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                static_out = self._forward(static_in)
+            self.graphs[shape] = (graph, static_in, static_out)
+        return self.graphs[shape]
+
     @torch.inference_mode()
     def infer(self, feed: torch.Tensor) -> np.ndarray:
-        with torch.autocast(self.device.type, dtype=self.autocast or torch.float32, enabled=self.autocast is not None):
-            out = self.module(feed.to(self.device, non_blocking=True))
+        if self.device.type != "cuda":
+            return self._to_host(self._forward(feed))
+        events = [torch.cuda.Event(enable_timing=True) for _ in range(4)]
+        events[0].record()
+        if self.cuda_graph:
+            graph, static_in, static_out = self._graph(feed)
+            static_in.copy_(feed, non_blocking=True)
+            events[1].record()
+            graph.replay()
+            out = static_out
+        else:
+            on_device = feed.to(self.device, non_blocking=True)
+            events[1].record()
+            out = self._forward(on_device)
+        events[2].record()
+        result = self._to_host(out)
+        events[3].record()
+        events[3].synchronize()
+        self.timings = {
+            "h2d": events[0].elapsed_time(events[1]),
+            "compute": events[1].elapsed_time(events[2]),
+            "d2h": events[2].elapsed_time(events[3]),
+        }
+        return result
+
+    @staticmethod
+    def _to_host(out: torch.Tensor) -> np.ndarray:
         return out.float().cpu().numpy() if out.is_floating_point() else out.cpu().numpy()
 
     def run(self, frames: np.ndarray) -> np.ndarray:

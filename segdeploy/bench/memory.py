@@ -36,6 +36,7 @@ def _probe(path: str, config: Any) -> dict[str, dict[str, float]]:
             "peak_rss_mb": round(_status_mb("VmHWM"), 1),
             "height": height,
             "width": width,
+            **(backend.gpu_memory() if hasattr(backend, "gpu_memory") else {}),
         }
     return results
 

@@ -7,6 +7,7 @@ returns logits). Inputs are made before the loop; nothing is loaded, read or wri
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..backends import ENGINE_SUFFIXES, open_backend
 from ..backends.base import Backend
 from ..errors import SegdeployError
 from ..evaluate import predictions
@@ -25,7 +27,7 @@ from .machine import machine_info
 from .stats import fit_line, summarize
 
 FORMAT = "segdeploy.bench/1"
-TORCH_VARIANTS = ("eager", "channels_last", "autocast", "compile")
+TORCH_VARIANTS = ("eager", "channels_last", "autocast", "compile", "cudagraph")
 STAGES = ("prepare", "infer", "postprocess")
 
 
@@ -39,6 +41,7 @@ class BenchConfig:
     threads: int = 0  # 0: the library's default
     providers: list[str] | None = None
     torch_variants: tuple[str, ...] = ("eager",)
+    cuda_graphs: tuple[bool, ...] = (False,)  # TensorRT engines: without and/or with CUDA-graph replay
     device: str = "cpu"
     flush_denormal: bool = True
     memory: bool = True
@@ -84,6 +87,19 @@ class BenchReport:
             "scaling": self.scaling,
         }
 
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], where: str) -> BenchReport:
+        """A report read back from `segdeploy bench --json`."""
+        if raw.get("format") != FORMAT:
+            raise SegdeployError(
+                f"{where}: not a segdeploy bench JSON (format {raw.get('format')!r}, expected {FORMAT})"
+            )
+        try:
+            rows = [BenchRow(**row) for row in raw["rows"]]
+            return cls(raw["machine"], raw["config"], rows, raw["memory"], raw["scaling"], raw["created"])
+        except (KeyError, TypeError) as exc:
+            raise SegdeployError(f"{where}: bench JSON lacks or misnames a field ({exc})") from None
+
 
 def open_for_bench(path: Path, config: BenchConfig) -> list[Backend]:
     """One backend per artifact, or per PyTorch variant for a checkpoint."""
@@ -107,6 +123,7 @@ def open_for_bench(path: Path, config: BenchConfig) -> list[Backend]:
                 channels_last=variant != "eager",
                 autocast=autocast,
                 compile=variant == "compile",
+                cuda_graph=variant == "cudagraph",
             )
             backend.label = f"{path.name} [{variant}]"
             backends.append(backend)
@@ -119,20 +136,15 @@ def open_for_bench(path: Path, config: BenchConfig) -> list[Backend]:
                 path, providers=config.providers, threads=config.threads, flush_denormal=config.flush_denormal
             )
         ]
-    raise SegdeployError(f"{path}: not a benchmarkable artifact (expected a .pt/.pth checkpoint or an .onnx model)")
+    if path.suffix in ENGINE_SUFFIXES:
+        return [open_backend(path, device=config.device, cuda_graph=graph) for graph in config.cuda_graphs]
+    raise SegdeployError(
+        f"{path}: not a benchmarkable artifact (expected a .pt/.pth checkpoint, an .onnx model or a .plan engine)"
+    )
 
 
 def check_shape(backend: Backend, batch: int, height: int, width: int) -> None:
-    export = backend.meta.recipe.export
-    problems = []
-    if not export.batch[0] <= batch <= export.batch[2]:
-        problems.append(f"batch {batch} outside {export.batch[0]}..{export.batch[2]}")
-    if not export.height[0] <= height <= export.height[2]:
-        problems.append(f"height {height} outside {export.height[0]}..{export.height[2]}")
-    if not export.width[0] <= width <= export.width[2]:
-        problems.append(f"width {width} outside {export.width[0]}..{export.width[2]}")
-    if height % 32 or width % 32:
-        problems.append("height and width must be multiples of 32")
+    problems = backend.meta.recipe.export.shape_problems(batch, height, width)
     if problems:
         raise SegdeployError(
             f"{backend.label}: shape {batch}x{height}x{width} does not fit the model's profile ({'; '.join(problems)})"
@@ -196,6 +208,9 @@ def _measure(backends: list[Backend], frames: np.ndarray, config: BenchConfig) -
             t3 = time.perf_counter_ns()
             for stage, (start, end) in zip(STAGES, ((t0, t1), (t1, t2), (t2, t3))):
                 samples[index][stage].append((end - start) / 1e6)
+            # GPU backends time host-to-device, compute and device-to-host with CUDA events.
+            for stage, ms in getattr(backend, "timings", {}).items():
+                samples[index].setdefault(f"gpu_{stage}", []).append(ms)
         iteration += 1
     return samples
 
@@ -203,12 +218,12 @@ def _measure(backends: list[Backend], frames: np.ndarray, config: BenchConfig) -
 def run_bench(artifacts: list[Path], config: BenchConfig, log: Any = print) -> BenchReport:
     if not artifacts:
         raise SegdeployError("bench needs at least one artifact")
-    if not config.shapes:
-        raise SegdeployError("bench needs at least one --shape")
     torch.set_flush_denormal(config.flush_denormal)
     if config.threads:
         torch.set_num_threads(config.threads)
     backends = [b for path in artifacts for b in open_for_bench(path, config)]
+    if not config.shapes:  # no shape asked for: the first artifact's recipe input size
+        config = dataclasses.replace(config, shapes=[backends[0].meta.recipe.input_size])
     for backend in backends:
         for height, width in config.shapes:
             check_shape(backend, config.batch, height, width)
@@ -232,7 +247,7 @@ def run_bench(artifacts: list[Path], config: BenchConfig, log: Any = print) -> B
                     width,
                     len(total),
                     latency,
-                    {s: summarize(sample[s]) for s in STAGES},
+                    {s: summarize(times) for s, times in sample.items()},
                     config.batch * 1000 / latency["mean"],
                     flops,
                     None if flops is None else flops / (latency["median"] / 1000),

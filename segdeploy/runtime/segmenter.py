@@ -1,0 +1,56 @@
+"""`Segmenter`: frames in, class maps out, for any engine or ONNX model segdeploy wrote."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..backends import open_backend
+from ..backends.base import Backend
+from ..errors import SegdeployError
+from .resize import resize_frames, resize_labels, resize_logits
+
+
+class Segmenter:
+    """Loads an engine (.plan, TensorRT) or an ONNX model (ONNX Runtime) with its facts: classes, colours,
+    preprocessing, the sizes it takes. A frame of a size the model cannot take (outside its profile, or
+    not a multiple of 32) is resized to the recipe's input size and the result resized back."""
+
+    def __init__(self, path: str | Path, device: int = 0, cuda_graph: bool = False, threads: int = 0) -> None:
+        path = Path(path)
+        if path.suffix in (".pt", ".pth"):
+            raise SegdeployError(f"{path}: the runtime runs engines and ONNX models, not PyTorch checkpoints")
+        self.backend: Backend = open_backend(path, device=f"cuda:{device}", threads=threads, cuda_graph=cuda_graph)
+        self.meta = self.backend.meta
+        self.class_names, self.colors = self.meta.class_names, self.meta.colors
+
+    def __call__(self, frames: np.ndarray, logits: bool = False) -> Any:
+        """HxWx3 or NxHxWx3 uint8 RGB -> int32 class maps HxW or NxHxW; with `logits`, also the
+        float32 logits (N)xCxHxW (None when the model ends in an argmax)."""
+        frames = np.asarray(frames)
+        single = frames.ndim == 3
+        batch = frames[None] if single else frames
+        if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[-1] != 3:
+            raise SegdeployError(f"expected uint8 RGB frames HxWx3 or NxHxWx3, got {frames.dtype} {frames.shape}")
+        export = self.meta.recipe.export
+        if len(batch) > export.batch[2]:
+            raise SegdeployError(f"batch of {len(batch)} frames: the model takes at most {export.batch[2]}")
+        size = (int(batch.shape[1]), int(batch.shape[2]))
+        target = self.meta.recipe.input_size if export.shape_problems(len(batch), *size) else size
+        output = self.backend.run(batch if target == size else resize_frames(batch, target))
+        scores = output if output.ndim == 4 else None
+        classes = (output.argmax(1) if scores is not None else output).astype(np.int32)
+        if target != size:
+            classes = resize_labels(classes, size)
+            scores = None if scores is None else resize_logits(scores, size)
+        if single:
+            classes, scores = classes[0], None if scores is None else scores[0]
+        return (classes, scores) if logits else classes
+
+    def colorize(self, classes: np.ndarray) -> np.ndarray:
+        """A class map as RGB colours from the model's palette."""
+        palette = np.asarray(self.colors, np.uint8)
+        colored: np.ndarray = palette[np.clip(classes, 0, len(palette) - 1)]
+        return colored

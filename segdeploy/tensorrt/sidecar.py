@@ -1,0 +1,172 @@
+"""The manifest beside every engine (`model.fp16.plan.json` for `model.fp16.plan`).
+
+An engine is only valid for the TensorRT version and GPU architecture that built it, and it cannot
+describe its classes or preprocessing itself; the sidecar records all of that, and `check_loadable`
+turns a mismatch into one line that says what was built where and what to do.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import SegdeployError
+from ..export.manifest import NAME, describe_file, read_manifest, write_manifest
+from ..files import read_json, sha256_of
+from ..meta import ModelMeta
+from .profiles import InputProfile
+from .versions import BuildPlan
+
+FORMAT = "segdeploy.engine/1"
+
+
+@dataclass(frozen=True)
+class GpuFacts:
+    name: str
+    compute_capability: str  # "8.7"
+    memory_mb: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "compute_capability": self.compute_capability, "memory_mb": self.memory_mb}
+
+
+@dataclass(frozen=True)
+class TensorFacts:
+    name: str
+    mode: str  # "input" or "output"
+    dtype: str  # numpy dtype name
+    shape: list[int]  # -1 for dynamic dimensions
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "mode": self.mode, "dtype": self.dtype, "shape": list(self.shape)}
+
+
+@dataclass(frozen=True)
+class EngineManifest:
+    meta: ModelMeta
+    precision: str
+    mode: str
+    tensorrt: str
+    gpu: GpuFacts
+    tensors: list[TensorFacts]
+    profile: InputProfile
+    engine_sha256: str
+    raw: dict[str, Any]
+
+    @property
+    def input(self) -> TensorFacts:
+        return next(t for t in self.tensors if t.mode == "input")
+
+    @property
+    def output(self) -> TensorFacts:
+        return next(t for t in self.tensors if t.mode == "output")
+
+
+def sidecar_path(engine: Path) -> Path:
+    return engine.with_name(engine.name + ".json")
+
+
+def engine_manifest(
+    meta: ModelMeta,
+    plan: BuildPlan,
+    tensorrt: str,
+    gpu: GpuFacts,
+    tensors: list[TensorFacts],
+    profile: InputProfile,
+    onnx: Path,
+    engine: Path,
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    recipe = meta.recipe
+    return {
+        "format": FORMAT,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "tensorrt": tensorrt,
+        "gpu": gpu.to_dict(),
+        "precision": plan.precision,
+        "build": {
+            "mode": plan.mode,
+            "network_flags": list(plan.network_flags),
+            "builder_flags": list(plan.builder_flags),
+            **settings,
+        },
+        "onnx": {"path": onnx.name, "sha256": sha256_of(onnx)},
+        "engine_sha256": sha256_of(engine),
+        "tensors": [t.to_dict() for t in tensors],
+        "profile": profile.to_dict(),
+        "preprocessing": {
+            "in_graph": meta.io.fold_preprocess,
+            "mean": list(recipe.mean),
+            "std": list(recipe.std),
+            "input_size": list(recipe.input_size),
+        },
+        "model": meta.to_dict(),
+    }
+
+
+def read_engine_manifest(engine: Path) -> EngineManifest:
+    path = sidecar_path(engine)
+    if not path.is_file():
+        raise SegdeployError(f"{engine}: no sidecar manifest {path.name}; build engines with 'segdeploy build'")
+    raw = read_json(path)
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise SegdeployError(f"{path}: not a segdeploy engine manifest")
+    try:
+        gpu = raw["gpu"]
+        manifest = EngineManifest(
+            ModelMeta.from_dict(raw["model"], str(path)),
+            str(raw["precision"]),
+            str(raw["build"]["mode"]),
+            str(raw["tensorrt"]),
+            GpuFacts(str(gpu["name"]), str(gpu["compute_capability"]), int(gpu["memory_mb"])),
+            [
+                TensorFacts(str(t["name"]), str(t["mode"]), str(t["dtype"]), [int(d) for d in t["shape"]])
+                for t in raw["tensors"]
+            ],
+            InputProfile.from_dict(raw["profile"]),
+            str(raw["engine_sha256"]),
+            raw,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SegdeployError(f"{path}: malformed engine manifest (field {exc})") from None
+    if [t.mode for t in manifest.tensors].count("input") != 1 or [t.mode for t in manifest.tensors].count(
+        "output"
+    ) != 1:
+        raise SegdeployError(f"{path}: expected one input and one output tensor")
+    return manifest
+
+
+def check_loadable(manifest: EngineManifest, engine: Path, tensorrt: str, gpu: GpuFacts) -> None:
+    """Refuse an engine this machine cannot run, before TensorRT fails on it less clearly."""
+    rebuild = f"rebuild it here: segdeploy build {manifest.raw['onnx']['path']} --force"
+    if manifest.tensorrt != tensorrt:
+        raise SegdeployError(
+            f"{engine}: built with TensorRT {manifest.tensorrt}, this machine has {tensorrt}; {rebuild}"
+        )
+    if manifest.gpu.compute_capability != gpu.compute_capability:
+        raise SegdeployError(
+            f"{engine}: built for {manifest.gpu.name} (compute capability {manifest.gpu.compute_capability}), "
+            f"this GPU is {gpu.name} ({gpu.compute_capability}); {rebuild}"
+        )
+    if sha256_of(engine) != manifest.engine_sha256:
+        raise SegdeployError(f"{engine}: does not match its sidecar manifest (sha256 differs); {rebuild}")
+
+
+def register_engine(engine_path: Path, onnx_path: Path, precision: str) -> None:
+    """List the engine in the export folder's manifest.json (when it sits in one beside its ONNX model),
+    so parity and bench find it with the other artifacts."""
+    folder = engine_path.parent
+    if not (folder / NAME).is_file() or onnx_path.parent.resolve() != folder.resolve():
+        return
+    manifest = read_manifest(folder)
+    if onnx_path.name not in manifest["artifacts"]:
+        return
+    manifest["artifacts"][engine_path.name] = {
+        **describe_file(engine_path, "tensorrt"),
+        "precision": precision,
+        "source": onnx_path.name,
+        "sidecar": sidecar_path(engine_path).name,
+    }
+    write_manifest(folder, manifest)

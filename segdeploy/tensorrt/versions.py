@@ -1,0 +1,100 @@
+"""Which way an engine is built on a given TensorRT version. Pure logic, tested without TensorRT.
+
+- TensorRT >= 10: the ONNX graph carries every precision decision (FP32, FP16 or Q/DQ INT8) and the
+  network is created STRONGLY_TYPED. TensorRT 11 accepts nothing else: it removed BuilderFlag.FP16/INT8
+  and the INT8 calibrator.
+- TensorRT 8.5, 8.6 and 10.x (JetPack 5 = 8.5, JetPack 6 = 10.3) also build from the FP32 graph with
+  builder flags: FP16, or INT8 with the implicit entropy calibrator and a calibration cache.
+- On 8.x a typed graph is still built with flags: an FP16 graph needs the FP16 flag, a Q/DQ graph INT8.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import SegdeployError
+
+OLDEST = (8, 5)
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+@dataclass(frozen=True, order=True)
+class TrtVersion:
+    major: int
+    minor: int
+    patch: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> TrtVersion:
+        match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
+        if match is None:
+            raise SegdeployError(f"TensorRT version '{text}': expected MAJOR.MINOR[.PATCH]")
+        return cls(int(match[1]), int(match[2]), int(match[3] or 0))
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+    @property
+    def strongly_typed(self) -> bool:
+        """NetworkDefinitionCreationFlag.STRONGLY_TYPED exists from TensorRT 10.0."""
+        return self.major >= 10
+
+    @property
+    def builder_flags(self) -> bool:
+        """BuilderFlag.FP16/INT8 and the INT8 calibrators exist up to TensorRT 10.x."""
+        return self.major <= 10
+
+    @property
+    def explicit_batch_flag(self) -> bool:
+        """8.x needs NetworkDefinitionCreationFlag.EXPLICIT_BATCH for ONNX; 10.0 ignores it, 11 removed it."""
+        return self.major < 10
+
+    @property
+    def progress_monitor(self) -> bool:
+        """IBuilderConfig.progress_monitor / IProgressMonitor exist from TensorRT 10.0."""
+        return self.major >= 10
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """How to build: network creation flags, builder precision flags, whether to calibrate."""
+
+    mode: str  # "strongly-typed" or "builder-flags"
+    precision: str  # the engine's precision: fp32, fp16 or int8
+    network_flags: tuple[str, ...]  # NetworkDefinitionCreationFlag names
+    builder_flags: tuple[str, ...]  # BuilderFlag names
+    calibrate: bool  # implicit INT8 calibration from a calibration set
+
+
+def plan_build(version: TrtVersion, graph_precision: str, request: str | None, subject: str) -> BuildPlan:
+    """The build for a graph of `graph_precision` ("fp32", "fp16", "int8" for Q/DQ). `request` is None to
+    build the graph as it is typed, or "fp16"/"int8" for the builder-flag path from an FP32 graph."""
+    if graph_precision not in PRECISIONS:
+        raise SegdeployError(f"{subject}: unknown graph precision '{graph_precision}'")
+    if (version.major, version.minor) < OLDEST:
+        raise SegdeployError(
+            f"{subject}: TensorRT {version} is older than 8.5, the oldest segdeploy supports (JetPack 5 ships 8.5)"
+        )
+    network = ("EXPLICIT_BATCH",) if version.explicit_batch_flag else ()
+    if request is None:
+        if version.strongly_typed:
+            return BuildPlan("strongly-typed", graph_precision, ("STRONGLY_TYPED",), (), False)
+        flags = {"fp32": (), "fp16": ("FP16",), "int8": ("INT8",)}[graph_precision]
+        return BuildPlan("builder-flags", graph_precision, network, flags, False)
+    if request not in ("fp16", "int8"):
+        raise SegdeployError(f"{subject}: precision '{request}': choose fp16 or int8")
+    if graph_precision != "fp32":
+        raise SegdeployError(
+            f"{subject}: this graph is already {graph_precision}; build it without --fp16/--int8 "
+            "(builder precision flags apply to the FP32 model.onnx)"
+        )
+    if not version.builder_flags:
+        raise SegdeployError(
+            f"{subject}: TensorRT {version} has no builder precision flags or INT8 calibrator; build "
+            f"model.{request}.onnx instead (segdeploy export --{request})"
+        )
+    if request == "fp16":
+        return BuildPlan("builder-flags", "fp16", network, ("FP16",), False)
+    # INT8 with FP16 allowed too: layers without an INT8 kernel fall back to FP16 rather than FP32.
+    return BuildPlan("builder-flags", "int8", network, ("INT8", "FP16"), True)
