@@ -98,6 +98,12 @@ def test_build_plan_refusals(version, graph, request_, fragment):
         plan_build(TrtVersion.parse(version), graph, request_, "model.onnx")
 
 
+def test_dla_needs_reduced_precision():
+    with pytest.raises(SegdeployError, match="DLA runs FP16 and INT8 only"):
+        plan_build(TrtVersion.parse("10.3.0"), "fp32", None, "model.onnx", dla=True)
+    assert plan_build(TrtVersion.parse("8.5.2"), "fp32", "fp16", "model.onnx", dla=True).builder_flags == ("FP16",)
+
+
 def test_version_parsing_and_features():
     assert TrtVersion.parse("10.3.0.30") == TrtVersion(10, 3, 0)
     assert TrtVersion.parse("8.6") < TrtVersion.parse("10.0.1")

@@ -132,7 +132,7 @@ def build_engine(
     refuse_overwrite([engine_path, sidecar_path(engine_path)], options.force)
     meta, graph_precision = _graph_facts(onnx_path)
     version = TrtVersion.parse(trt.__version__)
-    plan = plan_build(version, graph_precision, options.precision, str(onnx_path))
+    plan = plan_build(version, graph_precision, options.precision, str(onnx_path), options.dla_core is not None)
     calibration = None
     if plan.calibrate:
         if options.calibration is None:

@@ -67,9 +67,15 @@ class BuildPlan:
     calibrate: bool  # implicit INT8 calibration from a calibration set
 
 
-def plan_build(version: TrtVersion, graph_precision: str, request: str | None, subject: str) -> BuildPlan:
+def plan_build(
+    version: TrtVersion, graph_precision: str, request: str | None, subject: str, dla: bool = False
+) -> BuildPlan:
     """The build for a graph of `graph_precision` ("fp32", "fp16", "int8" for Q/DQ). `request` is None to
     build the graph as it is typed, or "fp16"/"int8" for the builder-flag path from an FP32 graph."""
+    if dla and (request or graph_precision) == "fp32":
+        raise SegdeployError(
+            f"{subject}: DLA runs FP16 and INT8 only; build model.fp16.onnx, or this graph with --fp16"
+        )
     if graph_precision not in PRECISIONS:
         raise SegdeployError(f"{subject}: unknown graph precision '{graph_precision}'")
     if (version.major, version.minor) < OLDEST:
