@@ -3,6 +3,7 @@ torch-free runtime and the messages without TensorRT. Tests that need TensorRT o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -368,3 +369,145 @@ def test_engine_build_run_and_parity_on_gpu(tiny_export, tiny_data, graph, tmp_p
         assert (classes == reference.argmax(1)).mean() > 0.99
     report = run_parity(tiny_export.out_dir, load_dataset_spec(tiny_data), batch_size=4, device="cuda")
     assert result.engine.name in [row.artifact for row in report.rows]
+
+
+# --- the whole path on stand-ins for TensorRT, pycuda and libcuda (tests/fixtures/fake_tensorrt.py) --
+
+TRT_MODULES = ("segdeploy.tensorrt.build", "segdeploy.tensorrt.cuda", "segdeploy.tensorrt.calibrator")
+
+
+@pytest.fixture()
+def fake_trt(monkeypatch):
+    """Installs the stand-ins; modules that imported them are dropped afterwards."""
+    from .fixtures import fake_tensorrt
+
+    monkeypatch.setattr(fake_tensorrt, "STATE", fake_tensorrt.State())
+    monkeypatch.setattr(fake_tensorrt.tensorrt, "__version__", "10.3.0.30")
+    for name, module in fake_tensorrt.MODULES.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    for name in (*TRT_MODULES, "segdeploy.backends.tensorrt_backend"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    import segdeploy.tensorrt.cuda
+
+    monkeypatch.setattr(segdeploy.tensorrt.cuda, "_driver", fake_tensorrt.Driver)
+    yield fake_tensorrt
+    for name in (*TRT_MODULES, "segdeploy.backends.tensorrt_backend"):
+        sys.modules.pop(name, None)
+
+
+@pytest.fixture()
+def fresh_export(tmp_path):
+    recipe = tiny_recipe().replace(architecture="tests.fixtures.user_models:tiny", encoder=None)
+    from segdeploy.precision.pipeline import PrecisionOptions
+
+    return export_artifacts(recipe, None, tmp_path / "export", precision=PrecisionOptions(fp16=True), log=print)
+
+
+def test_typed_build_writes_engine_sidecar_and_timing_cache(fake_trt, fresh_export):
+    from segdeploy.runtime import Segmenter
+    from segdeploy.tensorrt.build import BuildOptions, build_engine
+
+    phases = []
+    result = build_engine(fresh_export.reduced["model.fp16.onnx"], progress=lambda *a: phases.append(a))
+    build = fake_trt.STATE.builds[-1]
+    assert build["flags"] == 1 << 1 and build["builder_flags"] == []  # STRONGLY_TYPED, no precision flags
+    recipe = fresh_export.int8 or OnnxRuntimeBackend(fresh_export.onnx).meta.recipe
+    (low, opt, high) = build["config"].profiles[0].shapes["input"]
+    assert low == (recipe.export.batch[0], 3, recipe.export.height[0], recipe.export.width[0])
+    assert high == (recipe.export.batch[2], 3, recipe.export.height[2], recipe.export.width[2])
+    assert phases[-1] == ("Building engine", 2, 2)
+    assert result.engine.name == "model.fp16.plan" and result.timing_cache.read_bytes() == b"+"
+    manifest = read_engine_manifest(result.engine)
+    assert (manifest.precision, manifest.mode, manifest.gpu.compute_capability) == ("fp16", "strongly-typed", "8.7")
+    assert read_manifest(fresh_export.out_dir)["artifacts"]["model.fp16.plan"]["kind"] == "tensorrt"
+    build_engine(fresh_export.reduced["model.fp16.onnx"], options=BuildOptions(force=True))
+    assert result.timing_cache.read_bytes() == b"++"  # read back and extended by the next build
+    with pytest.raises(SegdeployError, match="already exists; pass --force"):
+        build_engine(fresh_export.reduced["model.fp16.onnx"])
+
+    segment = Segmenter(result.engine)
+    frames = np.random.default_rng(3).integers(0, 256, size=(2, 64, 96, 3), dtype=np.uint8)
+    expected = OnnxRuntimeBackend(fresh_export.reduced["model.fp16.onnx"]).run(frames)
+    classes, logits = segment(frames, logits=True)
+    np.testing.assert_allclose(logits, expected, atol=1e-6)
+    assert segment(frames[0, :50, :70]).shape == (50, 70)  # resized to the recipe size and back
+
+
+def test_builder_flag_int8_calibrates_once_then_reuses_its_cache(fake_trt, fresh_export, tiny_data, tmp_path):
+    from segdeploy.tensorrt.build import BuildOptions, build_engine
+
+    calibration = write_calibration_set(tmp_path / "calib", tiny_data, num=8)
+    options = BuildOptions("int8", calibration.directory, calib_batch=4)
+    result = build_engine(fresh_export.onnx, options=options)
+    build = fake_trt.STATE.builds[-1]
+    assert build["flags"] == 0 and build["builder_flags"] == ["INT8", "FP16"]
+    assert build["config"].calibration_profile.shapes["input"][1] == (4, 3, 64, 96)
+    assert len(fake_trt.STATE.calibration_batches) == 2 and result.engine.name == "model.flags-int8.plan"
+    assert result.calibration_cache.parent == calibration.directory and result.calibration_cache.is_file()
+    first = read_engine_manifest(result.engine).raw["build"]["calibration"]
+    assert first["cache_reused"] is False and first["batches"] == 2
+
+    build_engine(fresh_export.onnx, options=dataclasses.replace(options, force=True))
+    again = read_engine_manifest(result.engine).raw["build"]["calibration"]
+    assert again["cache_reused"] is True and again["batches"] == 0 and len(fake_trt.STATE.calibration_batches) == 2
+
+    fake_trt.tensorrt.__version__ = "8.5.2.2"
+    build_engine(fresh_export.reduced["model.fp16.onnx"], options=BuildOptions(force=True))
+    assert fake_trt.STATE.builds[-1]["flags"] == 1 << 0 and fake_trt.STATE.builds[-1]["builder_flags"] == ["FP16"]
+    fake_trt.tensorrt.__version__ = "11.0.0"
+    with pytest.raises(SegdeployError, match="no builder precision flags"):
+        build_engine(fresh_export.onnx, options=dataclasses.replace(options, force=True))
+
+
+def test_dla_core_setup_and_refusal(fake_trt, fresh_export):
+    from segdeploy.tensorrt.build import BuildOptions, build_engine
+
+    build_engine(fresh_export.reduced["model.fp16.onnx"], options=BuildOptions(dla_core=1))
+    config = fake_trt.STATE.builds[-1]["config"]
+    assert (config.default_device_type, config.DLA_core) == ("DLA", 1) and "GPU_FALLBACK" in config.flags
+    with pytest.raises(SegdeployError, match="this device has 2 DLA cores"):
+        build_engine(fresh_export.reduced["model.fp16.onnx"], options=BuildOptions(dla_core=2, force=True))
+
+
+def test_cuda_graph_is_captured_once_per_shape_and_replayed(fake_trt, fresh_export):
+    from segdeploy.tensorrt.build import build_engine
+
+    engine = build_engine(fresh_export.onnx).engine
+    backend = open_backend(engine, device="cuda:0", cuda_graph=True)
+    reference = OnnxRuntimeBackend(fresh_export.onnx)
+    small = np.random.default_rng(4).integers(0, 256, size=(1, 64, 96, 3), dtype=np.uint8)
+    for _ in range(3):
+        np.testing.assert_allclose(backend.run(small), reference.run(small), atol=1e-6)
+    assert (fake_trt.STATE.enqueues, fake_trt.STATE.launches) == (2, 3)  # one warm-up, one capture, 3 replays
+    assert set(backend.timings) == {"h2d", "compute", "d2h"}
+    large = np.random.default_rng(5).integers(0, 256, size=(2, 96, 128, 3), dtype=np.uint8)
+    np.testing.assert_allclose(backend.run(large), reference.run(large), atol=1e-6)
+    assert list(backend.graphs) == [(2, 3, 96, 128)]  # larger buffers moved: the old graph was dropped
+    with pytest.raises(SegdeployError, match="does not fit the engine's profile"):
+        backend.infer(np.zeros((1, 3, 64, 4096), np.float32))
+
+
+def test_engines_join_parity_and_bench(fake_trt, fresh_export, tiny_data):
+    from segdeploy.bench.runner import BenchConfig, run_bench
+    from segdeploy.tensorrt.build import build_engine
+
+    build_engine(fresh_export.onnx)
+    report = run_parity(fresh_export.out_dir, load_dataset_spec(tiny_data), batch_size=4)
+    row = next(r for r in report.rows if r.artifact == "model.plan")
+    assert row.backend == "tensorrt" and row.pixel_agreement == 1.0 and not report.skipped
+    config = BenchConfig([(64, 96)], iterations=3, warmup=1, cuda_graphs=(False, True), memory=False)
+    bench = run_bench([fresh_export.out_dir / "model.plan"], config, log=lambda _: None)
+    assert [r.label for r in bench.rows] == ["model.plan", "model.plan [cuda graph]"]
+    assert {"gpu_h2d", "gpu_compute", "gpu_d2h"} <= set(bench.rows[0].stages_ms)
+
+
+def test_engines_from_another_version_are_refused_on_load(fake_trt, fresh_export, runner):
+    from segdeploy.tensorrt.build import build_engine
+
+    engine = build_engine(fresh_export.onnx).engine
+    fake_trt.tensorrt.__version__ = "10.13.0.35"
+    one_line_error(
+        runner.invoke(app, ["bench", str(engine), "--no-memory", "--device", "cuda"]),
+        "built with TensorRT 10.3.0.30, this machine has 10.13.0.35",
+        "segdeploy build model.onnx --force",
+    )
