@@ -3,8 +3,9 @@
 Page-locked host buffers and device buffers are allocated once and grown only for a larger shape;
 tensor addresses are bound with set_tensor_address and the engine runs with execute_async_v3
 (TensorRT >= 8.5). Input shapes are set per call for dynamic engines. With `cuda_graph`, the
-enqueue is captured once per input shape and replayed. Timings of host-to-device copy, compute and
-device-to-host copy come from CUDA events. Imports tensorrt and pycuda: open it through `open_backend`.
+enqueue is captured for the current input shape and replayed until the shape changes. Timings of
+host-to-device copy, compute and device-to-host copy come from CUDA events. Imports tensorrt and pycuda:
+open it through `open_backend`.
 """
 
 from __future__ import annotations
@@ -60,21 +61,25 @@ class TensorRTBackend:
         self.meta, self.precision = self.manifest.meta, self.manifest.precision
         self.label = path.name + (" [cuda graph]" if cuda_graph else "")
         self.cuda = CudaContext(device)
-        check_loadable(self.manifest, path, trt.__version__, self.cuda.gpu)
-        self.runtime = trt.Runtime(_LOGGER)
-        self.engine = self.runtime.deserialize_cuda_engine(path.read_bytes())
-        if self.engine is None:
-            raise SegdeployError(
-                f"{path}: TensorRT could not deserialize the engine; rebuild it with 'segdeploy build'"
-            )
-        self.context = self.engine.create_execution_context()
+        try:
+            check_loadable(self.manifest, path, trt.__version__, self.cuda.gpu)
+            self.runtime = trt.Runtime(_LOGGER)
+            self.engine = self.runtime.deserialize_cuda_engine(path.read_bytes())
+            if self.engine is None:
+                raise SegdeployError(
+                    f"{path}: TensorRT could not deserialize the engine; rebuild it with 'segdeploy build'"
+                )
+            self.context = self.engine.create_execution_context()
+        except BaseException:
+            self.cuda.close()  # leave no context pushed behind a failed load
+            raise
         self.stream = cuda.Stream()
         self.events = [cuda.Event() for _ in range(4)]
         self.input_name, self.output_name = self.manifest.input.name, self.manifest.output.name
         self.inputs = _Buffer(np.dtype(self.manifest.input.dtype))
         self.outputs = _Buffer(np.dtype(self.manifest.output.dtype))
         self.cuda_graph = cuda_graph
-        self.graphs: dict[tuple[int, ...], CudaGraph] = {}
+        self.graph: CudaGraph | None = None
         self.shape: tuple[int, ...] | None = None
         self.output_shape: tuple[int, ...] = ()
         self.timings: dict[str, float] = {}
@@ -94,10 +99,16 @@ class TensorRTBackend:
             self.inputs.capacity * self.inputs.dtype.itemsize + self.outputs.capacity * self.outputs.dtype.itemsize
         )
         return {
-            "gpu_activations_mb": round(self.engine.device_memory_size / 2**20, 1),
+            "gpu_activations_mb": round(self._activation_bytes() / 2**20, 1),
             "gpu_io_buffers_mb": round(buffers / 2**20, 1),
             "gpu_device_used_mb": round((total - free) / 2**20, 1),
         }
+
+    def _activation_bytes(self) -> int:
+        # device_memory_size_v2 from TensorRT 10.1; device_memory_size was removed in 11.
+        if hasattr(self.engine, "device_memory_size_v2"):
+            return int(self.engine.device_memory_size_v2)
+        return int(self.engine.device_memory_size)
 
     def prepare(self, frames: np.ndarray) -> np.ndarray:
         check_frames(frames)
@@ -114,29 +125,29 @@ class TensorRTBackend:
         if not self.context.set_input_shape(self.input_name, shape):
             raise SegdeployError(f"{self.path}: TensorRT refused input shape {shape}")
         self.output_shape = tuple(dims_list(self.context.get_tensor_shape(self.output_name)))
-        moved = self.inputs.fit(int(np.prod(shape))) | self.outputs.fit(int(np.prod(self.output_shape)))
-        if moved:
-            self._drop_graphs()  # captured graphs hold the old addresses
-        self.context.set_tensor_address(self.input_name, self.inputs.address)
-        self.context.set_tensor_address(self.output_name, self.outputs.address)
+        self.inputs.fit(int(np.prod(shape)))
+        self.outputs.fit(int(np.prod(self.output_shape)))
+        # A captured graph holds the old shape's work and addresses: capture again for this shape.
+        self._drop_graph()
+        for name, buffer in ((self.input_name, self.inputs), (self.output_name, self.outputs)):
+            if not self.context.set_tensor_address(name, buffer.address):
+                raise SegdeployError(f"{self.path}: TensorRT refused the address of tensor '{name}'")
         self.shape = shape
 
     def _enqueue(self) -> bool:
         return self.context.execute_async_v3(self.stream.handle)
 
-    def _execute(self, shape: tuple[int, ...]) -> None:
-        if not self.cuda_graph:
-            if not self._enqueue():
-                raise SegdeployError(f"{self.path}: TensorRT failed to enqueue inference")
+    def _execute(self) -> None:
+        if self.cuda_graph and self.graph is not None:
+            self.graph.launch()
             return
-        graph = self.graphs.get(shape)
-        if graph is None:
-            # A first enqueue outside capture lets TensorRT finish shape-dependent setup, which
-            # cannot happen inside a capture.
-            self._enqueue()
+        # Also the first call after a shape change with CUDA graphs: an enqueue outside capture lets
+        # TensorRT finish shape-dependent setup, which cannot happen inside a capture.
+        if not self._enqueue():
+            raise SegdeployError(f"{self.path}: TensorRT failed to enqueue inference")
+        if self.cuda_graph:
             self.stream.synchronize()
-            graph = self.graphs[shape] = CudaGraph(self.stream, self._enqueue)
-        graph.launch()
+            self.graph = CudaGraph(self.stream, self._enqueue)
 
     def infer(self, feed: np.ndarray) -> np.ndarray:
         shape = tuple(int(d) for d in feed.shape)
@@ -149,7 +160,7 @@ class TensorRTBackend:
         start.record(self.stream)
         cuda.memcpy_htod_async(self.inputs.address, host_in, self.stream)
         copied_in.record(self.stream)
-        self._execute(shape)
+        self._execute()
         computed.record(self.stream)
         cuda.memcpy_dtoh_async(host_out, self.outputs.address, self.stream)
         copied_out.record(self.stream)
@@ -165,11 +176,18 @@ class TensorRTBackend:
     def run(self, frames: np.ndarray) -> np.ndarray:
         return self.infer(self.prepare(frames))
 
-    def _drop_graphs(self) -> None:
-        for graph in self.graphs.values():
-            graph.close()
-        self.graphs.clear()
+    def _drop_graph(self) -> None:
+        if self.graph is not None:
+            self.graph.close()
+            self.graph = None
 
     def close(self) -> None:
-        self._drop_graphs()
+        """Free graph, buffers and TensorRT objects (context, engine, runtime, in that order), then
+        release the CUDA context."""
+        self._drop_graph()
+        for buffer in (self.inputs, self.outputs):
+            if buffer.device is not None:
+                buffer.device.free()
+                buffer.device = None
+        del self.context, self.engine, self.runtime
         self.cuda.close()

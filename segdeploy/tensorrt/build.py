@@ -118,6 +118,19 @@ def _progress_monitor(tracker: PhaseTracker) -> Any:
     return Monitor()
 
 
+def _use_timing_cache(config: trt.IBuilderConfig, path: Path, logger: _Logger) -> None:
+    """Start from the cache file when TensorRT accepts it; otherwise from an empty cache."""
+    try:
+        cache = config.create_timing_cache(path.read_bytes() if path.is_file() else b"")
+        accepted = cache is not None and config.set_timing_cache(cache, False)
+    except (RuntimeError, TypeError):  # a file TensorRT cannot read at all
+        accepted = False
+    if not accepted:
+        logger.echo(f"{path}: made by another GPU or TensorRT version; starting a fresh timing cache")
+        config.set_timing_cache(config.create_timing_cache(b""), False)
+        logger.errors.clear()  # the rejection is handled, not the reason a later build fails
+
+
 def build_engine(
     onnx_path: Path,
     engine_path: Path | None = None,
@@ -164,14 +177,14 @@ def build_engine(
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mb << 20)
         for flag in plan.builder_flags:
             config.set_flag(getattr(trt.BuilderFlag, flag))
+        # DLA takes no dynamic shapes: a DLA engine is built for the recipe's opt shape only.
         profile = input_profile(meta, tensors[0].name)
+        if options.dla_core is not None:
+            profile = InputProfile(profile.name, profile.opt, profile.opt, profile.opt)
         config.add_optimization_profile(_add_profile(builder, profile))
 
         timing_path = options.timing_cache or engine_path.with_name("timing.cache")
-        timing = config.create_timing_cache(timing_path.read_bytes() if timing_path.is_file() else b"")
-        if not config.set_timing_cache(timing, False):
-            log(f"{timing_path}: made by another GPU or TensorRT version; starting a fresh timing cache")
-            config.set_timing_cache(config.create_timing_cache(b""), False)
+        _use_timing_cache(config, timing_path, logger)
 
         if options.dla_core is not None:
             if not 0 <= options.dla_core < builder.num_DLA_cores:
@@ -194,7 +207,8 @@ def build_engine(
             calibrator = EntropyCalibrator(batches, options.calib_batch, calib_cache)
             config.int8_calibrator = calibrator
             fixed = calibration_profile(meta, tensors[0].name, options.calib_batch, calibration.size)
-            config.set_calibration_profile(_add_profile(builder, fixed))
+            if not config.set_calibration_profile(_add_profile(builder, fixed)):
+                raise SegdeployError(f"{onnx_path}: TensorRT refused the calibration profile {fixed.opt}")
 
         if version.progress_monitor and progress is not None:
             config.progress_monitor = _progress_monitor(PhaseTracker(progress))

@@ -56,11 +56,16 @@ class CudaGraph:
         self.stream = ctypes.c_void_p(stream.handle)
         self.exec = ctypes.c_void_p()
         _check(self.lib.cuStreamBeginCapture_v2(self.stream, _CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture")
-        enqueued = enqueue()
         graph = ctypes.c_void_p()
-        _check(self.lib.cuStreamEndCapture(self.stream, ctypes.byref(graph)), "cuStreamEndCapture")
+        enqueued = False
+        try:
+            enqueued = enqueue()
+        finally:  # end the capture whatever happened, or the stream stays unusable
+            ended = self.lib.cuStreamEndCapture(self.stream, ctypes.byref(graph))
+            if not (enqueued and ended == 0) and graph.value:
+                self.lib.cuGraphDestroy(graph)
+        _check(ended, "cuStreamEndCapture")
         if not enqueued:
-            self.lib.cuGraphDestroy(graph)
             raise SegdeployError("CUDA graphs: the engine's enqueue failed during capture")
         code = self.lib.cuGraphInstantiateWithFlags(ctypes.byref(self.exec), graph, ctypes.c_ulonglong(0))
         self.lib.cuGraphDestroy(graph)
