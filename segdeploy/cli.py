@@ -69,6 +69,13 @@ def _recipe(name: str | None, model: str | None, encoder: str | None) -> Any:
     return recipe
 
 
+def _check_calibration_options(int8: bool, calib: Path | None) -> None:
+    if int8 and calib is None:
+        raise SegdeployError("--int8 needs --calib calibration/NAME (make one with 'segdeploy calibrate')")
+    if calib is not None and not int8:
+        raise SegdeployError("--calib is only used with --int8")
+
+
 RecipeArg = Annotated[str, typer.Argument(help="Recipe name (see recipes/) or path to a recipe YAML.")]
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Your own model as package.module:factory.")]
 EncoderOpt = Annotated[str | None, typer.Option(help="Encoder, e.g. resnet18, resnet50, mobilenet_v3.")]
@@ -204,10 +211,7 @@ def export(
     from .precision.int8 import CALIBRATION_METHODS
     from .precision.pipeline import PrecisionOptions
 
-    if int8 and calib is None:
-        raise SegdeployError("--int8 needs --calib calibration/NAME (make one with 'segdeploy calibrate')")
-    if calib is not None and not int8:
-        raise SegdeployError("--calib is only used with --int8")
+    _check_calibration_options(int8, calib)
     if calib_method not in CALIBRATION_METHODS:
         raise SegdeployError(f"--calib-method '{calib_method}': choose {', '.join(CALIBRATION_METHODS)}")
     precision = PrecisionOptions(fp16, calib, calib_method, max_miou_drop, val_split, sensitivity)
@@ -317,10 +321,7 @@ def build(
 
     if fp16 and int8:
         raise SegdeployError("--fp16 and --int8: choose one (INT8 builds already allow FP16 layers)")
-    if int8 and calib is None:
-        raise SegdeployError("--int8 needs --calib calibration/NAME (make one with 'segdeploy calibrate')")
-    if calib is not None and not int8:
-        raise SegdeployError("--calib is only used with --int8")
+    _check_calibration_options(int8, calib)
     if calib_batch < 1 or workspace < 1:
         raise SegdeployError("--calib-batch and --workspace must be positive")
     if not onnx.is_file():
