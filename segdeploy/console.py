@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .bench.runner import BenchReport
+from .look.compare import CompareReport
 from .parity import ParityReport
 from .precision.sensitivity import Int8Result
 
@@ -108,5 +109,36 @@ def bench_table(report: BenchReport) -> Table:
             *(f"{row.stages_ms[s]['median']:.1f}" for s in ("prepare", "infer", "postprocess")),
             rate,
             f"{first[shape] / lat['median']:.2f}x",
+        )
+    return table
+
+
+def compare_table(report: CompareReport) -> Table:
+    """mIoU, per-class IoU and boundary vs interior error per model."""
+    names = list(report.models[0].iou)
+    width = report.boundary_width
+    table = Table(title=f"compare on {report.dataset}/{report.split} ({len(report.ids)} images)")
+    columns = (
+        "model",
+        "architecture",
+        "mIoU",
+        *names,
+        "pixel acc",
+        f"error <= {width} px of boundary",
+        "interior error",
+    )
+    for column in (*columns, "errors on boundary"):
+        table.add_column(column, justify="left" if column in ("model", "architecture") else "right")
+    for model in report.models:
+        split = model.boundary
+        table.add_row(
+            escape(model.label),
+            f"{model.architecture}/{model.encoder or 'fixed'}",
+            _fmt(model.miou),
+            *(_fmt(model.iou[n], 3) for n in names),
+            f"{100 * model.pixel_accuracy:.2f}%",
+            f"{100 * split['boundary']['error_rate']:.1f}%",
+            f"{100 * split['interior']['error_rate']:.2f}%",
+            f"{100 * split['errors_on_boundary']:.0f}%",
         )
     return table

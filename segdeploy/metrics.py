@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .disagreement import boundary_band
+
 
 class ConfusionMatrix:
     """rows: ground truth, columns: prediction; pixels whose truth is `ignore_index` are skipped."""
@@ -36,3 +38,46 @@ class ConfusionMatrix:
     def pixel_accuracy(self) -> float:
         total = self.matrix.sum()
         return float(np.trace(self.matrix) / total) if total else float("nan")
+
+
+class BoundaryErrors:
+    """Errors within `width` px of a ground-truth class boundary, counted apart from interior errors:
+    where architectures with coarse heads (FCN) and fine decoders (U-Net) differ most. Ignored pixels
+    count in neither, but the edge of an ignored region is a boundary (Pascal VOC's 255 outlines)."""
+
+    def __init__(self, width: int = 3, ignore_index: int = 255) -> None:
+        self.width = width
+        self.ignore_index = ignore_index
+        self.pixels = {"boundary": 0, "interior": 0}
+        self.errors = {"boundary": 0, "interior": 0}
+
+    def update(self, prediction: np.ndarray, truth: np.ndarray) -> None:
+        valid = truth != self.ignore_index
+        wrong = (prediction != truth) & valid
+        band = boundary_band(truth, self.width)
+        for region, where in (("boundary", band & valid), ("interior", ~band & valid)):
+            self.pixels[region] += int(where.sum())
+            self.errors[region] += int((wrong & where).sum())
+
+    def error_rate(self, region: str) -> float:
+        """Share of the region's pixels that are wrong (region: boundary or interior)."""
+        return self.errors[region] / self.pixels[region] if self.pixels[region] else float("nan")
+
+    def errors_on_boundary(self) -> float:
+        """Share of all wrong pixels that lie in the boundary band."""
+        total = self.errors["boundary"] + self.errors["interior"]
+        return self.errors["boundary"] / total if total else float("nan")
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "width_px": self.width,
+            **{
+                region: {
+                    "pixels": self.pixels[region],
+                    "errors": self.errors[region],
+                    "error_rate": self.error_rate(region),
+                }
+                for region in ("boundary", "interior")
+            },
+            "errors_on_boundary": self.errors_on_boundary(),
+        }

@@ -96,11 +96,11 @@ class _Tally:
         return labels
 
 
-def check_classes(backend: Backend, spec: DatasetSpec) -> None:
-    """Refuse a model whose class count differs from the data set's."""
+def check_classes(backend: Backend, spec: DatasetSpec, name: str | None = None) -> None:
+    """Refuse a model whose class count differs from the data set's (`name`: how to call it [its label])."""
     if backend.meta.num_classes != spec.num_classes:
         raise SegdeployError(
-            f"{backend.label}: model has {backend.meta.num_classes} classes "
+            f"{name or backend.label}: model has {backend.meta.num_classes} classes "
             f"({', '.join(backend.meta.class_names)}) but {spec.source} has {spec.num_classes}"
         )
 

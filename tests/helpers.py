@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import html
+import json
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
 
 from click.testing import Result
 
@@ -29,3 +36,45 @@ def tiny_recipe(architecture: str = "unet", epochs: int = 1) -> Recipe:
         recipe.export, height=(32, 64, 512), width=(32, 96, 512), probe_sizes=[(64, 96), (96, 128)]
     )
     return recipe.replace(input_size=(64, 96), train=train, export=export)
+
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+_IMAGE_PROBE = (
+    "<script>window.addEventListener('load', () => {"
+    "const seen = [...document.images].map(i => ({complete: i.complete, width: i.naturalWidth}));"
+    "const out = document.createElement('pre'); out.id = 'image-probe'; out.textContent = JSON.stringify(seen);"
+    "document.body.appendChild(out);});</script>"
+)
+
+
+def images_in_chromium(chromium: str, page: Path, work: Path) -> list[dict[str, Any]]:
+    """Open a copy of `page` in headless Chromium with a probe script added; per <img>, whether it
+    loaded (complete) and its decoded width (naturalWidth, 0 when broken)."""
+    probe = work / f"probe-{page.name}"
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _IMAGE_PROBE + "</body>"), encoding="utf-8")
+    done = subprocess.run(
+        [
+            chromium,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tempfile.mkdtemp(dir=work)}",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            probe.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    found = re.search(r'<pre id="image-probe">(.*?)</pre>', done.stdout, re.S)
+    assert found, f"chromium exit {done.returncode}: {done.stderr[-2000:]}"
+    return list(json.loads(html.unescape(found.group(1))))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..files import atomic_path
 from .runner import BenchReport
 
 
-def latency_plot(report: BenchReport, target: Path) -> Path:
+def latency_figure(report: BenchReport) -> Any:
+    """The matplotlib figure of median latency against megapixels, one series per artifact."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -40,6 +42,13 @@ def latency_plot(report: BenchReport, target: Path) -> Path:
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     figure.tight_layout()
+    return figure
+
+
+def latency_plot(report: BenchReport, target: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    figure = latency_figure(report)
     with atomic_path(target) as tmp:
         figure.savefig(tmp, format="png")
     plt.close(figure)

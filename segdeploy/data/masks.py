@@ -11,10 +11,12 @@ from ..errors import SegdeployError
 from .spec import DatasetSpec
 
 
-def open_image(path: Path) -> Image.Image:
+def open_image(path: Path, load: bool = True) -> Image.Image:
+    """Open an image file; without `load`, only its header is read (a cheap check that it is an image)."""
     try:
         image = Image.open(path)
-        image.load()
+        if load:
+            image.load()
     except FileNotFoundError:
         raise SegdeployError(f"{path}: file not found") from None
     except OSError as exc:

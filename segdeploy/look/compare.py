@@ -1,0 +1,120 @@
+"""segdeploy compare: several models on the same images, mIoU and boundary vs interior error."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..backends import open_backend
+from ..data.dataset import SegmentationSplit
+from ..data.spec import DatasetSpec
+from ..errors import SegdeployError
+from ..metrics import BoundaryErrors, ConfusionMatrix
+from ..parity import check_classes
+from .predict import segment
+
+FORMAT = "segdeploy.compare/1"
+
+
+@dataclass
+class ModelScore:
+    label: str
+    artifact: str
+    architecture: str
+    encoder: str | None
+    miou: float
+    iou: dict[str, float]
+    pixel_accuracy: float
+    boundary: dict[str, Any]  # BoundaryErrors.to_dict() over all images
+    per_image: dict[str, dict[str, Any]]  # the same per image id
+    labels: list[np.ndarray] = field(repr=False, default_factory=list)  # predictions, for the figure
+
+
+@dataclass
+class CompareReport:
+    data: str
+    dataset: str
+    split: str
+    ids: list[str]
+    frames: list[np.ndarray] = field(repr=False)
+    truths: list[np.ndarray] = field(repr=False)
+    models: list[ModelScore]
+    boundary_width: int = 3
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "data": self.data,
+            "dataset": self.dataset,
+            "split": self.split,
+            "images": self.ids,
+            "boundary_width_px": self.boundary_width,
+            "models": [{k: v for k, v in vars(model).items() if k != "labels"} for model in self.models],
+        }
+
+
+def _labels(paths: list[Path], recipes: list[str]) -> list[str]:
+    """The models' recipe names; their paths instead when two share a recipe name."""
+    return recipes if len(set(recipes)) == len(recipes) else [str(p) for p in paths]
+
+
+def compare_models(
+    artifacts: list[Path],
+    spec: DatasetSpec,
+    split: str = "val",
+    num: int = 10,
+    boundary_width: int = 3,
+    log: Callable[[str], Any] = print,
+) -> CompareReport:
+    """Run every checkpoint or ONNX model on the first `num` images of `split`: mIoU, per-class IoU and
+    the error within `boundary_width` px of a ground-truth boundary apart from the interior error."""
+    if num < 1:
+        raise SegdeployError(f"--num {num}: expected at least 1 image")
+    if not artifacts:
+        raise SegdeployError("compare needs at least one checkpoint or ONNX model")
+    backends = [open_backend(path) for path in artifacts]
+    for path, backend in zip(artifacts, backends):
+        check_classes(backend, spec, str(path))
+    data = SegmentationSplit(spec, split)
+    count = min(num, len(data))
+    samples = [data[i] for i in range(count)]
+    ids = data.ids[:count]
+    labels = _labels(artifacts, [b.meta.recipe.name for b in backends])
+    models = []
+    for label, path, backend in zip(labels, artifacts, backends):
+        log(f"compare: {label} ({path}) on {count} images of {spec.name}/{split}")
+        matrix = ConfusionMatrix(spec.num_classes, spec.ignore_index)
+        overall = BoundaryErrors(boundary_width, spec.ignore_index)
+        per_image, predicted = {}, []
+        for sample_id, (frame, truth) in zip(ids, samples):
+            prediction = segment(backend, frame)
+            matrix.update(prediction, truth)
+            overall.update(prediction, truth)
+            mine = BoundaryErrors(boundary_width, spec.ignore_index)
+            mine.update(prediction, truth)
+            per_image[sample_id] = mine.to_dict()
+            predicted.append(prediction)
+        recipe = backend.meta.recipe
+        models.append(
+            ModelScore(
+                label,
+                str(path),
+                recipe.architecture,
+                recipe.encoder,
+                matrix.miou(),
+                dict(zip(spec.class_names, matrix.iou().tolist())),
+                matrix.pixel_accuracy(),
+                overall.to_dict(),
+                per_image,
+                predicted,
+            )
+        )
+    return CompareReport(
+        spec.source, spec.name, split, ids, [s[0] for s in samples], [s[1] for s in samples], models, boundary_width
+    )

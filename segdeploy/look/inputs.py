@@ -1,0 +1,108 @@
+"""What predict reads: image files, folders of them, and video files (through OpenCV, when installed)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.masks import open_image
+from ..errors import SegdeployError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input file; a video yields many frames."""
+
+    path: Path
+    video: bool
+
+    def frame_count(self) -> int:
+        if not self.video:
+            return 1
+        capture = _open_video(self.path)
+        count = int(capture.get(_cv2(self.path).CAP_PROP_FRAME_COUNT))
+        capture.release()
+        return max(count, 0)
+
+    def frames(self) -> Iterator[tuple[str, np.ndarray]]:
+        """(output name, uint8 RGB frame) pairs: the file's stem, or stem_NNNNNN for video frames."""
+        if not self.video:
+            yield self.path.stem, read_image(self.path)
+            return
+        cv2 = _cv2(self.path)
+        capture = _open_video(self.path)
+        index = 0
+        try:
+            while True:
+                ok, bgr = capture.read()
+                if not ok:
+                    break
+                yield f"{self.path.stem}_{index:06d}", np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+                index += 1
+        finally:
+            capture.release()
+        if index == 0:
+            raise SegdeployError(f"{self.path}: unreadable video (no frame could be decoded)")
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An image file as uint8 RGB (H, W, 3); greyscale and RGBA are converted."""
+    return np.asarray(open_image(path).convert("RGB"), dtype=np.uint8).copy()
+
+
+def _cv2(path: Path) -> Any:
+    try:
+        import cv2
+    except ImportError:
+        raise SegdeployError(
+            f"{path}: reading video needs OpenCV: pip install opencv-python-headless (or segdeploy[video])"
+        ) from None
+    return cv2
+
+
+def _open_video(path: Path) -> Any:
+    capture = _cv2(path).VideoCapture(str(path))
+    if not capture.isOpened():
+        raise SegdeployError(f"{path}: unreadable video (OpenCV cannot open it)")
+    return capture
+
+
+def _source(path: Path) -> Source:
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        open_image(path, load=False).close()  # a file that is no image fails here, before any work
+        return Source(path, video=False)
+    if suffix in VIDEO_SUFFIXES:
+        _open_video(path).release()  # fails here, before any work, without OpenCV or with a broken file
+        return Source(path, video=True)
+    raise SegdeployError(f"{path}: not an image ({', '.join(IMAGE_SUFFIXES)}) or a video ({', '.join(VIDEO_SUFFIXES)})")
+
+
+def collect_sources(paths: list[Path]) -> list[Source]:
+    """Image and video files, and the ones directly inside folders (sorted by name)."""
+    sources: list[Source] = []
+    for path in paths:
+        if path.is_dir():
+            inside = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+            if not inside:
+                raise SegdeployError(f"{path}: folder holds no images or videos")
+            sources += [_source(p) for p in inside]
+        elif path.is_file():
+            sources.append(_source(path))
+        else:
+            raise SegdeployError(f"{path}: file not found")
+    if not sources:
+        raise SegdeployError("no input given: pass images, folders or video files")
+    stems: dict[str, Path] = {}
+    for source in sources:
+        other = stems.setdefault(source.path.stem, source.path)
+        if other != source.path:
+            raise SegdeployError(f"{source.path}: same name as {other}; their masks would overwrite each other")
+    return sources

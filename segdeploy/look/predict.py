@@ -1,0 +1,91 @@
+"""segdeploy predict: class-index palette PNG masks (and colour overlays) for images, folders and videos."""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ..backends import open_backend
+from ..backends.base import Backend
+from ..data.masks import encode_palette_png
+from ..errors import SegdeployError
+from ..evaluate import predictions
+from ..files import refuse_overwrite, write_atomic
+from .inputs import Source, collect_sources
+from .overlay import overlay, with_legend
+
+WorkingSize = tuple[int, int] | Literal["recipe", "native"]
+
+
+@dataclass
+class PredictResult:
+    masks: list[Path] = field(default_factory=list)
+    overlays: list[Path] = field(default_factory=list)
+
+
+def segment(backend: Backend, frame: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Class map (H, W) of one uint8 RGB frame at the frame's resolution: resized to `size` (height,
+    width) when given, padded to a multiple of 32, run, cropped, resized back by nearest neighbour."""
+    height, width = frame.shape[:2]
+    work = frame
+    if size is not None and size != (height, width):
+        work = np.asarray(Image.fromarray(frame).resize((size[1], size[0]), Image.Resampling.BILINEAR))
+    work_h, work_w = work.shape[:2]
+    padded = np.pad(work, ((0, -work_h % 32), (0, -work_w % 32), (0, 0)))
+    labels = predictions(backend.run(padded[None]))[0, :work_h, :work_w].astype(np.uint8)
+    if (work_h, work_w) != (height, width):
+        labels = np.asarray(Image.fromarray(labels).resize((width, height), Image.Resampling.NEAREST))
+    return labels
+
+
+def _refuse_existing(sources: list[Source], folders: list[Path], force: bool) -> None:
+    for folder in folders:
+        for source in sources:
+            stem = glob.escape(source.path.stem)
+            refuse_overwrite(sorted(folder.glob(f"{stem}_[0-9]*.png" if source.video else f"{stem}.png"))[:1], force)
+
+
+def _save_png(image: Image.Image, target: Path) -> Path:
+    return write_atomic(target, lambda tmp: image.save(tmp, format="PNG"))
+
+
+def predict(
+    artifact: Path,
+    inputs: list[Path],
+    out: Path,
+    with_overlay: bool = False,
+    alpha: float = 0.5,
+    size: WorkingSize = "recipe",
+    force: bool = False,
+    show_progress: bool = True,
+) -> PredictResult:
+    """Write OUT/masks/NAME.png (palette PNG: pixel = class index, palette = class colours) per image or
+    video frame, and with `with_overlay` OUT/overlays/NAME.png (frame, colours at `alpha`, legend).
+    `size`: the working resolution, 'recipe' (the model's input size) or 'native' (the frame's own)."""
+    if not 0.0 <= alpha <= 1.0:
+        raise SegdeployError(f"--alpha {alpha}: expected a number from 0 to 1")
+    sources = collect_sources(inputs)
+    folders = [out / "masks"] + ([out / "overlays"] if with_overlay else [])
+    _refuse_existing(sources, folders, force)
+    backend = open_backend(artifact)
+    meta = backend.meta
+    working = meta.recipe.input_size if size == "recipe" else None if size == "native" else size
+    result = PredictResult()
+    columns = (TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, disable=not show_progress) as progress:
+        task = progress.add_task("predict", total=sum(s.frame_count() for s in sources) or None)
+        for source in sources:
+            for name, frame in source.frames():
+                labels = segment(backend, frame, working)
+                result.masks.append(_save_png(encode_palette_png(labels, meta.colors), folders[0] / f"{name}.png"))
+                if with_overlay:
+                    picture = with_legend(overlay(frame, labels, meta.colors, alpha), meta.class_names, meta.colors)
+                    result.overlays.append(_save_png(picture, folders[1] / f"{name}.png"))
+                progress.advance(task)
+    return result
