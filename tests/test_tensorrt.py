@@ -516,3 +516,16 @@ def test_engines_from_another_version_are_refused_on_load(fake_trt, fresh_export
         "built with TensorRT 10.3.0.30, this machine has 10.13.0.35",
         "segdeploy build model.onnx --force",
     )
+
+
+def test_export_builds_an_engine_beside_each_onnx_model(fake_trt, tmp_path, runner):
+    recipe = tiny_recipe().replace(architecture="tests.fixtures.user_models:tiny", encoder=None)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(json.dumps({**recipe.to_dict(), "name": "tiny"}))
+    result = runner.invoke(app, ["export", str(path), "--fp16", "--out", str(tmp_path / "exp")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "exp").glob("*.plan")) == ["model.fp16.plan", "model.plan"]
+    artifacts = read_manifest(tmp_path / "exp")["artifacts"]
+    assert artifacts["model.plan"]["precision"] == "fp32" and artifacts["model.fp16.plan"]["precision"] == "fp16"
+    again = runner.invoke(app, ["export", str(path), "--fp16", "--out", str(tmp_path / "exp")])
+    one_line_error(again, "already exists; pass --force")
