@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .recipes import Recipe, recipe_from_dict
 
 Color = tuple[int, int, int]
@@ -50,6 +52,17 @@ class ModelMeta:
             colors=[(int(c[0]), int(c[1]), int(c[2])) for c in raw["colors"]],
             io=IOSpec(**raw.get("io", {})),
         )
+
+
+OTHER_COLOR = (255, 255, 255)  # labels outside the class list, e.g. the ignore index of a ground truth
+
+
+def colorize(labels: np.ndarray, colors: list[Color]) -> np.ndarray:
+    """uint8 RGB (H, W, 3) from a class map, each class in its colour."""
+    table = np.tile(np.asarray(OTHER_COLOR, np.uint8), (256, 1))
+    table[: len(colors)] = np.asarray(colors, np.uint8)
+    colored: np.ndarray = table[labels.astype(np.uint8)]
+    return colored
 
 
 def default_colors(num_classes: int) -> list[Color]:

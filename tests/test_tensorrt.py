@@ -200,7 +200,7 @@ def test_sidecar_round_trip_and_registration(tiny_export, tmp_path):
     assert manifest.raw["preprocessing"]["mean"] == list(manifest.meta.recipe.mean)
     entry = read_manifest(tiny_export.out_dir)["artifacts"]["model.fp16.plan"]
     assert entry["kind"] == "tensorrt" and entry["precision"] == "fp16" and entry["source"] == "model.fp16.onnx"
-    check_loadable(manifest, engine, "10.3.0.30", GpuFacts("Jetson AGX Orin", "8.7", 30000))
+    check_loadable(manifest, engine, engine.read_bytes(), "10.3.0.30", GpuFacts("Jetson AGX Orin", "8.7", 30000))
 
 
 @pytest.mark.parametrize(
@@ -213,7 +213,7 @@ def test_sidecar_round_trip_and_registration(tiny_export, tmp_path):
 def test_engines_from_another_tensorrt_or_gpu_are_refused(tiny_export, tmp_path, tensorrt, gpu, fragment):
     engine = _fake_engine(tmp_path, tiny_export)
     with pytest.raises(SegdeployError, match="rebuild it here: segdeploy build model.fp16.onnx") as caught:
-        check_loadable(read_engine_manifest(engine), engine, tensorrt, gpu)
+        check_loadable(read_engine_manifest(engine), engine, engine.read_bytes(), tensorrt, gpu)
     assert fragment in str(caught.value)
 
 
@@ -222,7 +222,7 @@ def test_sidecar_problems_are_one_line_errors(tiny_export, tmp_path):
     manifest = read_engine_manifest(engine)
     engine.write_bytes(b"another engine")
     with pytest.raises(SegdeployError, match="does not match its sidecar"):
-        check_loadable(manifest, engine, "10.3.0.30", GpuFacts("Orin", "8.7", 7620))
+        check_loadable(manifest, engine, engine.read_bytes(), "10.3.0.30", GpuFacts("Orin", "8.7", 7620))
     lonely = tmp_path / "lonely.plan"
     lonely.write_bytes(b"x")
     with pytest.raises(SegdeployError, match="no sidecar manifest lonely.plan.json"):

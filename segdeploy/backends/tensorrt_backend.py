@@ -62,9 +62,10 @@ class TensorRTBackend:
         self.label = path.name + (" [cuda graph]" if cuda_graph else "")
         self.cuda = CudaContext(device)
         try:
-            check_loadable(self.manifest, path, trt.__version__, self.cuda.gpu)
+            data = path.read_bytes()
+            check_loadable(self.manifest, path, data, trt.__version__, self.cuda.gpu)
             self.runtime = trt.Runtime(_LOGGER)
-            self.engine = self.runtime.deserialize_cuda_engine(path.read_bytes())
+            self.engine = self.runtime.deserialize_cuda_engine(data)
             if self.engine is None:
                 raise SegdeployError(
                     f"{path}: TensorRT could not deserialize the engine; rebuild it with 'segdeploy build'"

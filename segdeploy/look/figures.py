@@ -8,9 +8,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..meta import Color
+from ..meta import Color, colorize
 from .compare import CompareReport
-from .overlay import colorize
 
 
 def pyplot() -> Any:

@@ -5,16 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..meta import Color
-
-OTHER_COLOR = (255, 255, 255)  # labels outside the class list, e.g. the ignore index of a ground truth
-
-
-def colorize(labels: np.ndarray, colors: list[Color]) -> np.ndarray:
-    """uint8 RGB (H, W, 3) from a class map, each class in its colour."""
-    table = np.tile(np.asarray(OTHER_COLOR, np.uint8), (256, 1))
-    table[: len(colors)] = np.asarray(colors, np.uint8)
-    return table[labels.astype(np.uint8)]
+from ..meta import Color, colorize
 
 
 def overlay(frame: np.ndarray, labels: np.ndarray, colors: list[Color], alpha: float = 0.5) -> np.ndarray:

@@ -15,8 +15,8 @@ from ..backends import open_backend
 from ..backends.base import Backend
 from ..data.masks import encode_palette_png
 from ..errors import SegdeployError
-from ..evaluate import predictions
 from ..files import refuse_overwrite, write_atomic
+from ..runtime.segmenter import segment_frames
 from .inputs import Source, collect_sources
 from .overlay import overlay, with_legend
 
@@ -30,18 +30,8 @@ class PredictResult:
 
 
 def segment(backend: Backend, frame: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
-    """Class map (H, W) of one uint8 RGB frame at the frame's resolution: resized to `size` (height,
-    width) when given, padded to a multiple of 32, run, cropped, resized back by nearest neighbour."""
-    height, width = frame.shape[:2]
-    work = frame
-    if size is not None and size != (height, width):
-        work = np.asarray(Image.fromarray(frame).resize((size[1], size[0]), Image.Resampling.BILINEAR))
-    work_h, work_w = work.shape[:2]
-    padded = np.pad(work, ((0, -work_h % 32), (0, -work_w % 32), (0, 0)))
-    labels = predictions(backend.run(padded[None]))[0, :work_h, :work_w].astype(np.uint8)
-    if (work_h, work_w) != (height, width):
-        labels = np.asarray(Image.fromarray(labels).resize((width, height), Image.Resampling.NEAREST))
-    return labels
+    """Class map (H, W) of one uint8 RGB frame at its own resolution, worked on at `size` when given."""
+    return segment_frames(backend, frame[None], size)[0][0].astype(np.uint8)
 
 
 def _refuse_existing(sources: list[Source], folders: list[Path], force: bool) -> None:

@@ -10,10 +10,10 @@ from ..data.dataset import SegmentationSplit
 from ..data.spec import DatasetSpec
 from ..disagreement import boundary_band, disagreement_map
 from ..errors import SegdeployError
+from ..meta import colorize
 from ..parity import check_classes
 from .document import PanelGrid, Picture, Table
 from .figures import image_bytes
-from .overlay import colorize
 from .predict import segment
 
 

@@ -10,7 +10,27 @@ import numpy as np
 from ..backends import open_backend
 from ..backends.base import Backend
 from ..errors import SegdeployError
+from ..meta import colorize
 from .resize import resize_frames, resize_labels, resize_logits
+
+
+def segment_frames(
+    backend: Backend, frames: np.ndarray, size: tuple[int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """int32 class maps (N, H, W) of uint8 RGB frames at their own resolution, and the float32 logits
+    (None when the model ends in an argmax): resized to the working `size` (height, width) when given,
+    padded to a multiple of 32, run, cropped, and resized back."""
+    height, width = int(frames.shape[1]), int(frames.shape[2])
+    work = frames if size is None or size == (height, width) else resize_frames(frames, size)
+    work_h, work_w = int(work.shape[1]), int(work.shape[2])
+    padded = np.pad(work, ((0, 0), (0, -work_h % 32), (0, -work_w % 32), (0, 0)))
+    output = backend.run(padded)
+    scores = output[..., :work_h, :work_w] if output.ndim == 4 else None
+    classes = (scores.argmax(1) if scores is not None else output[:, :work_h, :work_w]).astype(np.int32)
+    if (work_h, work_w) != (height, width):
+        classes = resize_labels(classes, (height, width))
+        scores = None if scores is None else resize_logits(scores, (height, width))
+    return classes, scores
 
 
 class Segmenter:
@@ -38,19 +58,12 @@ class Segmenter:
         if len(batch) > export.batch[2]:
             raise SegdeployError(f"batch of {len(batch)} frames: the model takes at most {export.batch[2]}")
         size = (int(batch.shape[1]), int(batch.shape[2]))
-        target = self.meta.recipe.input_size if export.shape_problems(len(batch), *size) else size
-        output = self.backend.run(batch if target == size else resize_frames(batch, target))
-        scores = output if output.ndim == 4 else None
-        classes = (output.argmax(1) if scores is not None else output).astype(np.int32)
-        if target != size:
-            classes = resize_labels(classes, size)
-            scores = None if scores is None else resize_logits(scores, size)
+        working = self.meta.recipe.input_size if export.shape_problems(len(batch), *size) else None
+        classes, scores = segment_frames(self.backend, batch, working)
         if single:
             classes, scores = classes[0], None if scores is None else scores[0]
         return (classes, scores) if logits else classes
 
     def colorize(self, classes: np.ndarray) -> np.ndarray:
         """A class map as RGB colours from the model's palette."""
-        palette = np.asarray(self.colors, np.uint8)
-        colored: np.ndarray = palette[np.clip(classes, 0, len(palette) - 1)]
-        return colored
+        return colorize(classes, self.colors)

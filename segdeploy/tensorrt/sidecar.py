@@ -8,6 +8,7 @@ turns a mismatch into one line that says what was built where and what to do.
 from __future__ import annotations
 
 import datetime
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,8 +139,9 @@ def read_engine_manifest(engine: Path) -> EngineManifest:
     return manifest
 
 
-def check_loadable(manifest: EngineManifest, engine: Path, tensorrt: str, gpu: GpuFacts) -> None:
-    """Refuse an engine this machine cannot run, before TensorRT fails on it less clearly."""
+def check_loadable(manifest: EngineManifest, engine: Path, data: bytes, tensorrt: str, gpu: GpuFacts) -> None:
+    """Refuse an engine (`data`: its bytes, read once by the caller) this machine cannot run, before
+    TensorRT fails on it less clearly."""
     rebuild = f"rebuild it here: segdeploy build {manifest.raw['onnx']['path']} --force"
     if manifest.tensorrt != tensorrt:
         raise SegdeployError(
@@ -150,7 +152,7 @@ def check_loadable(manifest: EngineManifest, engine: Path, tensorrt: str, gpu: G
             f"{engine}: built for {manifest.gpu.name} (compute capability {manifest.gpu.compute_capability}), "
             f"this GPU is {gpu.name} ({gpu.compute_capability}); {rebuild}"
         )
-    if sha256_of(engine) != manifest.engine_sha256:
+    if hashlib.sha256(data).hexdigest() != manifest.engine_sha256:
         raise SegdeployError(f"{engine}: does not match its sidecar manifest (sha256 differs); {rebuild}")
 
 
