@@ -465,8 +465,8 @@ def calibrate(
     force: ForceOpt = False,
 ) -> None:
     """Choose an INT8 calibration set that covers every class, deterministically."""
+    from .data.calibration import write_calibration_set
     from .data.spec import load_dataset_spec
-    from .precision.calibration import write_calibration_set
     from .recipes import load_recipe
 
     chosen = load_recipe(recipe or "unet")

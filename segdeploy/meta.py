@@ -36,6 +36,12 @@ class ModelMeta:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    def feed(self, frames: np.ndarray) -> np.ndarray:
+        """The graph's input for uint8 NHWC frames: the frames themselves when preprocessing is folded
+        into the graph, else normalised float32 NCHW."""
+        recipe = self.recipe
+        return frames if self.io.fold_preprocess else normalize(frames, recipe.mean, recipe.std)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "recipe": self.recipe.to_dict(),
@@ -52,6 +58,13 @@ class ModelMeta:
             colors=[(int(c[0]), int(c[1]), int(c[2])) for c in raw["colors"]],
             io=IOSpec(**raw.get("io", {})),
         )
+
+
+def normalize(frames: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    """uint8 NHWC frames to the float32 NCHW input of a graph without folded preprocessing."""
+    scaled = frames.astype(np.float32) / np.float32(255.0)
+    scaled = (scaled - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return np.ascontiguousarray(scaled.transpose(0, 3, 1, 2))
 
 
 OTHER_COLOR = (255, 255, 255)  # labels outside the class list, e.g. the ignore index of a ground truth

@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from .artifacts.manifest import read_manifest
 from .backends import open_backend
 from .backends.base import Backend
+from .backends.table import row_of_kind
 from .backends.torch_backend import TorchBackend
 from .data.dataset import SegmentationSplit
 from .data.spec import DatasetSpec
@@ -17,7 +19,6 @@ from .disagreement import boundary_band
 from .disagreement import save_disagreement as save_disagreement_map
 from .errors import SegdeployError
 from .evaluate import batches, predictions
-from .export.manifest import read_manifest
 from .metrics import ConfusionMatrix
 from .recipes import Tolerance
 
@@ -181,12 +182,13 @@ def run_parity(
 
 def runnable_artifacts(manifest: dict[str, Any]) -> tuple[list[str], list[str]]:
     """The ONNX models and engines a manifest lists, and those this machine cannot run (no TensorRT)."""
-    from .tensorrt import INSTALL_HINT, tensorrt_available
-
     runnable, skipped = [], []
     for name, entry in manifest["artifacts"].items():
-        if entry.get("kind") == "onnx" or (entry.get("kind") == "tensorrt" and tensorrt_available()):
+        row = row_of_kind(str(entry.get("kind")))
+        if row is None or "reference" in row.capabilities:
+            continue
+        if row.available():
             runnable.append(name)
-        elif entry.get("kind") == "tensorrt":
-            skipped.append(f"{name}: {INSTALL_HINT}")
+        else:
+            skipped.append(f"{name}: {row.missing}")
     return runnable, skipped

@@ -12,12 +12,12 @@ import torch
 from onnx import numpy_helper
 
 from segdeploy.cli import app
+from segdeploy.data.calibration import write_calibration_set
 from segdeploy.data.spec import load_dataset_spec
 from segdeploy.data.synthetic import write_synthetic_dataset
 from segdeploy.export.pipeline import export_artifacts
 from segdeploy.models.checkpoint import load_model, save_checkpoint
 from segdeploy.parity import run_parity
-from segdeploy.precision.calibration import write_calibration_set
 from segdeploy.precision.fp16 import FP16_BLOCK_LIST
 from segdeploy.precision.int8 import qdq_violations
 from segdeploy.precision.pipeline import PrecisionOptions

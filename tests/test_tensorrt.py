@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 import torch
 
+from segdeploy.artifacts.manifest import read_manifest
 from segdeploy.backends import cuda_index, open_backend
 from segdeploy.backends.onnxruntime_backend import OnnxRuntimeBackend
 from segdeploy.cli import app
+from segdeploy.data.calibration import write_calibration_set
 from segdeploy.data.spec import load_dataset_spec
 from segdeploy.errors import SegdeployError
-from segdeploy.export.manifest import read_manifest
 from segdeploy.export.pipeline import export_artifacts
 from segdeploy.meta import IOSpec, ModelMeta
 from segdeploy.parity import run_parity
-from segdeploy.precision.calibration import write_calibration_set
 from segdeploy.tensorrt import tensorrt_available
 from segdeploy.tensorrt.feeding import batch_count, calibration_batches
 from segdeploy.tensorrt.profiles import calibration_profile, input_profile

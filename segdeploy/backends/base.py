@@ -29,13 +29,6 @@ class Backend(Protocol):
     def settings(self) -> dict[str, Any]: ...
 
 
-def normalize(frames: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
-    """uint8 NHWC frames to the float32 NCHW input of a graph without folded preprocessing."""
-    scaled = frames.astype(np.float32) / np.float32(255.0)
-    scaled = (scaled - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
-    return np.ascontiguousarray(scaled.transpose(0, 3, 1, 2))
-
-
 def check_frames(frames: np.ndarray) -> None:
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"expected uint8 frames of shape (N, H, W, 3), got {frames.dtype} {frames.shape}")

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from ..artifacts.metadata import read_onnx_metadata
 from ..errors import SegdeployError
-from ..export.metadata import read_onnx_metadata
-from .base import check_frames, normalize
+from .base import check_frames
+from .options import BackendOptions
 
 
 class OnnxRuntimeBackend:
@@ -40,6 +41,11 @@ class OnnxRuntimeBackend:
         self.input_name = self.session.get_inputs()[0].name
         self.providers = self.session.get_providers()
 
+    @classmethod
+    def open(cls, path: Path, options: BackendOptions) -> OnnxRuntimeBackend:
+        providers = None if options.providers is None else list(options.providers)
+        return cls(path, providers=providers, threads=options.threads, flush_denormal=options.flush_denormal)
+
     def settings(self) -> dict[str, Any]:
         return {
             "providers": self.providers,
@@ -49,8 +55,7 @@ class OnnxRuntimeBackend:
 
     def prepare(self, frames: np.ndarray) -> np.ndarray:
         check_frames(frames)
-        recipe = self.meta.recipe
-        return frames if self.meta.io.fold_preprocess else normalize(frames, recipe.mean, recipe.std)
+        return self.meta.feed(frames)
 
     def infer(self, feed: np.ndarray) -> np.ndarray:
         return np.asarray(self.session.run(None, {self.input_name: feed})[0])

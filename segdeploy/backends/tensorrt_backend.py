@@ -21,7 +21,8 @@ from ..errors import SegdeployError
 from ..tensorrt.cuda import CudaContext, CudaGraph
 from ..tensorrt.sidecar import check_loadable, read_engine_manifest
 from ..tensorrt.types import dims_list
-from .base import check_frames, normalize
+from .base import check_frames
+from .options import BackendOptions, cuda_index
 
 _LOGGER = trt.Logger(trt.Logger.WARNING)
 
@@ -85,6 +86,10 @@ class TensorRTBackend:
         self.output_shape: tuple[int, ...] = ()
         self.timings: dict[str, float] = {}
 
+    @classmethod
+    def open(cls, path: Path, options: BackendOptions) -> TensorRTBackend:
+        return cls(path, device=cuda_index(options.device), cuda_graph=options.cuda_graph)
+
     def settings(self) -> dict[str, Any]:
         return {
             "tensorrt": trt.__version__,
@@ -113,9 +118,7 @@ class TensorRTBackend:
 
     def prepare(self, frames: np.ndarray) -> np.ndarray:
         check_frames(frames)
-        recipe = self.meta.recipe
-        feed = frames if self.meta.io.fold_preprocess else normalize(frames, recipe.mean, recipe.std)
-        return np.ascontiguousarray(feed, dtype=self.inputs.dtype)
+        return np.ascontiguousarray(self.meta.feed(frames), dtype=self.inputs.dtype)
 
     def _bind(self, shape: tuple[int, ...]) -> None:
         problems = self.manifest.profile.problems(shape)

@@ -15,11 +15,12 @@ import numpy as np
 import torch
 
 from ..errors import SegdeployError
-from ..export.deploy_module import DeployModule
 from ..meta import IOSpec, ModelMeta
 from ..models.adapter import LogitsAdapter
 from ..models.checkpoint import load_model
+from ..models.deploy_module import DeployModule
 from .base import check_frames
+from .options import TORCH_VARIANTS, BackendOptions
 
 
 class TorchBackend:
@@ -62,6 +63,24 @@ class TorchBackend:
     ) -> TorchBackend:
         model, meta, _ = load_model(path)
         return cls(model, meta, device=device, label=path.name, argmax=argmax, **variant)
+
+    @classmethod
+    def open(cls, path: Path, options: BackendOptions) -> TorchBackend:
+        """A checkpoint in one of TORCH_VARIANTS: eager is plain NCHW, the others channels-last."""
+        variant = options.torch_variant
+        if variant not in TORCH_VARIANTS:
+            raise SegdeployError(f"--torch-variant '{variant}': choose {', '.join(TORCH_VARIANTS)}")
+        autocast = None
+        if variant == "autocast":
+            autocast = torch.float16 if options.device.startswith("cuda") else torch.bfloat16
+        return cls.from_checkpoint(
+            path,
+            device=options.device,
+            channels_last=variant != "eager",
+            autocast=autocast,
+            compile=variant == "compile",
+            cuda_graph=variant == "cudagraph",
+        )
 
     def settings(self) -> dict[str, Any]:
         return {

@@ -22,13 +22,11 @@ def _status_mb(field: str) -> float:
 
 
 def _probe(path: str, config: Any) -> dict[str, dict[str, float]]:
-    from .runner import open_for_bench
-
     baseline = _status_mb("VmRSS")
     height, width = max(config.shapes, key=lambda s: s[0] * s[1])
     frames = np.zeros((config.batch, height, width, 3), dtype=np.uint8)
     results = {}
-    for backend in open_for_bench(Path(path), config):
+    for backend in config.open(Path(path)):
         for _ in range(2):
             backend.run(frames)
         results[backend.label] = {
@@ -44,7 +42,9 @@ def _probe(path: str, config: Any) -> dict[str, dict[str, float]]:
 def peak_memory(path: Path, config: Any) -> dict[str, dict[str, float]]:
     """Load `path` in a new process per variant, run the largest shape, and report its peak RSS (MiB)
     against the RSS of the same process before loading (torch imported, no model)."""
-    variants = config.torch_variants if path.suffix in (".pt", ".pth") else config.torch_variants[:1]
+    from ..backends import row_for
+
+    variants = config.torch_variants if "torch_variants" in row_for(path).capabilities else config.torch_variants[:1]
     results: dict[str, dict[str, float]] = {}
     for variant in variants:
         single = dataclasses.replace(config, torch_variants=(variant,))

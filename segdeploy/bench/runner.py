@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..backends import ENGINE_SUFFIXES, open_backend
+from ..backends import BackendOptions, open_variants
 from ..backends.base import Backend
 from ..errors import SegdeployError
 from ..evaluate import predictions
@@ -27,7 +27,6 @@ from .machine import machine_info
 from .stats import fit_line, summarize
 
 FORMAT = "segdeploy.bench/1"
-TORCH_VARIANTS = ("eager", "channels_last", "autocast", "compile", "cudagraph")
 STAGES = ("prepare", "infer", "postprocess")
 
 
@@ -46,6 +45,14 @@ class BenchConfig:
     flush_denormal: bool = True
     memory: bool = True
     seed: int = 0
+
+    def backend_options(self) -> BackendOptions:
+        providers = None if self.providers is None else tuple(self.providers)
+        return BackendOptions(self.device, providers, self.threads, self.flush_denormal)
+
+    def open(self, path: Path) -> list[Backend]:
+        """One backend per artifact, per PyTorch variant and per CUDA-graph setting asked for."""
+        return open_variants(path, self.backend_options(), self.torch_variants, self.cuda_graphs)
 
 
 @dataclass
@@ -99,48 +106,6 @@ class BenchReport:
             return cls(raw["machine"], raw["config"], rows, raw["memory"], raw["scaling"], raw["created"])
         except (KeyError, TypeError) as exc:
             raise SegdeployError(f"{where}: bench JSON lacks or misnames a field ({exc})") from None
-
-
-def open_for_bench(path: Path, config: BenchConfig) -> list[Backend]:
-    """One backend per artifact, or per PyTorch variant for a checkpoint."""
-    if not path.exists():
-        raise SegdeployError(f"{path}: file not found")
-    if path.suffix in (".pt", ".pth"):
-        from ..backends.torch_backend import TorchBackend
-
-        backends: list[Backend] = []
-        for variant in config.torch_variants:
-            if variant not in TORCH_VARIANTS:
-                raise SegdeployError(f"--torch-variant '{variant}': choose {', '.join(TORCH_VARIANTS)}")
-            autocast = (
-                (torch.float16 if config.device.startswith("cuda") else torch.bfloat16)
-                if variant == "autocast"
-                else None
-            )
-            backend = TorchBackend.from_checkpoint(
-                path,
-                device=config.device,
-                channels_last=variant != "eager",
-                autocast=autocast,
-                compile=variant == "compile",
-                cuda_graph=variant == "cudagraph",
-            )
-            backend.label = f"{path.name} [{variant}]"
-            backends.append(backend)
-        return backends
-    if path.suffix == ".onnx":
-        from ..backends.onnxruntime_backend import OnnxRuntimeBackend
-
-        return [
-            OnnxRuntimeBackend(
-                path, providers=config.providers, threads=config.threads, flush_denormal=config.flush_denormal
-            )
-        ]
-    if path.suffix in ENGINE_SUFFIXES:
-        return [open_backend(path, device=config.device, cuda_graph=graph) for graph in config.cuda_graphs]
-    raise SegdeployError(
-        f"{path}: not a benchmarkable artifact (expected a .pt/.pth checkpoint, an .onnx model or a .plan engine)"
-    )
 
 
 def check_shape(backend: Backend, batch: int, height: int, width: int) -> None:
@@ -221,7 +186,7 @@ def run_bench(artifacts: list[Path], config: BenchConfig, log: Any = print) -> B
     torch.set_flush_denormal(config.flush_denormal)
     if config.threads:
         torch.set_num_threads(config.threads)
-    backends = [b for path in artifacts for b in open_for_bench(path, config)]
+    backends = [b for path in artifacts for b in config.open(path)]
     if not config.shapes:  # no shape asked for: the first artifact's recipe input size
         config = dataclasses.replace(config, shapes=[backends[0].meta.recipe.input_size])
     for backend in backends:

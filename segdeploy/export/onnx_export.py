@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import warnings
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -15,13 +13,13 @@ import numpy as np
 import onnx
 import torch
 
-from ..backends.base import normalize
+from ..artifacts.metadata import onnx_metadata
 from ..errors import SegdeployError
 from ..files import atomic_path
-from ..meta import ModelMeta
+from ..libraries import quiet_logs
+from ..meta import ModelMeta, normalize
 from ..models.adapter import LogitsAdapter
-from .deploy_module import DeployModule
-from .metadata import onnx_metadata
+from ..models.deploy_module import DeployModule
 
 
 @dataclass(frozen=True)
@@ -41,20 +39,6 @@ def io_names(meta: ModelMeta) -> tuple[str, str]:
 
 def _dynamic_axes(meta: ModelMeta) -> dict[int, str]:
     return {0: "batch", 1: "height", 2: "width"} if meta.io.fold_preprocess else {0: "batch", 2: "height", 3: "width"}
-
-
-@contextlib.contextmanager
-def quiet_logs(*names: str) -> Iterator[None]:
-    """Silence libraries' progress chatter (exporter, quantizer) while keeping errors."""
-    loggers = [logging.getLogger(name) for name in names]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
 
 
 def _torch_export(module: DeployModule, meta: ModelMeta, path: Path) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..artifacts.manifest import NAME, describe_file, describe_onnx, new_manifest, write_manifest
 from ..errors import SegdeployError
 from ..files import refuse_overwrite
 from ..meta import IOSpec, ModelMeta, default_colors
@@ -14,7 +15,6 @@ from ..models.registry import build_model
 from ..precision.pipeline import PrecisionOptions, add_precisions, check_precision_inputs
 from ..precision.sensitivity import Int8Result
 from ..recipes import Recipe
-from .manifest import NAME, describe_file, describe_onnx, new_manifest, write_manifest
 from .onnx_export import ProbeResult, export_onnx, probes_as_dicts
 
 

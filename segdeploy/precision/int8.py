@@ -26,12 +26,11 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ..backends.base import normalize
+from ..data.calibration import CalibrationSet
 from ..errors import SegdeployError
-from ..export.onnx_export import quiet_logs
 from ..files import atomic_path
+from ..libraries import quiet_logs
 from ..meta import ModelMeta
-from .calibration import CalibrationSet
 
 QUANTIZED_OP_TYPES = ["Conv", "ConvTranspose", "Gemm", "MatMul", "Add"]
 WEIGHT_AXIS = {"Conv": 0, "ConvTranspose": 1, "Gemm": 0, "MatMul": 1}
@@ -47,8 +46,7 @@ class FrameFeed:
         self._served = 0
 
     def _feed(self, frames: np.ndarray) -> np.ndarray:
-        recipe = self.meta.recipe
-        return frames if self.meta.io.fold_preprocess else normalize(frames, recipe.mean, recipe.std)
+        return self.meta.feed(frames)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         if self._iterator is None:

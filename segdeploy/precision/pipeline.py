@@ -9,14 +9,14 @@ from typing import Any
 
 import numpy as np
 
+from ..artifacts.manifest import describe_onnx
+from ..artifacts.metadata import stamp_metadata
 from ..backends.onnxruntime_backend import OnnxRuntimeBackend
+from ..data.calibration import check_compatible, load_calibration_set
 from ..data.dataset import SegmentationSplit
 from ..data.spec import load_dataset_spec
 from ..errors import SegdeployError
-from ..export.manifest import describe_onnx
-from ..export.metadata import stamp_metadata
 from ..meta import ModelMeta
-from .calibration import check_compatible, load_calibration_set
 from .fp16 import convert_fp16, io_types
 from .int8 import QUANTIZED_OP_TYPES, qdq_violations
 from .sensitivity import Int8Result, guarded_int8

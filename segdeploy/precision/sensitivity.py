@@ -12,14 +12,14 @@ from typing import Any
 import numpy as np
 import onnx
 
+from ..artifacts.metadata import stamp_metadata
 from ..backends.onnxruntime_backend import OnnxRuntimeBackend
+from ..data.calibration import CalibrationSet
 from ..data.dataset import SegmentationSplit
 from ..errors import SegdeployError
 from ..evaluate import evaluate
-from ..export.metadata import stamp_metadata
 from ..files import atomic_path
 from ..meta import ModelMeta
-from .calibration import CalibrationSet
 from .int8 import FrameFeed, prepare, qdq_violations, quantize, quantized_node_names, scratch_dir
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends import open_backend
+from ..backends import open_backend, row_for
 from ..backends.base import Backend
 from ..errors import SegdeployError
 from ..meta import colorize
@@ -40,7 +40,7 @@ class Segmenter:
 
     def __init__(self, path: str | Path, device: int = 0, cuda_graph: bool = False, threads: int = 0) -> None:
         path = Path(path)
-        if path.suffix in (".pt", ".pth"):
+        if "runtime" not in row_for(path).capabilities:
             raise SegdeployError(f"{path}: the runtime runs engines and ONNX models, not PyTorch checkpoints")
         self.backend: Backend = open_backend(path, device=f"cuda:{device}", threads=threads, cuda_graph=cuda_graph)
         self.meta = self.backend.meta

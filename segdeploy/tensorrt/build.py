@@ -15,11 +15,11 @@ from typing import Any
 import onnx
 import tensorrt as trt
 
+from ..artifacts.metadata import read_onnx_metadata
+from ..data.calibration import check_compatible, load_calibration_set
 from ..errors import SegdeployError
-from ..export.metadata import read_onnx_metadata
 from ..files import refuse_overwrite, sha256_of, write_atomic, write_json
 from ..meta import ModelMeta
-from ..precision.calibration import check_compatible, load_calibration_set
 from .cuda import CudaContext
 from .feeding import batch_count, calibration_batches
 from .profiles import InputProfile, calibration_profile, input_profile

@@ -7,9 +7,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..backends.base import normalize
+from ..data.calibration import CalibrationSet
 from ..meta import ModelMeta
-from ..precision.calibration import CalibrationSet
 
 
 def calibration_batches(calibration: CalibrationSet, meta: ModelMeta, batch: int) -> Iterator[np.ndarray]:
@@ -20,8 +19,7 @@ def calibration_batches(calibration: CalibrationSet, meta: ModelMeta, batch: int
         if len(frames) == batch:
             stacked = np.stack(frames)
             frames = []
-            recipe = meta.recipe
-            yield stacked if meta.io.fold_preprocess else normalize(stacked, recipe.mean, recipe.std)
+            yield meta.feed(stacked)
 
 
 def batch_count(calibration: CalibrationSet, batch: int) -> int:

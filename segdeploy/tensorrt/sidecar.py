@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..artifacts.manifest import NAME, describe_file, read_manifest, write_manifest
 from ..errors import SegdeployError
-from ..export.manifest import NAME, describe_file, read_manifest, write_manifest
 from ..files import read_json, sha256_of
 from ..meta import ModelMeta
 from .profiles import InputProfile

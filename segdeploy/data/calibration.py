@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from ..data.dataset import SegmentationSplit
-from ..data.spec import DatasetSpec, load_dataset_spec
 from ..errors import SegdeployError
 from ..files import read_json, refuse_overwrite, write_json
 from ..meta import ModelMeta
+from .dataset import SegmentationSplit
+from .spec import DatasetSpec, load_dataset_spec
 
 FORMAT = "segdeploy.calibration/1"
 MIN_IMAGES = 8  # fewer cannot give stable activation ranges

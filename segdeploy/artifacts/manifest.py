@@ -3,39 +3,32 @@
 from __future__ import annotations
 
 import datetime
-import importlib.metadata
-import platform
 from pathlib import Path
-from typing import Any
-
-import onnx
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SegdeployError
 from ..files import read_json, sha256_of, write_json
+from ..libraries import library_versions
 from ..meta import ModelMeta
+
+if TYPE_CHECKING:
+    import onnx
 
 FORMAT = "segdeploy.manifest/1"
 NAME = "manifest.json"
-_PACKAGES = ("segdeploy", "torch", "torchvision", "segmentation-models-pytorch", "onnx", "onnxruntime", "numpy")
-
-
-def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in _PACKAGES:
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
 
 
 def _tensor_signature(value: onnx.ValueInfoProto) -> dict[str, Any]:
+    import onnx
+
     tensor = value.type.tensor_type
     shape = [d.dim_param or d.dim_value for d in tensor.shape.dim]
     return {"name": value.name, "shape": shape, "dtype": onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name}
 
 
 def describe_onnx(path: Path, precision: str) -> dict[str, Any]:
+    import onnx
+
     model = onnx.load(str(path), load_external_data=False)
     return {
         "kind": "onnx",
