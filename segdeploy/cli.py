@@ -35,8 +35,11 @@ def reports_errors(command: F) -> F:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .interrupts import signals_as_exceptions
+
         try:
-            return command(*args, **kwargs)
+            with signals_as_exceptions():
+                return command(*args, **kwargs)
         except SegdeployError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
@@ -354,13 +357,15 @@ def parity(
             help="Write per-image maps of where each artifact disagrees with PyTorch (yellow: on a boundary)."
         ),
     ] = None,
+    force: ForceOpt = False,
 ) -> None:
     """mIoU, per-class IoU, agreement and logit differences of every artifact against PyTorch."""
     from .console import parity_table
     from .data.spec import load_dataset_spec
-    from .files import write_json
+    from .files import refuse_overwrite, write_json
     from .parity import run_parity
 
+    refuse_overwrite([json_out] if json_out else [], force)
     report = run_parity(
         artifact_dir, load_dataset_spec(data), split, batch_size=batch, save_disagreement=save_disagreement
     )
@@ -404,18 +409,20 @@ def bench(
     memory: Annotated[bool, typer.Option(help="Measure peak RSS per artifact in a fresh process.")] = True,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every figure and setting as JSON.")] = None,
     plot: Annotated[Path | None, typer.Option(help="PNG of latency against pixels (needs two shapes or more).")] = None,
+    force: ForceOpt = False,
 ) -> None:
     """Latency and throughput of every artifact, interleaved in one run so their ratios hold."""
     from rich.markup import escape
 
     from .bench.runner import BenchConfig, run_bench
     from .console import bench_table
-    from .files import write_json
+    from .files import refuse_overwrite, write_json
 
     if denormals not in ("flush", "keep"):
         raise SegdeployError(f"--denormals '{denormals}': choose flush or keep")
     if plot is not None and len(shape or []) < 2:
         raise SegdeployError("--plot needs two or more --shape values")
+    refuse_overwrite([p for p in (json_out, plot) if p is not None], force)
     for artifact in artifacts:
         if not artifact.exists():
             raise SegdeployError(f"{artifact}: file not found")

@@ -17,9 +17,11 @@ T = TypeVar("T")
 
 def read_yaml(path: Path) -> dict[str, Any]:
     try:
-        payload = yaml.safe_load(path.read_text())
+        payload = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SegdeployError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise SegdeployError(f"{path}: not a UTF-8 YAML file (byte {exc.start} cannot be decoded)") from None
     except (OSError, yaml.YAMLError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SegdeployError(f"{path}: not readable YAML ({reason})") from None

@@ -19,6 +19,7 @@ from .disagreement import boundary_band
 from .disagreement import save_disagreement as save_disagreement_map
 from .errors import SegdeployError
 from .evaluate import batches, predictions
+from .integrity import verify_artifact
 from .metrics import ConfusionMatrix
 from .recipes import Tolerance
 
@@ -145,6 +146,7 @@ def run_parity(
     """Run the reference (model.pt) and every ONNX artifact in `artifact_dir` over `split` of `spec`;
     with `save_disagreement`, write a map of where each artifact disagrees with the reference per image."""
     manifest = read_manifest(artifact_dir)
+    verify_artifact(artifact_dir / "model.pt")
     reference = TorchBackend.from_checkpoint(artifact_dir / "model.pt", device=device, argmax=False)
     runnable, skipped = runnable_artifacts(manifest)
     others = [open_backend(artifact_dir / name, device=device) for name in runnable]

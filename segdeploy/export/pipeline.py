@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..artifacts.manifest import NAME, describe_file, describe_onnx, new_manifest, write_manifest
 from ..errors import SegdeployError
-from ..files import refuse_overwrite
+from ..files import read_json, refuse_overwrite, require_folder, staged_folder
 from ..meta import IOSpec, ModelMeta, default_colors
 from ..models.checkpoint import load_model, save_checkpoint
 from ..models.registry import build_model
@@ -42,8 +42,8 @@ def export_artifacts(
 ) -> ExportResult:
     """Export a checkpoint (or, without one, the recipe's freshly initialised model) into `out_dir`,
     with FP16 and INT8 graphs beside the FP32 one when `precision` asks for them."""
-    onnx_path, reference_path, manifest_path = out_dir / "model.onnx", out_dir / "model.pt", out_dir / NAME
-    targets = [onnx_path, reference_path, manifest_path]
+    require_folder(out_dir)
+    targets = [out_dir / "model.onnx", out_dir / "model.pt", out_dir / NAME]
     targets += [out_dir / "model.fp16.onnx"] if precision.fp16 else []
     targets += [out_dir / "model.int8.onnx"] if precision.calibration is not None else []
     refuse_overwrite(targets, force)
@@ -57,16 +57,41 @@ def export_artifacts(
         raise SegdeployError("export needs a recipe or a checkpoint")
     meta = ModelMeta(meta.recipe, meta.class_names, meta.colors, io)
     check_precision_inputs(meta, precision)  # fail before the export's work, not after
-    out_dir.mkdir(parents=True, exist_ok=True)
-    probes = export_onnx(model, meta, onnx_path)
-    save_checkpoint(reference_path, model, meta)
-    manifest = new_manifest(meta, checkpoint)
-    manifest["artifacts"]["model.pt"] = describe_file(reference_path, "pytorch")
-    manifest["artifacts"]["model.onnx"] = {**describe_onnx(onnx_path, "fp32"), "validation": probes_as_dicts(probes)}
-    entries, int8 = add_precisions(onnx_path, meta, precision, log=log)
-    manifest["artifacts"].update(entries)
-    write_manifest(out_dir, manifest)
+    with staged_folder(out_dir, replaced=_previous_export) as staging:
+        onnx_path, reference_path = staging / "model.onnx", staging / "model.pt"
+        probes = export_onnx(model, meta, onnx_path)
+        save_checkpoint(reference_path, model, meta)
+        manifest = new_manifest(meta, checkpoint)
+        manifest["artifacts"]["model.pt"] = describe_file(reference_path, "pytorch")
+        manifest["artifacts"]["model.onnx"] = {
+            **describe_onnx(onnx_path, "fp32"),
+            "validation": probes_as_dicts(probes),
+        }
+        entries, int8 = add_precisions(onnx_path, meta, precision, log=_renaming(log, staging, out_dir))
+        manifest["artifacts"].update(entries)
+        write_manifest(staging, manifest)
     reduced = {name: out_dir / name for name in entries}
     return ExportResult(
-        out_dir, onnx_path, reference_path, manifest_path, probes, checkpoint is not None, reduced, int8
+        out_dir,
+        out_dir / "model.onnx",
+        out_dir / "model.pt",
+        out_dir / NAME,
+        probes,
+        checkpoint is not None,
+        reduced,
+        int8,
     )
+
+
+def _previous_export(folder: Path) -> set[str]:
+    """What an export replaces in `folder`: the manifest and every artifact (and engine sidecar) it lists."""
+    if not (folder / NAME).is_file():
+        return set()
+    artifacts = read_json(folder / NAME).get("artifacts") or {}
+    sidecars = {str(entry["sidecar"]) for entry in artifacts.values() if isinstance(entry, dict) and "sidecar" in entry}
+    return {NAME, *map(str, artifacts), *sidecars}
+
+
+def _renaming(log: Callable[[str], None], staging: Path, out_dir: Path) -> Callable[[str], None]:
+    """`log`, with the staging folder's path shown as the folder the files will be in."""
+    return lambda text: log(text.replace(str(staging), str(out_dir)))

@@ -19,6 +19,7 @@ from ..artifacts.metadata import read_onnx_metadata
 from ..data.calibration import check_compatible, load_calibration_set
 from ..errors import SegdeployError
 from ..files import refuse_overwrite, sha256_of, write_atomic, write_json
+from ..integrity import verify_artifact
 from ..meta import ModelMeta
 from .cuda import CudaContext
 from .feeding import batch_count, calibration_batches
@@ -141,6 +142,7 @@ def build_engine(
     """Build `onnx_path` into an engine for this machine's GPU and TensorRT; write engine and sidecar."""
     if not onnx_path.is_file():
         raise SegdeployError(f"{onnx_path}: file not found")
+    verify_artifact(onnx_path)
     engine_path = engine_path or default_engine_path(onnx_path, options.precision)
     refuse_overwrite([engine_path, sidecar_path(engine_path)], options.force)
     meta, graph_precision = _graph_facts(onnx_path)
