@@ -101,7 +101,9 @@ def test_predict_reads_every_input_before_writing(exported, tiny_data, tmp_path,
         (inputs / f"{index}.png").write_bytes(source.read_bytes())
     data = (inputs / "1.png").read_bytes()
     (inputs / "1.png").write_bytes(data[: len(data) // 2])
-    one_line_error(runner.invoke(app, ["predict", str(exported.onnx), str(inputs), "--out", str(tmp_path / "o")]), "1.png")
+    one_line_error(
+        runner.invoke(app, ["predict", str(exported.onnx), str(inputs), "--out", str(tmp_path / "o")]), "1.png"
+    )
     assert not (tmp_path / "o").exists()
 
 
