@@ -30,6 +30,17 @@ def _console() -> Any:
     return console
 
 
+def _say(text: str) -> None:
+    """Print a line as it is: paths and names may hold brackets, which rich would take for markup."""
+    _console().print(text, markup=False, highlight=False)
+
+
+def _note(label: str, text: str) -> None:
+    from rich.markup import escape
+
+    _console().print(f"[yellow]{label}[/] {escape(text)}", highlight=False)
+
+
 def reports_errors(command: F) -> F:
     """Turn SegdeployError into one line on stderr and a non-zero exit code."""
 
@@ -168,9 +179,9 @@ def train(
         resume=resume,
         force=force,
         pretrained=pretrained,
-        log=_console().print,
+        log=_say,
     )
-    _console().print(f"best val mIoU {result.best_miou:.4f}: {result.best}  (last: {result.last})")
+    _say(f"best val mIoU {result.best_miou:.4f}: {result.best}  (last: {result.last})")
 
 
 @app.command()
@@ -202,6 +213,7 @@ def export(
     engines: Annotated[
         bool, typer.Option(help="Build a TensorRT engine beside each ONNX model when TensorRT is installed.")
     ] = True,
+    opset: Annotated[int | None, typer.Option(help="ONNX opset, 13 to 21 [the recipe's, 17].")] = None,
     model: ModelOpt = None,
     encoder: EncoderOpt = None,
     force: ForceOpt = False,
@@ -230,24 +242,25 @@ def export(
         force=force,
         pretrained=pretrained,
         precision=precision,
-        log=console.print,
+        log=_say,
+        opset=opset,
     )
     if not result.trained:
-        console.print("[yellow]note:[/] no --checkpoint given, exported untrained weights")
+        _note("note:", "no --checkpoint given, exported untrained weights")
     for probe in result.probes:
-        console.print(
+        _say(
             f"validated {probe.batch}x{probe.height}x{probe.width}: max |logit difference| "
             f"{probe.max_abs_diff:.2e}, label mismatches {probe.label_mismatches}"
         )
     if result.int8 is not None and result.int8.ranking:
         console.print(sensitivity_table(result.int8))
     elif result.int8 is not None:
-        console.print(
+        _say(
             f"INT8 ({result.int8.method}): val mIoU {result.int8.int8_miou:.4f} vs FP32 "
             f"{result.int8.fp32_miou:.4f}, drop {result.int8.drop:+.4f} within {result.int8.max_drop}: "
             "no layer needed to stay in float"
         )
-    console.print(
+    _say(
         f"wrote {', '.join(str(p) for p in [result.onnx, *result.reduced.values(), result.checkpoint])}, "
         f"{result.manifest}"
     )
@@ -265,27 +278,28 @@ def _export_engines(graphs: list[Path], force: bool) -> None:
     from .tensorrt import INSTALL_HINT, tensorrt_available
 
     if not tensorrt_available():
-        _console().print(f"[yellow]note:[/] wrote ONNX models only; {INSTALL_HINT}")
+        _note("note:", f"wrote ONNX models only; {INSTALL_HINT}")
         return
     from .tensorrt.build import BuildOptions, build_engine
 
     for graph in graphs:
         with _build_progress(graph) as progress:
-            result = build_engine(graph, options=BuildOptions(force=force), log=_console().print, progress=progress)
-        _console().print(f"wrote {result.engine} ({result.plan.mode}, {result.plan.precision}, {result.seconds:.0f} s)")
+            result = build_engine(graph, options=BuildOptions(force=force), log=_say, progress=progress)
+        _say(f"wrote {result.engine} ({result.plan.mode}, {result.plan.precision}, {result.seconds:.0f} s)")
 
 
 @contextlib.contextmanager
 def _build_progress(graph: Path) -> Iterator[Callable[[str, int, int], None]]:
     """A progress bar fed by TensorRT's builder phases (TensorRT >= 10; a spinner before)."""
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns, console=_console(), transient=True) as bar:
-        task = bar.add_task(f"building {graph.name}", total=None)
+        task = bar.add_task(escape(f"building {graph.name}"), total=None)
 
         def update(phase: str, done: int, total: int) -> None:
-            bar.update(task, description=f"{graph.name}: {phase}", completed=done, total=total)
+            bar.update(task, description=escape(f"{graph.name}: {phase}"), completed=done, total=total)
 
         yield update
 
@@ -335,8 +349,8 @@ def build(
     request = "fp16" if fp16 else "int8" if int8 else None
     options = BuildOptions(request, calib, calib_batch, workspace, timing_cache, dla_core, device, force)
     with _build_progress(onnx) as progress:
-        result = build_engine(onnx, out, options, log=_console().print, progress=progress)
-    _console().print(
+        result = build_engine(onnx, out, options, log=_say, progress=progress)
+    _say(
         f"wrote {result.engine} and {result.sidecar.name}: {result.plan.mode}, {result.plan.precision}, "
         f"built in {result.seconds:.0f} s; timing cache {result.timing_cache}"
         + (f"; calibration cache {result.calibration_cache}" if result.calibration_cache else "")
@@ -371,7 +385,9 @@ def parity(
     )
     _console().print(parity_table(report))
     for note in report.skipped:
-        _console().print(f"[yellow]skipped[/] {note}")
+        _note("skipped", note)
+    for warning in report.warnings:
+        _note("warning:", warning)
     if json_out is not None:
         write_json(json_out, report.to_dict())
     for row in report.rows:
@@ -412,8 +428,6 @@ def bench(
     force: ForceOpt = False,
 ) -> None:
     """Latency and throughput of every artifact, interleaved in one run so their ratios hold."""
-    from rich.markup import escape
-
     from .bench.runner import BenchConfig, run_bench
     from .console import bench_table
     from .files import refuse_overwrite, write_json
@@ -440,23 +454,19 @@ def bench(
         denormals == "flush",
         memory,
     )
-    report = run_bench(artifacts, config, log=_console().print)
+    report = run_bench(artifacts, config, log=_say)
     _console().print(bench_table(report))
     for label, fit in report.scaling.items():
-        _console().print(
-            f"{escape(label)}: {fit['intercept_ms']:.1f} ms + {fit['ms_per_megapixel']:.1f} ms per megapixel"
-        )
+        _say(f"{label}: {fit['intercept_ms']:.1f} ms + {fit['ms_per_megapixel']:.1f} ms per megapixel")
     for label, mem in report.memory.items():
-        _console().print(
-            f"{label}: peak RSS {mem['peak_rss_mb']:.0f} MiB ({mem['baseline_rss_mb']:.0f} before loading)"
-        )
+        _say(f"{label}: peak RSS {mem['peak_rss_mb']:.0f} MiB ({mem['baseline_rss_mb']:.0f} before loading)")
     if json_out is not None:
         write_json(json_out, report.to_dict())
     if plot is not None:
         from .bench.plot import latency_plot
 
         latency_plot(report, plot)
-        _console().print(f"wrote {plot}")
+        _say(f"wrote {plot}")
 
 
 @app.command()
@@ -481,7 +491,7 @@ def calibrate(
     result = write_calibration_set(folder, data, split, num, seed, chosen.mean, chosen.std, force=force)
     coverage = json.loads((folder / "manifest.json").read_text())["class_coverage"]["selected"]
     shares = ", ".join(f"{k} {100 * v['pixel_fraction']:.1f}% in {v['images']} images" for k, v in coverage.items())
-    _console().print(f"wrote {folder}: {len(result.ids)} images of {result.size[0]}x{result.size[1]} ({shares})")
+    _say(f"wrote {folder}: {len(result.ids)} images of {result.size[0]}x{result.size[1]} ({shares})")
 
 
 @app.command()
@@ -504,7 +514,7 @@ def predict(
     working = cast(WorkingSize, size) if size in ("recipe", "native") else parse_size(size)
     result = run_predict(artifact, inputs, out, overlay, alpha, working, force)
     overlays = f" and {len(result.overlays)} overlays in {out / 'overlays'}" if overlay else ""
-    _console().print(f"wrote {len(result.masks)} masks in {out / 'masks'}{overlays}")
+    _say(f"wrote {len(result.masks)} masks in {out / 'masks'}{overlays}")
 
 
 @app.command()
@@ -524,10 +534,8 @@ def report(
     """One self-contained HTML page (images embedded) and a Markdown summary of parity and bench runs."""
     from .look.report import make_report
 
-    html, markdown = make_report(
-        artifact_dir, out or artifact_dir / "report.html", data, runs, num, force, log=_console().print
-    )
-    _console().print(f"wrote {html} ({html.stat().st_size / 1e6:.2f} MB) and {markdown}")
+    html, markdown = make_report(artifact_dir, out or artifact_dir / "report.html", data, runs, num, force, log=_say)
+    _say(f"wrote {html} ({html.stat().st_size / 1e6:.2f} MB) and {markdown}")
 
 
 @app.command()
@@ -552,13 +560,13 @@ def compare(
 
     refuse_overwrite([figure, *([json_out] if json_out else [])], force)
     spec = load_dataset_spec(data)
-    result = compare_models(artifacts, spec, split, num, boundary, log=_console().print)
+    result = compare_models(artifacts, spec, split, num, boundary, log=_say)
     _console().print(compare_table(result))
     with atomic_path(figure) as tmp:
         tmp.write_bytes(figure_png(compare_figure(result, spec.class_names, spec.colors)))
     if json_out is not None:
         write_json(json_out, result.to_dict())
-    _console().print(f"wrote {figure}" + (f" and {json_out}" if json_out else ""))
+    _say(f"wrote {figure}" + (f" and {json_out}" if json_out else ""))
 
 
 @app.command()
@@ -575,10 +583,10 @@ def demo(
     from .files import write_json
 
     console = _console()
-    result = run_demo(out, data, epochs=epochs, force=force, log=console.print)
+    result = run_demo(out, data, epochs=epochs, force=force, log=_say)
     console.print(parity_table(result.parity))
     write_json(out / "parity.json", result.parity.to_dict())
-    console.print(
+    _say(
         f"artifacts: data {result.data.parent}, checkpoints {result.training.best.parent}, "
         f"export {result.export.out_dir} (model.onnx, model.pt, manifest.json), report {out / 'parity.json'}"
     )

@@ -28,17 +28,17 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 
 def parity_table(report: ParityReport) -> Table:
     names = list(report.rows[0].iou)
-    table = Table(title=f"parity on {report.dataset}/{report.split} ({report.images} images)")
+    table = Table(title=escape(f"parity on {report.dataset}/{report.split} ({report.images} images)"))
     columns = ("backend", "artifact", "precision", "mIoU", "ΔmIoU", "agreement", "on boundary", "max|Δlogit|")
     for column in (*columns, *names, "status"):
-        table.add_column(column, justify="left" if column in ("backend", "artifact", "status") else "right")
+        table.add_column(escape(column), justify="left" if column in ("backend", "artifact", "status") else "right")
     for index, row in enumerate(report.rows):
         reference = index == 0
         status = "reference" if reference else ("[green]pass[/]" if row.passed else "[red]FAIL[/]")
         diff = "-" if reference or row.max_abs_logit_diff is None else f"{row.max_abs_logit_diff:.2e}"
         table.add_row(
             row.backend,
-            row.artifact,
+            escape(row.artifact),
             row.precision,
             _fmt(row.miou),
             "-" if reference else f"{row.miou_delta:+.4f}",
@@ -62,7 +62,9 @@ def sensitivity_table(result: Int8Result, top: int = 10) -> Table:
         table.add_column(column, justify="right" if column in ("rank", "error alone") else "left")
     kept = set(result.excluded)
     for rank, layer in enumerate(result.ranking[:top], start=1):
-        table.add_row(str(rank), layer.node, layer.op_type, f"{layer.error:.2e}", "yes" if layer.node in kept else "")
+        table.add_row(
+            str(rank), escape(layer.node), layer.op_type, f"{layer.error:.2e}", "yes" if layer.node in kept else ""
+        )
     return table
 
 
@@ -70,8 +72,10 @@ def bench_table(report: BenchReport) -> Table:
     """Latency per artifact and shape; 'vs first' is the first artifact's median over this one's."""
     peak = report.machine.get("sgemm_gflops")
     table = Table(
-        title=f"bench on {report.machine.get('cpu')} ({report.machine.get('cores')} cores), "
-        f"batch {report.rows[0].batch}, times in ms"
+        title=escape(
+            f"bench on {report.machine.get('cpu')} ({report.machine.get('cores')} cores), "
+            f"batch {report.rows[0].batch}, times in ms"
+        )
     )
     for column in (
         "artifact",
@@ -117,7 +121,7 @@ def compare_table(report: CompareReport) -> Table:
     """mIoU, per-class IoU and boundary vs interior error per model."""
     names = list(report.models[0].iou)
     width = report.boundary_width
-    table = Table(title=f"compare on {report.dataset}/{report.split} ({len(report.ids)} images)")
+    table = Table(title=escape(f"compare on {report.dataset}/{report.split} ({len(report.ids)} images)"))
     columns = (
         "model",
         "architecture",
@@ -128,12 +132,12 @@ def compare_table(report: CompareReport) -> Table:
         "interior error",
     )
     for column in (*columns, "errors on boundary"):
-        table.add_column(column, justify="left" if column in ("model", "architecture") else "right")
+        table.add_column(escape(column), justify="left" if column in ("model", "architecture") else "right")
     for model in report.models:
         split = model.boundary
         table.add_row(
             escape(model.label),
-            f"{model.architecture}/{model.encoder or 'fixed'}",
+            escape(f"{model.architecture}/{model.encoder or 'fixed'}"),
             _fmt(model.miou),
             *(_fmt(model.iou[n], 3) for n in names),
             f"{100 * model.pixel_accuracy:.2f}%",

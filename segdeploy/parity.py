@@ -53,6 +53,7 @@ class ParityReport:
     rows: list[ParityRow]
     data: str = ""  # the dataset YAML
     skipped: list[str] = field(default_factory=list)  # artifacts this machine cannot run, with the reason
+    warnings: list[str] = field(default_factory=list)  # e.g. class names that differ from the data set's
 
     @property
     def passed(self) -> bool:
@@ -72,6 +73,7 @@ class _Tally:
         self.pixels = 0
         self.on_boundary = 0
         self.max_diff: float | None = 0.0
+        self.nonfinite = 0  # NaN or infinite logits seen
         self.image_agreement: dict[str, float] = {}
 
     def add(
@@ -82,6 +84,8 @@ class _Tally:
         masks: np.ndarray,
         ids: list[str],
     ) -> np.ndarray:
+        if output.dtype.kind == "f":
+            self.nonfinite += int((~np.isfinite(output)).sum())
         labels = predictions(output)
         self.matrix.update(labels, masks)
         differ = labels != reference_labels
@@ -98,13 +102,21 @@ class _Tally:
         return labels
 
 
-def check_classes(backend: Backend, spec: DatasetSpec, name: str | None = None) -> None:
-    """Refuse a model whose class count differs from the data set's (`name`: how to call it [its label])."""
+def check_classes(backend: Backend, spec: DatasetSpec, name: str | None = None) -> str | None:
+    """Refuse a model whose class count differs from the data set's (`name`: how to call it [its label]);
+    returns a warning when the count agrees but the names do not."""
+    names = ", ".join(backend.meta.class_names)
     if backend.meta.num_classes != spec.num_classes:
         raise SegdeployError(
             f"{name or backend.label}: model has {backend.meta.num_classes} classes "
-            f"({', '.join(backend.meta.class_names)}) but {spec.source} has {spec.num_classes}"
+            f"({names}) but {spec.source} has {spec.num_classes}"
         )
+    if backend.meta.class_names != spec.class_names:
+        return (
+            f"{name or backend.label}: class names ({names}) differ from {spec.source}'s "
+            f"({', '.join(spec.class_names)}); classes are matched by index"
+        )
+    return None
 
 
 def _row(tally: _Tally, reference: ConfusionMatrix | None, names: list[str], tolerance: Tolerance) -> ParityRow:
@@ -116,6 +128,8 @@ def _row(tally: _Tally, reference: ConfusionMatrix | None, names: list[str], tol
         tally.matrix.miou(),
         dict(zip(names, tally.matrix.iou().tolist())),
     )
+    if tally.nonfinite:
+        row.failures.append(f"{tally.nonfinite} NaN or infinite logits")
     if reference is None:
         return row
     row.miou_delta = row.miou - reference.miou()
@@ -152,8 +166,7 @@ def run_parity(
     others = [open_backend(artifact_dir / name, device=device) for name in runnable]
     if not others:
         raise SegdeployError(f"{artifact_dir}: the manifest lists no exported artifacts to compare")
-    for backend in (reference, *others):
-        check_classes(backend, spec)
+    warnings = [w for w in (check_classes(backend, spec) for backend in (reference, *others)) if w]
     data = SegmentationSplit(spec, split)
     tallies = [_Tally(b, spec.num_classes, spec.ignore_index) for b in (reference, *others)]
     seen = 0
@@ -179,7 +192,9 @@ def run_parity(
     tolerance = reference.meta.recipe.tolerance
     rows = [_row(tallies[0], None, spec.class_names, tolerance)]
     rows += [_row(t, tallies[0].matrix, spec.class_names, tolerance) for t in tallies[1:]]
-    return ParityReport(str(artifact_dir), spec.name, split, len(data), asdict(tolerance), rows, spec.source, skipped)
+    return ParityReport(
+        str(artifact_dir), spec.name, split, len(data), asdict(tolerance), rows, spec.source, skipped, warnings
+    )
 
 
 def runnable_artifacts(manifest: dict[str, Any]) -> tuple[list[str], list[str]]:

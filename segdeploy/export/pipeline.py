@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..artifacts.manifest import NAME, describe_file, describe_onnx, new_manifest, write_manifest
@@ -14,7 +14,7 @@ from ..models.checkpoint import load_model, save_checkpoint
 from ..models.registry import build_model
 from ..precision.pipeline import PrecisionOptions, add_precisions, check_precision_inputs
 from ..precision.sensitivity import Int8Result
-from ..recipes import Recipe
+from ..recipes import Recipe, check_opset
 from .onnx_export import ProbeResult, export_onnx, probes_as_dicts
 
 
@@ -39,9 +39,13 @@ def export_artifacts(
     pretrained: bool = False,
     precision: PrecisionOptions = PrecisionOptions(),
     log: Callable[[str], None] = print,
+    opset: int | None = None,
 ) -> ExportResult:
     """Export a checkpoint (or, without one, the recipe's freshly initialised model) into `out_dir`,
-    with FP16 and INT8 graphs beside the FP32 one when `precision` asks for them."""
+    with FP16 and INT8 graphs beside the FP32 one when `precision` asks for them; `opset` replaces the
+    recipe's."""
+    if opset is not None:
+        check_opset(opset, "--opset")
     require_folder(out_dir)
     targets = [out_dir / "model.onnx", out_dir / "model.pt", out_dir / NAME]
     targets += [out_dir / "model.fp16.onnx"] if precision.fp16 else []
@@ -55,7 +59,8 @@ def export_artifacts(
         meta = ModelMeta(recipe, names, default_colors(recipe.num_classes))
     else:
         raise SegdeployError("export needs a recipe or a checkpoint")
-    meta = ModelMeta(meta.recipe, meta.class_names, meta.colors, io)
+    recipe = meta.recipe if opset is None else meta.recipe.replace(export=replace(meta.recipe.export, opset=opset))
+    meta = ModelMeta(recipe, meta.class_names, meta.colors, io)
     check_precision_inputs(meta, precision)  # fail before the export's work, not after
     with staged_folder(out_dir, replaced=_previous_export) as staging:
         onnx_path, reference_path = staging / "model.onnx", staging / "model.pt"

@@ -80,7 +80,9 @@ def compare_models(
         raise SegdeployError("compare needs at least one checkpoint or ONNX model")
     backends = [open_backend(path) for path in artifacts]
     for path, backend in zip(artifacts, backends):
-        check_classes(backend, spec, str(path))
+        warning = check_classes(backend, spec, str(path))
+        if warning:
+            log(f"warning: {warning}")
     data = SegmentationSplit(spec, split)
     count = min(num, len(data))
     samples = [data[i] for i in range(count)]

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.masks import open_image
+from ..data.masks import as_rgb, open_image
 from ..errors import SegdeployError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -53,8 +53,8 @@ class Source:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """An image file as uint8 RGB (H, W, 3); greyscale and RGBA are converted."""
-    return np.asarray(open_image(path).convert("RGB"), dtype=np.uint8).copy()
+    """An image file as uint8 RGB (H, W, 3); greyscale (8 or 16 bits) and RGBA are converted."""
+    return np.asarray(as_rgb(open_image(path)), dtype=np.uint8).copy()
 
 
 def _cv2(path: Path) -> Any:

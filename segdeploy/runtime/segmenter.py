@@ -52,8 +52,10 @@ class Segmenter:
         frames = np.asarray(frames)
         single = frames.ndim == 3
         batch = frames[None] if single else frames
-        if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[-1] != 3:
-            raise SegdeployError(f"expected uint8 RGB frames HxWx3 or NxHxWx3, got {frames.dtype} {frames.shape}")
+        if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[-1] != 3 or 0 in batch.shape:
+            raise SegdeployError(
+                f"expected non-empty uint8 RGB frames HxWx3 or NxHxWx3, got {frames.dtype} {frames.shape}"
+            )
         export = self.meta.recipe.export
         if len(batch) > export.batch[2]:
             raise SegdeployError(f"batch of {len(batch)} frames: the model takes at most {export.batch[2]}")

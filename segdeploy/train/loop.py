@@ -195,6 +195,7 @@ def train(
             ious = " ".join(f"{k}={v:.3f}" for k, v in entry["val_iou"].items())
             progress.console.print(
                 f"epoch {epoch + 1}/{settings.epochs} loss {entry['loss']:.4f} "
-                f"val mIoU {entry['val_miou']:.4f} ({ious}) {'*' if improved else ''}"
+                f"val mIoU {entry['val_miou']:.4f} ({ious}) {'*' if improved else ''}",
+                markup=False,
             )
     return TrainResult(best_path, last_path, best_miou, history)
