@@ -84,7 +84,9 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         return {_coerce(key_t, k, where): _coerce(val_t, v, where) for k, v in value.items()}
     if hint is Any:
         return value
-    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+    if hint is float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise SegdeployError(f"{where}: expected a number, got {value!r}")
         return float(value)
     if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)

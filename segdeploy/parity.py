@@ -159,6 +159,8 @@ def run_parity(
 ) -> ParityReport:
     """Run the reference (model.pt) and every ONNX artifact in `artifact_dir` over `split` of `spec`;
     with `save_disagreement`, write a map of where each artifact disagrees with the reference per image."""
+    if batch_size < 1:
+        raise SegdeployError(f"--batch {batch_size}: expected 1 or more")
     manifest = read_manifest(artifact_dir)
     verify_artifact(artifact_dir / "model.pt")
     reference = TorchBackend.from_checkpoint(artifact_dir / "model.pt", device=device, argmax=False)

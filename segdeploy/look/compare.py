@@ -76,6 +76,8 @@ def compare_models(
     the error within `boundary_width` px of a ground-truth boundary apart from the interior error."""
     if num < 1:
         raise SegdeployError(f"--num {num}: expected at least 1 image")
+    if boundary_width < 1:
+        raise SegdeployError(f"--boundary {boundary_width}: expected a band of 1 px or more")
     if not artifacts:
         raise SegdeployError("compare needs at least one checkpoint or ONNX model")
     backends = [open_backend(path) for path in artifacts]

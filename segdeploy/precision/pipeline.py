@@ -58,6 +58,8 @@ def write_fp16(fp32: Path, meta: ModelMeta) -> tuple[Path, dict[str, Any]]:
 
 def check_precision_inputs(meta: ModelMeta, options: PrecisionOptions) -> None:
     """Refuse a calibration set that does not fit the model, before any export work is done."""
+    if options.max_miou_drop is not None and not 0 <= options.max_miou_drop <= 1:
+        raise SegdeployError(f"--max-miou-drop {options.max_miou_drop}: expected a fraction from 0 to 1")
     if options.calibration is None:
         return
     calibration = load_calibration_set(options.calibration)

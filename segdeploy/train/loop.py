@@ -22,13 +22,13 @@ from rich.progress import (
 )
 from torch.utils.data import DataLoader
 
-from ..backends.torch_backend import TorchBackend
+from ..backends.torch_backend import TorchBackend, pick_device
 from ..data.augment import TrainingSet
 from ..data.dataset import SegmentationSplit
 from ..data.spec import DatasetSpec
 from ..errors import SegdeployError
 from ..evaluate import evaluate
-from ..files import refuse_overwrite, write_json
+from ..files import refuse_overwrite, require_folder, write_json
 from ..meta import ModelMeta
 from ..models.checkpoint import load_weights, read_checkpoint, save_checkpoint
 from ..models.registry import build_model
@@ -42,14 +42,6 @@ class TrainResult:
     last: Path
     best_miou: float
     history: list[dict[str, Any]]
-
-
-def pick_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SegdeployError(f"device '{device}' requested but CUDA is not available on this machine")
-    return torch.device(device)
 
 
 def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
@@ -98,11 +90,13 @@ def train(
     recipe = recipe_from_dict({**recipe.to_dict(), "num_classes": spec.num_classes}, f"recipe '{recipe.name}'")
     settings = recipe.train
     best_path, last_path, history_path = out_dir / "best.pt", out_dir / "last.pt", out_dir / "history.json"
+    require_folder(out_dir)
     if resume and not last_path.is_file():
         raise SegdeployError(f"{last_path}: nothing to resume from")
     if not resume:
         refuse_overwrite([best_path, last_path], force)
     torch.set_flush_denormal(True)
+    torch_device = pick_device(device)
     seed_everything(settings.seed)
     train_split, val_split = SegmentationSplit(spec, "train"), SegmentationSplit(spec, "val")
     dataset = TrainingSet(train_split, settings)
@@ -110,7 +104,6 @@ def train(
     if steps_per_epoch == 0:
         raise SegdeployError(f"{spec.source}: {len(dataset)} training samples per epoch, fewer than one batch")
 
-    torch_device = pick_device(device)
     meta = ModelMeta(recipe, spec.class_names, spec.colors)
     model = build_model(recipe.architecture, recipe.encoder, recipe.num_classes, pretrained=pretrained)
     model = model.to(torch_device).to(memory_format=torch.channels_last)
