@@ -124,9 +124,10 @@ def load_dataset_spec(path: Path) -> DatasetSpec:
     raw = read_yaml(path)
     raw.setdefault("name", path.stem)
     raw["source"] = str(path.resolve())
-    for split, ids in (raw.get("splits") or {}).items():
+    splits = raw.get("splits")
+    for split, ids in splits.items() if isinstance(splits, dict) else []:
         if isinstance(ids, list):
-            raw["splits"][split] = [str(i) for i in ids]
+            splits[split] = [str(i) for i in ids]
     spec = build(DatasetSpec, raw, str(path))
     if spec.num_classes < 2:
         raise SegdeployError(f"{path}: at least two classes are needed")
