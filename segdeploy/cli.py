@@ -42,16 +42,16 @@ def _note(label: str, text: str) -> None:
 
 
 def reports_errors(command: F) -> F:
-    """Turn SegdeployError into one line on stderr and a non-zero exit code."""
+    """Turn SegdeployError, and SIGINT/SIGTERM, into one line on stderr and a non-zero exit code."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .interrupts import signals_as_exceptions
+        from .interrupts import Interrupted, signals_as_exceptions
 
         try:
             with signals_as_exceptions():
                 return command(*args, **kwargs)
-        except SegdeployError as exc:
+        except (SegdeployError, Interrupted) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
 

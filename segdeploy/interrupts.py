@@ -9,18 +9,17 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
-from .errors import SegdeployError
-
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _deferred: list[int] | None = None  # inside `critical()`: the signals that arrived, raised when it ends
 
 
-class Interrupted(SegdeployError):
-    """The command was stopped by a signal; its temporary files and folders have been removed."""
+class Interrupted(BaseException):
+    """The command was stopped by a signal; its temporary files and folders have been removed. Like
+    KeyboardInterrupt it is no Exception, so that no `except Exception` on the way mistakes it for a failure."""
 
     def __init__(self, signum: int) -> None:
-        name = signal.Signals(signum).name
-        super().__init__(f"interrupted by {name}; nothing half-written was left behind", exit_code=128 + signum)
+        super().__init__(f"interrupted by {signal.Signals(signum).name}; nothing half-written was left behind")
+        self.exit_code = 128 + signum
 
 
 def _raise(signum: int, frame: FrameType | None) -> None:

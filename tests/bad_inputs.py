@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-USER_MODEL = "tests.fixtures.user_models:tiny"
 NON_UTF8 = b"name: caf\xe9\nroot: .\n"
 
 

@@ -17,36 +17,9 @@ import yaml
 from typer.testing import CliRunner
 
 from segdeploy.cli import app
-from segdeploy.data.calibration import write_calibration_set
 from segdeploy.errors import SegdeployError
-from segdeploy.export.pipeline import export_artifacts
 
-from .bad_inputs import CASES, PY_CASES, USER_MODEL, Case
-from .helpers import tiny_recipe
-
-
-@pytest.fixture(scope="session")
-def world(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The shared inputs every row reads and none may change: data set, recipe, export, calibration set."""
-    root = tmp_path_factory.mktemp("world")
-    recipe = tiny_recipe().replace(name="tiny", architecture=USER_MODEL, encoder=None)
-    recipe_path = root / "tiny.yaml"
-    recipe_path.write_text(yaml.safe_dump(json.loads(json.dumps(recipe.to_dict())), sort_keys=False))
-    export = export_artifacts(recipe, None, root / "exp", log=lambda _: None)
-    write_calibration_set(root / "calib", tiny_data, "train", 8, 0, recipe.mean, recipe.std)
-    images = tiny_data.parent / "images"
-    for shared in (tiny_data.parent, root / "exp", root / "calib"):  # pristine copies, see _restore
-        shutil.copytree(shared, root / "pristine" / shared.name)
-    return {
-        "data": tiny_data,
-        "recipe": recipe_path,
-        "exp": export.out_dir,
-        "onnx": export.onnx,
-        "ckpt": export.checkpoint,
-        "calib": root / "calib",
-        "images": images,
-        "img": sorted(images.iterdir())[0],
-    }
+from .bad_inputs import CASES, PY_CASES, Case
 
 
 def _merged(base: dict[str, Any], changes: dict[str, Any], tmp: Path) -> dict[str, Any]:
