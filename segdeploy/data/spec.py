@@ -125,9 +125,8 @@ def load_dataset_spec(path: Path) -> DatasetSpec:
     raw.setdefault("name", path.stem)
     raw["source"] = str(path.resolve())
     splits = raw.get("splits")
-    for split, ids in splits.items() if isinstance(splits, dict) else []:
-        if isinstance(ids, list):
-            splits[split] = [str(i) for i in ids]
+    if isinstance(splits, dict):
+        raw["splits"] = {k: [str(i) for i in v] if isinstance(v, list) else v for k, v in splits.items()}
     spec = build(DatasetSpec, raw, str(path))
     if spec.num_classes < 2:
         raise SegdeployError(f"{path}: at least two classes are needed")
