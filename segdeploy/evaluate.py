@@ -8,6 +8,7 @@ import numpy as np
 
 from .backends.base import Backend
 from .data.dataset import SegmentationSplit
+from .meta import STRIDE
 from .metrics import ConfusionMatrix
 
 
@@ -20,7 +21,9 @@ def _pad(frames: np.ndarray, masks: np.ndarray, divisor: int, ignore_index: int)
     return frames, masks
 
 
-def batches(split: SegmentationSplit, batch_size: int, divisor: int = 32) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def batches(
+    split: SegmentationSplit, batch_size: int, divisor: int = STRIDE
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Consecutive same-sized samples stacked into batches, padded to a multiple of `divisor`
     (frames with black, masks with the ignore index, so padding never counts in the metrics)."""
     pending: list[tuple[np.ndarray, np.ndarray]] = []

@@ -9,10 +9,9 @@ from typing import Any
 import numpy as np
 
 from .artifacts.manifest import read_manifest
-from .backends import open_backend
+from .backends import open_all, open_backend
 from .backends.base import Backend
 from .backends.table import row_of_kind
-from .backends.torch_backend import TorchBackend
 from .data.dataset import SegmentationSplit
 from .data.spec import DatasetSpec
 from .disagreement import boundary_band
@@ -145,11 +144,28 @@ def run_parity(
     """Run the reference (model.pt) and every ONNX artifact in `artifact_dir` over `split` of `spec`;
     with `save_disagreement`, write a map of where each artifact disagrees with the reference per image."""
     manifest = read_manifest(artifact_dir)
-    reference = TorchBackend.from_checkpoint(artifact_dir / "model.pt", device=device, argmax=False)
     runnable, skipped = runnable_artifacts(manifest)
-    others = [open_backend(artifact_dir / name, device=device) for name in runnable]
-    if not others:
+    if not runnable:
         raise SegdeployError(f"{artifact_dir}: the manifest lists no exported artifacts to compare")
+    with (
+        open_backend(
+            artifact_dir / reference_artifact(manifest, artifact_dir), device=device, logits=True
+        ) as reference,
+        open_all([artifact_dir / name for name in runnable], device=device) as others,
+    ):
+        return _compare(reference, others, spec, split, batch_size, save_disagreement, artifact_dir, skipped)
+
+
+def _compare(
+    reference: Backend,
+    others: list[Backend],
+    spec: DatasetSpec,
+    split: str,
+    batch_size: int,
+    save_disagreement: Path | None,
+    artifact_dir: Path,
+    skipped: list[str],
+) -> ParityReport:
     for backend in (reference, *others):
         check_classes(backend, spec)
     data = SegmentationSplit(spec, split)
@@ -178,6 +194,15 @@ def run_parity(
     rows = [_row(tallies[0], None, spec.class_names, tolerance)]
     rows += [_row(t, tallies[0].matrix, spec.class_names, tolerance) for t in tallies[1:]]
     return ParityReport(str(artifact_dir), spec.name, split, len(data), asdict(tolerance), rows, spec.source, skipped)
+
+
+def reference_artifact(manifest: dict[str, Any], artifact_dir: Path) -> str:
+    """The checkpoint a manifest lists, which every other artifact is compared against."""
+    for name, entry in manifest["artifacts"].items():
+        row = row_of_kind(str(entry.get("kind")))
+        if row is not None and "reference" in row.capabilities:
+            return str(name)
+    raise SegdeployError(f"{artifact_dir}: the manifest lists no reference checkpoint")
 
 
 def runnable_artifacts(manifest: dict[str, Any]) -> tuple[list[str], list[str]]:

@@ -24,21 +24,6 @@ class ExportSettings:
     width: MinOptMax = (128, 256, 1024)
     probe_sizes: list[Size] = field(default_factory=lambda: [(256, 256), (320, 384)])
 
-    def shape_problems(self, batch: int, height: int, width: int) -> list[str]:
-        """Why a batch x height x width input does not fit the exported graph; empty when it does."""
-        problems = [
-            f"{axis} {value} outside {low}..{high}"
-            for axis, value, (low, _, high) in (
-                ("batch", batch, self.batch),
-                ("height", height, self.height),
-                ("width", width, self.width),
-            )
-            if not low <= value <= high
-        ]
-        if height % 32 or width % 32:
-            problems.append("height and width must be multiples of 32")
-        return problems
-
 
 @dataclass(frozen=True)
 class PrecisionTolerance:

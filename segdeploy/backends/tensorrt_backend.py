@@ -18,10 +18,11 @@ import pycuda.driver as cuda
 import tensorrt as trt
 
 from ..errors import SegdeployError
+from ..meta import AcceptedShapes
 from ..tensorrt.cuda import CudaContext, CudaGraph
 from ..tensorrt.sidecar import check_loadable, read_engine_manifest
 from ..tensorrt.types import dims_list
-from .base import check_frames
+from .base import BackendBase, MemoryUse
 from .options import BackendOptions, cuda_index
 
 _LOGGER = trt.Logger(trt.Logger.WARNING)
@@ -53,7 +54,7 @@ class _Buffer:
         return int(self.device)
 
 
-class TensorRTBackend:
+class TensorRTBackend(BackendBase):
     name = "tensorrt"
 
     def __init__(self, path: Path, device: int = 0, cuda_graph: bool = False) -> None:
@@ -84,7 +85,6 @@ class TensorRTBackend:
         self.graph: CudaGraph | None = None
         self.shape: tuple[int, ...] | None = None
         self.output_shape: tuple[int, ...] = ()
-        self.timings: dict[str, float] = {}
 
     @classmethod
     def open(cls, path: Path, options: BackendOptions) -> TensorRTBackend:
@@ -98,17 +98,17 @@ class TensorRTBackend:
             "cuda_graph": self.cuda_graph,
         }
 
-    def gpu_memory(self) -> dict[str, float]:
-        """MiB: the engine's activation memory, its I/O buffers, and all memory in use on the device."""
-        free, total = cuda.mem_get_info()
+    def accepted_shapes(self) -> AcceptedShapes:
+        """The engine's optimisation profile."""
+        profile = self.manifest.profile
+        return AcceptedShapes.of_input(self.meta.io, profile.min, profile.max, self.meta.recipe.export)
+
+    def memory(self) -> MemoryUse:
+        """Page-locked I/O buffers on the host; the engine's activation memory and I/O buffers on the device."""
         buffers = (
             self.inputs.capacity * self.inputs.dtype.itemsize + self.outputs.capacity * self.outputs.dtype.itemsize
         )
-        return {
-            "gpu_activations_mb": round(self._activation_bytes() / 2**20, 1),
-            "gpu_io_buffers_mb": round(buffers / 2**20, 1),
-            "gpu_device_used_mb": round((total - free) / 2**20, 1),
-        }
+        return {"host_bytes": buffers, "device_bytes": self._activation_bytes() + buffers}
 
     def _activation_bytes(self) -> int:
         # device_memory_size_v2 from TensorRT 10.1; device_memory_size was removed in 11.
@@ -116,8 +116,7 @@ class TensorRTBackend:
             return int(self.engine.device_memory_size_v2)
         return int(self.engine.device_memory_size)
 
-    def prepare(self, frames: np.ndarray) -> np.ndarray:
-        check_frames(frames)
+    def _prepare(self, frames: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(self.meta.feed(frames), dtype=self.inputs.dtype)
 
     def _bind(self, shape: tuple[int, ...]) -> None:
@@ -153,7 +152,7 @@ class TensorRTBackend:
             self.stream.synchronize()
             self.graph = CudaGraph(self.stream, self._enqueue)
 
-    def infer(self, feed: np.ndarray) -> np.ndarray:
+    def _infer(self, feed: np.ndarray) -> np.ndarray:
         shape = tuple(int(d) for d in feed.shape)
         if shape != self.shape:
             self._bind(shape)
@@ -169,7 +168,7 @@ class TensorRTBackend:
         cuda.memcpy_dtoh_async(host_out, self.outputs.address, self.stream)
         copied_out.record(self.stream)
         self.stream.synchronize()
-        self.timings = {
+        self.stages = {
             "h2d": copied_in.time_since(start),
             "compute": computed.time_since(copied_in),
             "d2h": copied_out.time_since(computed),
@@ -177,15 +176,12 @@ class TensorRTBackend:
         result: np.ndarray = host_out.copy()
         return result
 
-    def run(self, frames: np.ndarray) -> np.ndarray:
-        return self.infer(self.prepare(frames))
-
     def _drop_graph(self) -> None:
         if self.graph is not None:
             self.graph.close()
             self.graph = None
 
-    def close(self) -> None:
+    def _release(self) -> None:
         """Free graph, buffers and TensorRT objects (context, engine, runtime, in that order), then
         release the CUDA context."""
         self._drop_graph()

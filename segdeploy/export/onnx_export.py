@@ -14,10 +14,11 @@ import onnx
 import torch
 
 from ..artifacts.metadata import onnx_metadata
+from ..backends import Backend, open_backend
 from ..errors import SegdeployError
 from ..files import atomic_path
 from ..libraries import quiet_logs
-from ..meta import ModelMeta, normalize
+from ..meta import CHANNELS, ModelMeta, normalize
 from ..models.adapter import LogitsAdapter
 from ..models.deploy_module import DeployModule
 
@@ -107,20 +108,23 @@ def compare(reference_logits: np.ndarray, output: np.ndarray, tolerance: float) 
 
 def validate(path: Path, module: DeployModule, meta: ModelMeta, seed: int = 0) -> list[ProbeResult]:
     """Full onnx.checker pass, an ONNX Runtime load, and a numeric comparison at each probe size."""
-    from ..backends.onnxruntime_backend import OnnxRuntimeBackend
-
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except onnx.checker.ValidationError as exc:
         raise SegdeployError(f"{path}: onnx.checker rejected the export ({str(exc).splitlines()[0]})") from None
-    backend = OnnxRuntimeBackend(path)
+    with open_backend(path, kind="onnx") as backend:
+        return _probe_sizes(backend, path, module, meta, seed)
+
+
+def _probe_sizes(backend: Backend, path: Path, module: DeployModule, meta: ModelMeta, seed: int) -> list[ProbeResult]:
+    """The ONNX model against PyTorch at each of the recipe's probe sizes."""
     reference = DeployModule(module.model, meta.recipe.mean, meta.recipe.std, type(meta.io)(True, False)).eval()
     rng = np.random.default_rng(seed)
     tolerance = meta.recipe.tolerance.logits_max_abs
     results = []
     for index, (height, width) in enumerate(meta.recipe.export.probe_sizes):
         batch = 1 + index % 2
-        frames = rng.integers(0, 256, size=(batch, height, width, 3), dtype=np.uint8)
+        frames = rng.integers(0, 256, size=(batch, height, width, CHANNELS), dtype=np.uint8)
         with torch.inference_mode():
             ref = reference(torch.from_numpy(frames)).numpy()
         try:

@@ -11,12 +11,12 @@ import numpy as np
 
 from ..artifacts.manifest import describe_onnx
 from ..artifacts.metadata import stamp_metadata
-from ..backends.onnxruntime_backend import OnnxRuntimeBackend
+from ..backends import open_backend
 from ..data.calibration import check_compatible, load_calibration_set
 from ..data.dataset import SegmentationSplit
 from ..data.spec import load_dataset_spec
 from ..errors import SegdeployError
-from ..meta import ModelMeta
+from ..meta import CHANNELS, ModelMeta
 from .fp16 import convert_fp16, io_types
 from .int8 import QUANTIZED_OP_TYPES, qdq_violations
 from .sensitivity import Int8Result, guarded_int8
@@ -35,8 +35,9 @@ class PrecisionOptions:
 def _probe(fp32: Path, other: Path, meta: ModelMeta) -> dict[str, Any]:
     """Same random frames through both graphs: finite outputs and the size of the difference."""
     height, width = meta.recipe.input_size
-    frames = np.random.default_rng(0).integers(0, 256, size=(1, height, width, 3), dtype=np.uint8)
-    reference, output = OnnxRuntimeBackend(fp32).run(frames), OnnxRuntimeBackend(other).run(frames)
+    frames = np.random.default_rng(0).integers(0, 256, size=(1, height, width, CHANNELS), dtype=np.uint8)
+    with open_backend(fp32) as first, open_backend(other) as second:
+        reference, output = first.run(frames), second.run(frames)
     if output.dtype.kind == "f" and not np.isfinite(output).all():
         raise SegdeployError(f"{other}: non-finite outputs on a probe batch (float16 overflow?)")
     if output.ndim == 4:

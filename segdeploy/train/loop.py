@@ -168,7 +168,8 @@ def train(
                 scheduler.step()
                 losses.append(loss.item())
                 progress.update(task, advance=1, info=f"epoch {epoch + 1} loss {np.mean(losses[-20:]):.3f}")
-            matrix = evaluate(TorchBackend(model, meta, device=str(torch_device)), val_split)
+            with TorchBackend(model, meta, device=str(torch_device)) as backend:
+                matrix = evaluate(backend, val_split)
             entry: dict[str, Any] = {
                 "epoch": epoch + 1,
                 "loss": float(np.mean(losses)),
