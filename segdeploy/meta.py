@@ -43,13 +43,11 @@ class AcceptedShapes:
         return cls(*((low, high) for low, _, high in (export.batch, export.height, export.width)))
 
     @classmethod
-    def of_input(
-        cls, io: IOSpec, low: Sequence[int | None], high: Sequence[int | None], export: ExportSettings
-    ) -> AcceptedShapes:
+    def of_input(cls, io: IOSpec, low: Sequence[int | None], high: Sequence[int | None]) -> AcceptedShapes:
         """From an input tensor's min and max shapes (NHWC uint8 or NCHW float, as `io` says); a dimension
-        that is None (dynamic, unbounded) takes the export range."""
+        that is None (dynamic) takes any size."""
         axes = (0, 1, 2) if io.fold_preprocess else (0, 2, 3)
-        default = cls.of_export(export)
+        default = cls.any_size()
         ranges = []
         for axis, fallback in zip(axes, (default.batch, default.height, default.width)):
             least, most = low[axis], high[axis]

@@ -43,7 +43,7 @@ class OnnxRuntimeBackend(BackendBase):
         graph_input = self.session.get_inputs()[0]
         self.input_name = graph_input.name
         dims = [d if isinstance(d, int) else None for d in graph_input.shape]
-        self.shapes = AcceptedShapes.of_input(self.meta.io, dims, dims, self.meta.recipe.export)
+        self.shapes = AcceptedShapes.of_input(self.meta.io, dims, dims)
         self.providers = self.session.get_providers()
 
     @classmethod
@@ -59,7 +59,7 @@ class OnnxRuntimeBackend(BackendBase):
         }
 
     def accepted_shapes(self) -> AcceptedShapes:
-        """Fixed dimensions from the graph's input; dynamic ones in the range the model was exported for."""
+        """Fixed dimensions of the graph's input; any size for its dynamic ones."""
         return self.shapes
 
     def timings(self) -> Timings | None:

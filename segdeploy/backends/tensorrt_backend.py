@@ -101,7 +101,7 @@ class TensorRTBackend(BackendBase):
     def accepted_shapes(self) -> AcceptedShapes:
         """The engine's optimisation profile."""
         profile = self.manifest.profile
-        return AcceptedShapes.of_input(self.meta.io, profile.min, profile.max, self.meta.recipe.export)
+        return AcceptedShapes.of_input(self.meta.io, profile.min, profile.max)
 
     def memory(self) -> MemoryUse:
         """Page-locked I/O buffers on the host; the engine's activation memory and I/O buffers on the device."""

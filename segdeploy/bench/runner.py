@@ -23,7 +23,7 @@ from ..backends import BackendOptions, open_variants
 from ..backends.base import DEVICE_STAGES, Backend
 from ..errors import SegdeployError
 from ..evaluate import predictions
-from ..meta import CHANNELS, ModelMeta
+from ..meta import CHANNELS, AcceptedShapes, ModelMeta
 from .machine import machine_info
 from .stats import fit_line, summarize
 
@@ -185,9 +185,11 @@ def run_bench(artifacts: list[Path], config: BenchConfig, log: Any = print) -> B
         backends = [opened.enter_context(b) for path in artifacts for b in config.open(path)]
         if not config.shapes:  # no shape asked for: the first artifact's recipe input size
             config = dataclasses.replace(config, shapes=[backends[0].meta.recipe.input_size])
-        for backend in backends:
+        for backend in backends:  # the shapes every artifact takes and, to compare like with like, that
+            exported = AcceptedShapes.of_export(backend.meta.recipe.export)  # its model was exported for
             for height, width in config.shapes:
-                backend.accepted_shapes().check_size(config.batch, height, width, backend.label)
+                for accepted in (backend.accepted_shapes(), exported):
+                    accepted.check_size(config.batch, height, width, backend.label)
         machine = {**machine_info(), "sgemm_gflops": round(sgemm_gflops(), 1), "torch_threads": torch.get_num_threads()}
         rng = np.random.default_rng(config.seed)
         rows = []
