@@ -1,7 +1,9 @@
-"""Shared fixtures: a tiny procedural data set, the real data sets when present, a CLI runner."""
+"""Shared fixtures: a tiny procedural data set, the real data sets when present, a CLI runner, and the
+stand-ins for TensorRT, pycuda and libcuda (tests/fixtures/fake_tensorrt.py)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,3 +34,25 @@ def real_dataset(name: str) -> Path:
     if not (SHARED / name).is_dir():
         pytest.skip(f"real data set {SHARED / name} not present")
     return REPO / "recipes" / "data" / f"{name}.yaml"
+
+
+TRT_MODULES = ("segdeploy.tensorrt.build", "segdeploy.tensorrt.cuda", "segdeploy.tensorrt.calibrator")
+
+
+@pytest.fixture()
+def fake_trt(monkeypatch):
+    """Installs the stand-ins; modules that imported them are dropped afterwards."""
+    from tests.fixtures import fake_tensorrt
+
+    monkeypatch.setattr(fake_tensorrt, "STATE", fake_tensorrt.State())
+    monkeypatch.setattr(fake_tensorrt.tensorrt, "__version__", "10.3.0.30")
+    for name, module in fake_tensorrt.MODULES.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    for name in (*TRT_MODULES, "segdeploy.backends.tensorrt_backend"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    import segdeploy.tensorrt.cuda
+
+    monkeypatch.setattr(segdeploy.tensorrt.cuda, "_driver", fake_tensorrt.Driver)
+    yield fake_tensorrt
+    for name in (*TRT_MODULES, "segdeploy.backends.tensorrt_backend"):
+        sys.modules.pop(name, None)

@@ -373,27 +373,6 @@ def test_engine_build_run_and_parity_on_gpu(tiny_export, tiny_data, graph, tmp_p
 
 # --- the whole path on stand-ins for TensorRT, pycuda and libcuda (tests/fixtures/fake_tensorrt.py) --
 
-TRT_MODULES = ("segdeploy.tensorrt.build", "segdeploy.tensorrt.cuda", "segdeploy.tensorrt.calibrator")
-
-
-@pytest.fixture()
-def fake_trt(monkeypatch):
-    """Installs the stand-ins; modules that imported them are dropped afterwards."""
-    from .fixtures import fake_tensorrt
-
-    monkeypatch.setattr(fake_tensorrt, "STATE", fake_tensorrt.State())
-    monkeypatch.setattr(fake_tensorrt.tensorrt, "__version__", "10.3.0.30")
-    for name, module in fake_tensorrt.MODULES.items():
-        monkeypatch.setitem(sys.modules, name, module)
-    for name in (*TRT_MODULES, "segdeploy.backends.tensorrt_backend"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    import segdeploy.tensorrt.cuda
-
-    monkeypatch.setattr(segdeploy.tensorrt.cuda, "_driver", fake_tensorrt.Driver)
-    yield fake_tensorrt
-    for name in (*TRT_MODULES, "segdeploy.backends.tensorrt_backend"):
-        sys.modules.pop(name, None)
-
 
 @pytest.fixture()
 def fresh_export(tmp_path):

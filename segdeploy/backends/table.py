@@ -72,9 +72,7 @@ def row_of_kind(kind: str) -> BackendRow | None:
     return next((row for row in TABLE if row.kind == kind), None)
 
 
-def open_backend(
-    path: Path, options: BackendOptions | None = None, kind: str | None = None, **changes: Any
-) -> Backend:
+def open_backend(path: Path, options: BackendOptions | None = None, kind: str | None = None, **changes: Any) -> Backend:
     """Open an artifact with the backend its file type (or `kind`, for a file under a temporary name) calls
     for; `changes` replace fields of `options`."""
     options = dataclasses.replace(options or BackendOptions(), **changes)
