@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar, cast
 import typer
 
 from .errors import SegdeployError
+from .precisions import FP16, INT8
 
 app = typer.Typer(
     add_completion=False,
@@ -329,7 +330,7 @@ def build(
     require_tensorrt(str(onnx))
     from .tensorrt.build import BuildOptions, build_engine
 
-    request = "fp16" if fp16 else "int8" if int8 else None
+    request = FP16.name if fp16 else INT8.name if int8 else None
     options = BuildOptions(request, calib, calib_batch, workspace, timing_cache, dla_core, device, force)
     with _build_progress(onnx) as progress:
         result = build_engine(onnx, out, options, log=_console().print, progress=progress)

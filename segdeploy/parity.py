@@ -19,6 +19,7 @@ from .disagreement import save_disagreement as save_disagreement_map
 from .errors import SegdeployError
 from .evaluate import batches, predictions
 from .metrics import ConfusionMatrix
+from .precisions import PRECISIONS, LogitTolerance
 from .recipes import Tolerance
 
 
@@ -63,8 +64,10 @@ class ParityReport:
 class _Tally:
     """Accumulates one backend's agreement with the reference and with the ground truth."""
 
-    def __init__(self, backend: Backend, num_classes: int, ignore_index: int) -> None:
+    def __init__(self, backend: Backend, num_classes: int, ignore_index: int, logits: LogitTolerance) -> None:
         self.backend = backend
+        self.logits = logits
+        self.logits_excess = float("-inf")  # the worst image's |logit diff| beyond its bound (> 0: fails)
         self.matrix = ConfusionMatrix(num_classes, ignore_index)
         self.agree = 0
         self.pixels = 0
@@ -91,6 +94,7 @@ class _Tally:
         self.pixels += labels.size
         if output.ndim == 4 and self.max_diff is not None:
             self.max_diff = max(self.max_diff, float(np.abs(output - reference_logits).max()))
+            self.logits_excess = max(self.logits_excess, self.logits.excess(reference_logits, output))
         else:
             self.max_diff = None
         return labels
@@ -127,9 +131,9 @@ def _row(tally: _Tally, reference: ConfusionMatrix | None, names: list[str], tol
         row.failures.append(f"|mIoU delta| {abs(row.miou_delta):.4f} > {allowed.miou_delta}")
     if row.pixel_agreement < allowed.pixel_agreement:
         row.failures.append(f"pixel agreement {row.pixel_agreement:.5f} < {allowed.pixel_agreement}")
-    fp32 = row.precision == "fp32"
-    if fp32 and row.max_abs_logit_diff is not None and row.max_abs_logit_diff > tolerance.logits_max_abs:
-        row.failures.append(f"max |logit diff| {row.max_abs_logit_diff:.2e} > {tolerance.logits_max_abs}")
+    rule = PRECISIONS.get(row.precision)
+    if rule is not None and rule.parity_logits and row.max_abs_logit_diff is not None and tally.logits_excess > 0:
+        row.failures.append(f"max |logit diff| {row.max_abs_logit_diff:.2e} > {tally.logits} on an image")
     return row
 
 
@@ -169,7 +173,8 @@ def _compare(
     for backend in (reference, *others):
         check_classes(backend, spec)
     data = SegmentationSplit(spec, split)
-    tallies = [_Tally(b, spec.num_classes, spec.ignore_index) for b in (reference, *others)]
+    logits = reference.meta.recipe.tolerance.logits()
+    tallies = [_Tally(b, spec.num_classes, spec.ignore_index, logits) for b in (reference, *others)]
     seen = 0
     for frames, masks in batches(data, batch_size):
         reference_logits = reference.run(frames)

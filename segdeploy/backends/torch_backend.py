@@ -19,6 +19,7 @@ from ..meta import AcceptedShapes, IOSpec, ModelMeta
 from ..models.adapter import LogitsAdapter
 from ..models.checkpoint import load_model
 from ..models.deploy_module import DeployModule
+from ..precisions import FP32
 from .base import BackendBase, MemoryUse
 from .options import TORCH_VARIANTS, BackendOptions
 
@@ -44,7 +45,7 @@ class TorchBackend(BackendBase):
         self.channels_last = channels_last
         self.autocast = autocast
         self.compiled = compile
-        self.precision = {None: "fp32", torch.bfloat16: "bf16-autocast", torch.float16: "fp16-autocast"}[autocast]
+        self.precision = {None: FP32.name, torch.bfloat16: "bf16-autocast", torch.float16: "fp16-autocast"}[autocast]
         with_argmax = meta.io.argmax if argmax is None else argmax
         module = DeployModule(model, meta.recipe.mean, meta.recipe.std, IOSpec(True, with_argmax))
         memory_format = torch.channels_last if channels_last else torch.contiguous_format

@@ -20,6 +20,7 @@ from ..errors import SegdeployError
 from ..evaluate import evaluate
 from ..files import atomic_path
 from ..meta import ModelMeta
+from ..precisions import FP32, INT8
 from .int8 import FrameFeed, prepare, qdq_violations, quantize, quantized_node_names, scratch_dir
 
 
@@ -92,7 +93,7 @@ def rank_layers(
     single = work / "single.onnx"
     for node in candidates:
         quantize(prepared, single, feed, method, cache, only=[node])
-        stamp_metadata(single, meta, "int8")
+        stamp_metadata(single, meta, INT8.name)
         with open_backend(single) as backend:
             error = float(np.mean([_error(ref, backend.run(frames)) for ref, frames in zip(references, probe)]))
         ranking.append(LayerSensitivity(node, op_types.get(node, "?"), error))
@@ -116,7 +117,7 @@ def guarded_int8(
         work = Path(scratch)
         prepared, attempt, cache = work / "prepared.onnx", work / "attempt.onnx", work / "ranges.json"
         prepare(fp32, prepared)
-        stamp_metadata(prepared, meta, "fp32")
+        stamp_metadata(prepared, meta, FP32.name)
         input_name = onnx.load(str(prepared), load_external_data=False).graph.input[0].name
         feed = FrameFeed(calibration, meta, input_name)
         with open_backend(fp32) as backend:
@@ -124,7 +125,7 @@ def guarded_int8(
 
         def attempt_with(excluded: list[str]) -> float:
             quantize(prepared, attempt, feed, method, cache, exclude=excluded)
-            stamp_metadata(attempt, meta, "int8")
+            stamp_metadata(attempt, meta, INT8.name)
             with open_backend(attempt) as backend:
                 return evaluate(backend, val).miou()
 
