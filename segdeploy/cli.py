@@ -255,22 +255,16 @@ def export(
             f"{result.int8.max_drop} even with {len(result.int8.excluded)} nodes in float",
             exit_code=1,
         )
-    if engines:
-        _export_engines([result.onnx, *result.reduced.values()], force)
-
-
-def _export_engines(graphs: list[Path], force: bool) -> None:
-    from .tensorrt import INSTALL_HINT, tensorrt_available
-
-    if not tensorrt_available():
-        _console().print(f"[yellow]note:[/] wrote ONNX models only; {INSTALL_HINT}")
+    if not engines:
         return
-    from .tensorrt.build import BuildOptions, build_engine
+    from .export.engines import build_engines
+    from .tensorrt import INSTALL_HINT
 
-    for graph in graphs:
-        with _build_progress(graph) as progress:
-            result = build_engine(graph, options=BuildOptions(force=force), log=_console().print, progress=progress)
-        _console().print(f"wrote {result.engine} ({result.plan.mode}, {result.plan.precision}, {result.seconds:.0f} s)")
+    built = build_engines([result.onnx, *result.reduced.values()], force, console.print, _build_progress)
+    if built is None:
+        console.print(f"[yellow]note:[/] wrote ONNX models only; {INSTALL_HINT}")
+    for engine in built or []:
+        console.print(f"wrote {engine.engine} ({engine.plan.mode}, {engine.plan.precision}, {engine.seconds:.0f} s)")
 
 
 @contextlib.contextmanager
