@@ -385,26 +385,24 @@ def bench(
     from .files import write_json
     from .look.tables import bench_table
 
-    if denormals not in ("flush", "keep"):
-        raise SegdeployError(f"--denormals '{denormals}': choose flush or keep")
     if plot is not None and len(shape or []) < 2:
         raise SegdeployError("--plot needs two or more --shape values")
     for artifact in artifacts:
         if not artifact.exists():
             raise SegdeployError(f"{artifact}: file not found")
-    config = BenchConfig(
-        [parse_size(s) for s in shape or []],  # none: the first artifact's recipe input size
-        batch,
-        iterations,
-        duration,
-        warmup,
-        threads,
-        provider,
-        tuple(torch_variant or ["eager"]),
-        (False, True) if cuda_graphs else (False,),
-        device,
-        denormals == "flush",
-        memory,
+    config = BenchConfig.from_options(
+        shapes=[parse_size(s) for s in shape or []],
+        batch=batch,
+        iterations=iterations,
+        duration=duration,
+        warmup=warmup,
+        threads=threads,
+        providers=provider,
+        torch_variants=torch_variant,
+        both_cuda_graphs=cuda_graphs,
+        device=device,
+        denormals=denormals,
+        memory=memory,
     )
     report = run_bench(artifacts, config, log=_console().print)
     show(bench_table(report))

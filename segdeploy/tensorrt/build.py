@@ -19,7 +19,7 @@ from ..artifacts.metadata import read_onnx_metadata
 from ..data.calibration import check_compatible, load_calibration_set
 from ..errors import SegdeployError
 from ..files import refuse_overwrite, sha256_of, write_atomic, write_json
-from ..meta import ModelMeta
+from ..meta import CHANNELS, ModelMeta
 from .cuda import CudaContext
 from .feeding import batch_count, calibration_batches
 from .profiles import InputProfile, calibration_profile, input_profile
@@ -151,7 +151,7 @@ def build_engine(
         if options.calibration is None:
             raise SegdeployError(f"{onnx_path}: INT8 with builder flags needs --calib calibration/NAME")
         calibration = load_calibration_set(options.calibration)
-        check_compatible(calibration, meta, input_channels=3)
+        check_compatible(calibration, meta, input_channels=CHANNELS)
         if batch_count(calibration, options.calib_batch) == 0:
             raise SegdeployError(f"{options.calibration}: fewer images than one --calib-batch of {options.calib_batch}")
     elif options.calibration is not None:

@@ -19,7 +19,7 @@ def calibration_batches(calibration: CalibrationSet, meta: ModelMeta, batch: int
         if len(frames) == batch:
             stacked = np.stack(frames)
             frames = []
-            yield meta.feed(stacked)
+            yield calibration.feed(stacked, meta.io)
 
 
 def batch_count(calibration: CalibrationSet, batch: int) -> int:
