@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import SegdeployError
 from ..files import read_json, refuse_overwrite, write_json
-from ..meta import AcceptedShapes, IOSpec, ModelMeta, normalize
+from ..meta import CHANNELS, AcceptedShapes, IOSpec, ModelMeta, normalize
 from .dataset import SegmentationSplit
 from .spec import DatasetSpec, load_dataset_spec
 
@@ -129,7 +129,7 @@ def write_calibration_set(
             "ids": ids,
             "preprocessing": {
                 "size": [height, width],
-                "channels": 3,
+                "channels": CHANNELS,
                 "layout": "RGB uint8 frames",
                 "mean": list(mean),
                 "std": list(std),

@@ -29,7 +29,7 @@ from ..data.spec import DatasetSpec
 from ..errors import SegdeployError
 from ..evaluate import evaluate
 from ..files import refuse_overwrite, write_json
-from ..meta import ModelMeta
+from ..meta import CHANNELS, ModelMeta
 from ..models.checkpoint import load_weights, read_checkpoint, save_checkpoint
 from ..models.registry import build_model
 from ..recipes import Recipe, recipe_from_dict
@@ -121,8 +121,8 @@ def train(
     loss_fn = build_loss(settings.loss, settings.class_weights, spec.ignore_index).to(torch_device)
     dtype = autocast_dtype(torch_device, amp)
     scaler = torch.amp.GradScaler(enabled=dtype == torch.float16)
-    mean = torch.tensor(recipe.mean, device=torch_device).view(1, 3, 1, 1) * 255
-    std = torch.tensor(recipe.std, device=torch_device).view(1, 3, 1, 1) * 255
+    mean = torch.tensor(recipe.mean, device=torch_device).view(1, CHANNELS, 1, 1) * 255
+    std = torch.tensor(recipe.std, device=torch_device).view(1, CHANNELS, 1, 1) * 255
 
     start_epoch, best_miou, history = 0, -1.0, []
     if resume:
