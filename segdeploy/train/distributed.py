@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -102,12 +103,18 @@ def resolve_device(device: str, local_rank: int, size: int) -> torch.device:
     return torch.device("cuda", local_rank)
 
 
+_SOURCE_LOCATION = re.compile(r"^\[[^]]*\] ")  # gloo's "[.../pair.cc:545] " before its message
+
+
 def describe(exc: BaseException) -> str:
     """One line: a SegdeployError's message, or the exception type and the first line of its text."""
     if isinstance(exc, SegdeployError):
         return str(exc)
     lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    if not lines:
+        return type(exc).__name__
+    text = _SOURCE_LOCATION.sub("", lines[0])
+    return f"{type(exc).__name__}: {text}"
 
 
 def _failure_key() -> str:
