@@ -7,3 +7,7 @@ class SegdeployError(Exception):
     def __init__(self, message: str, exit_code: int = 2) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class ReportedElsewhere(SegdeployError):
+    """A failure another process of the same distributed run has already reported: exit, print nothing."""

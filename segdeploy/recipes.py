@@ -70,6 +70,9 @@ class TrainSettings:
     # tuned for long ImageNet runs: in a short run from scratch its running statistics lag so far behind
     # that eval-mode predictions collapse to one class. 0.1 is PyTorch's default.
     bn_momentum: float | None = None
+    amp: bool = True  # mixed precision: bf16 (or fp16 + GradScaler) on CUDA, bf16 on CPUs with native bf16
+    channels_last: bool = True  # NHWC activations and weights: faster convolutions on tensor cores and oneDNN
+    sync_batchnorm: bool = True  # with several processes, BatchNorm statistics over the global batch
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,9 @@ def _check(recipe: Recipe, where: str) -> None:
             raise SegdeployError(f"{where}: size {h}x{w} is outside the export height/width ranges")
     if recipe.num_classes < 2:
         raise SegdeployError(f"{where}: num_classes must be at least 2")
+    for key in ("epochs", "batch_size", "repeats"):
+        if getattr(recipe.train, key) < 1:
+            raise SegdeployError(f"{where}: train.{key} must be at least 1, got {getattr(recipe.train, key)}")
     weights = recipe.train.class_weights
     if weights is not None and len(weights) != recipe.num_classes:
         raise SegdeployError(f"{where}: train.class_weights has {len(weights)} values for {recipe.num_classes} classes")
