@@ -7,3 +7,7 @@ class SegdeployError(Exception):
     def __init__(self, message: str, exit_code: int = 2) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class CaptureError(SegdeployError):
+    """A CUDA-graph capture that failed or was invalidated; callers fall back to plain launches."""
