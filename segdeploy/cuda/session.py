@@ -206,6 +206,12 @@ class CudaSession:
         with self.current() as driver:
             driver.graph_launch(graph_exec, stream)
 
+    def drop_graphs(self) -> None:
+        """Destroy every instantiated graph (before releasing what they use: TensorRT contexts, memory)."""
+        with self.current() as driver:
+            while self.owned.graphs:
+                driver.graph_exec_destroy(self.owned.graphs.pop())
+
     def drop_graph(self, graph_exec: int) -> None:
         with self.current() as driver:
             self.owned.graphs.remove(graph_exec)

@@ -54,15 +54,56 @@ class Segmenter:
         batch = frames[None] if single else frames
         if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[-1] != 3:
             raise SegdeployError(f"expected uint8 RGB frames HxWx3 or NxHxWx3, got {frames.dtype} {frames.shape}")
-        export = self.meta.recipe.export
-        if len(batch) > export.batch[2]:
-            raise SegdeployError(f"batch of {len(batch)} frames: the model takes at most {export.batch[2]}")
-        size = (int(batch.shape[1]), int(batch.shape[2]))
-        working = self.meta.recipe.input_size if export.shape_problems(len(batch), *size) else None
-        classes, scores = segment_frames(self.backend, batch, working)
+        exact = self._exact_shape()
+        if exact is not None:
+            classes, scores = self._segment_exact(batch, *exact)
+        else:
+            export = self.meta.recipe.export
+            if len(batch) > export.batch[2]:
+                raise SegdeployError(f"batch of {len(batch)} frames: the model takes at most {export.batch[2]}")
+            size = (int(batch.shape[1]), int(batch.shape[2]))
+            working = self.meta.recipe.input_size if export.shape_problems(len(batch), *size) else None
+            classes, scores = segment_frames(self.backend, batch, working)
         if single:
             classes, scores = classes[0], None if scores is None else scores[0]
         return (classes, scores) if logits else classes
+
+    def _exact_shape(self) -> tuple[int, tuple[int, int]] | None:
+        """(batch, (height, width)) of an engine that takes one shape only (DLA), else None."""
+        shapes: list[tuple[int, ...]] | None = getattr(self.backend, "accepted_shapes", None)
+        if not shapes:
+            return None
+        shape = shapes[0]
+        height, width = (shape[1], shape[2]) if self.meta.io.fold_preprocess else (shape[2], shape[3])
+        return shape[0], (height, width)
+
+    def _segment_exact(
+        self, frames: np.ndarray, batch: int, size: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Frames resized to the engine's one size and run `batch` at a time, the last chunk padded."""
+        classes: list[np.ndarray] = []
+        scores: list[np.ndarray | None] = []
+        for start in range(0, len(frames), batch):
+            chunk = frames[start : start + batch]
+            count = len(chunk)
+            padded = np.concatenate([chunk, np.repeat(chunk[-1:], batch - count, axis=0)]) if count < batch else chunk
+            chunk_classes, chunk_scores = segment_frames(self.backend, padded, size)
+            classes.append(chunk_classes[:count])
+            scores.append(None if chunk_scores is None else chunk_scores[:count])
+        kept = [s for s in scores if s is not None]
+        return np.concatenate(classes), (np.concatenate(kept) if len(kept) == len(scores) else None)
+
+    def close(self) -> None:
+        """Release the backend (GPU memory, TensorRT objects, the CUDA context). Idempotent."""
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> Segmenter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def colorize(self, classes: np.ndarray) -> np.ndarray:
         """A class map as RGB colours from the model's palette."""

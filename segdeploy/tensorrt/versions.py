@@ -6,6 +6,12 @@
 - TensorRT 8.5, 8.6 and 10.x (JetPack 5 = 8.5, JetPack 6 = 10.3) also build from the FP32 graph with
   builder flags: FP16, or INT8 with the implicit entropy calibrator and a calibration cache.
 - On 8.x a typed graph is still built with flags: an FP16 graph needs the FP16 flag, a Q/DQ graph INT8.
+- With builder flags, tensor types are only hints: a build that enables FP16 also sets
+  OBEY_PRECISION_CONSTRAINTS (8.2-10.x) so the layers segdeploy pins to FP32 (constraints.py) stay there.
+  A strongly typed network obeys its types and takes no precision flags.
+- DLA (Jetson AGX/NX Xavier and Orin): TensorRT 10.x does not run strongly typed networks on DLA, so a
+  DLA build takes the builder-flag path on every version that has it; TensorRT 11 has neither builder
+  precision flags nor GPU_FALLBACK, so DLA is refused there.
 """
 
 from __future__ import annotations
@@ -17,6 +23,10 @@ from ..errors import SegdeployError
 
 OLDEST = (8, 5)
 PRECISIONS = ("fp32", "fp16", "int8")
+# BuilderFlag.OBEY_PRECISION_CONSTRAINTS (TensorRT 8.2-10.x): layer precisions set through the API are
+# requirements, not hints (PREFER_PRECISION_CONSTRAINTS would fall back silently).
+OBEY_PRECISION_CONSTRAINTS = "OBEY_PRECISION_CONSTRAINTS"
+_OBEY = OBEY_PRECISION_CONSTRAINTS
 
 
 @dataclass(frozen=True, order=True)
@@ -82,11 +92,16 @@ def plan_build(
         raise SegdeployError(
             f"{subject}: TensorRT {version} is older than 8.5, the oldest segdeploy supports (JetPack 5 ships 8.5)"
         )
+    if dla and not version.builder_flags:
+        raise SegdeployError(
+            f"{subject}: TensorRT {version} has no DLA support (no builder precision flags or GPU_FALLBACK); "
+            "DLA engines need TensorRT 8.5-10.x (JetPack 5 or 6)"
+        )
     network = ("EXPLICIT_BATCH",) if version.explicit_batch_flag else ()
     if request is None:
-        if version.strongly_typed:
+        if version.strongly_typed and not dla:
             return BuildPlan("strongly-typed", graph_precision, ("STRONGLY_TYPED",), (), False)
-        flags = {"fp32": (), "fp16": ("FP16",), "int8": ("INT8",)}[graph_precision]
+        flags = {"fp32": (), "fp16": ("FP16", _OBEY), "int8": ("INT8",)}[graph_precision]
         return BuildPlan("builder-flags", graph_precision, network, flags, False)
     if request not in ("fp16", "int8"):
         raise SegdeployError(f"{subject}: precision '{request}': choose fp16 or int8")
@@ -101,6 +116,6 @@ def plan_build(
             f"model.{request}.onnx instead (segdeploy export --{request})"
         )
     if request == "fp16":
-        return BuildPlan("builder-flags", "fp16", network, ("FP16",), False)
+        return BuildPlan("builder-flags", "fp16", network, ("FP16", _OBEY), False)
     # INT8 with FP16 allowed too: layers without an INT8 kernel fall back to FP16 rather than FP32.
-    return BuildPlan("builder-flags", "int8", network, ("INT8", "FP16"), True)
+    return BuildPlan("builder-flags", "int8", network, ("INT8", "FP16", _OBEY), True)
