@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import sys
 import threading
 from collections.abc import Callable
 
@@ -38,17 +39,50 @@ def _real_driver(name: str):
     return PycudaDriver()
 
 
+def _pycuda_on_fake(monkeypatch):
+    """segdeploy's pycuda driver over the pycuda and libcuda stand-ins, on the strict CUDA stand-in."""
+    from .fixtures import fake_cuda, fake_tensorrt
+
+    fake = FakeDriver()
+    monkeypatch.setattr(fake_cuda, "CURRENT", fake)
+    monkeypatch.setitem(sys.modules, "pycuda", fake_tensorrt.pycuda)
+    monkeypatch.setitem(sys.modules, "pycuda.driver", fake_tensorrt.driver)
+    monkeypatch.delitem(sys.modules, "segdeploy.cuda.pycuda_driver", raising=False)
+    from segdeploy.cuda import pycuda_driver
+
+    monkeypatch.setattr(pycuda_driver, "_libcuda", fake_tensorrt.LibCuda)
+    driver = pycuda_driver.PycudaDriver()
+    driver.fake = fake
+    return driver
+
+
 @pytest.fixture(
-    params=["fake", pytest.param("cuda-bindings", marks=pytest.mark.gpu), pytest.param("pycuda", marks=pytest.mark.gpu)]
+    params=[
+        "fake",
+        "pycuda-on-fake",
+        pytest.param("cuda-bindings", marks=pytest.mark.gpu),
+        pytest.param("pycuda", marks=pytest.mark.gpu),
+    ]
 )
-def driver(request):
-    return FakeDriver() if request.param == "fake" else _real_driver(request.param)
+def driver(request, monkeypatch):
+    if request.param == "fake":
+        yield FakeDriver()
+    elif request.param == "pycuda-on-fake":
+        yield _pycuda_on_fake(monkeypatch)
+        sys.modules.pop("segdeploy.cuda.pycuda_driver", None)  # imported over the stand-ins
+    else:
+        yield _real_driver(request.param)
+
+
+def _fake(driver) -> FakeDriver | None:
+    """The CUDA stand-in under `driver`, or None on a real GPU."""
+    return driver if isinstance(driver, FakeDriver) else getattr(driver, "fake", None)
 
 
 def _context_depth(driver) -> object:
     """Something that changes when a context is left on this thread's stack."""
-    if isinstance(driver, FakeDriver):
-        return len(driver._stack())
+    if _fake(driver) is not None:
+        return len(_fake(driver)._stack())
     from cuda.bindings import driver as cu
 
     return int(cu.cuCtxGetCurrent()[1])
@@ -58,8 +92,8 @@ def _doubler(
     session: CudaSession, stream: int, n: int
 ) -> tuple[Callable[[np.ndarray], None], Callable[[], bool], Callable[[], np.ndarray]]:
     """(set x, enqueue y = 2x on the stream, read y): a torch kernel on a GPU, a callable on the stand-in."""
-    driver = session.driver
-    if isinstance(driver, FakeDriver):
+    driver = _fake(session.driver)
+    if driver is not None:
         x, y = np.zeros(n, np.float32), np.zeros(n, np.float32)
 
         def enqueue() -> bool:
@@ -100,8 +134,8 @@ def test_round_trip_leaves_no_context_behind(driver):
         assert session.elapsed_ms(start, end) >= 0 and session.mem_get_info()[0] > 0
         assert _context_depth(driver) == before
     assert _context_depth(driver) == before
-    if isinstance(driver, FakeDriver):
-        assert driver.leftover() == [] and set(driver.live().values()) == {0}
+    if _fake(driver) is not None:
+        assert _fake(driver).leftover() == [] and set(_fake(driver).live().values()) == {0}
 
 
 def test_close_is_idempotent_and_use_after_close_is_one_line(driver):
@@ -148,8 +182,8 @@ def test_calls_from_other_threads_work_and_are_serialised(driver):
             thread.join()
         assert failures == []
     assert _context_depth(driver) == before
-    if isinstance(driver, FakeDriver):
-        assert driver.leftover() == []
+    if _fake(driver) is not None:
+        assert _fake(driver).leftover() == []
 
 
 def test_graph_capture_and_replay(driver):
@@ -163,8 +197,8 @@ def test_graph_capture_and_replay(driver):
         session.synchronize(stream)
         np.testing.assert_array_equal(read(), np.full(256, 6, np.float32))
         session.drop_graph(graph)
-    if isinstance(driver, FakeDriver):
-        assert driver.launches == 1 and set(driver.live().values()) == {0}
+    if _fake(driver) is not None:
+        assert _fake(driver).launches == 1 and set(_fake(driver).live().values()) == {0}
 
 
 def test_capture_is_always_ended(driver):
@@ -181,8 +215,8 @@ def test_capture_is_always_ended(driver):
         _, enqueue, _ = _doubler(session, stream, 16)
         session.launch(session.capture(stream, enqueue), stream)  # the stream is usable again
         session.synchronize(stream)
-    if isinstance(driver, FakeDriver):
-        assert driver.leftover() == []
+    if _fake(driver) is not None:
+        assert _fake(driver).leftover() == []
 
 
 def test_invalidated_capture_is_a_capture_error():
@@ -205,8 +239,9 @@ def test_a_forgotten_session_is_released_by_its_finaliser(driver):
     session.stream()
     del session
     gc.collect()
-    if isinstance(driver, FakeDriver):
-        assert set(driver.live().values()) == {0} and driver.leftover() == []
+    if _fake(driver) is not None:
+        gc.collect()
+        assert set(_fake(driver).live().values()) == {0} and _fake(driver).leftover() == []
 
 
 def test_calls_without_a_session_context_fail_on_the_stand_in():
