@@ -12,7 +12,8 @@ from typing import Annotated, Any, TypeVar, cast
 
 import typer
 
-from .errors import SegdeployError
+from .errors import ReportedElsewhere, SegdeployError
+from .precisions import FP16, INT8
 
 app = typer.Typer(
     add_completion=False,
@@ -38,7 +39,8 @@ def reports_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except SegdeployError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            if not isinstance(exc, ReportedElsewhere):
+                typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
@@ -121,53 +123,61 @@ def models() -> None:
 def train(
     recipe: RecipeArg,
     data: DataOpt,
-    out: Annotated[Path | None, typer.Option(help="Output folder [runs/RECIPE].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder [runs/RECIPE, or --resume's folder].")] = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs.")] = None,
-    batch: Annotated[int | None, typer.Option(help="Batch size.")] = None,
+    batch: Annotated[int | None, typer.Option(help="Batch size per process.")] = None,
     crop: Annotated[str | None, typer.Option(help="Training crop HxW.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Peak learning rate (AdamW).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate (AdamW) for one process's batch.")] = None,
     loss: Annotated[str | None, typer.Option(help="ce, dice, focal or ce+dice.")] = None,
     class_weights: Annotated[str | None, typer.Option(help="Comma-separated cross-entropy class weights.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    amp: Annotated[bool, typer.Option(help="Mixed precision: fp16 on CUDA, bf16 on CPUs that have it.")] = True,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/last.pt.")] = False,
+    amp: Annotated[
+        bool | None, typer.Option(help="Mixed precision (bf16, or fp16 on older GPUs; bf16 on CPUs that have it).")
+    ] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue from this last.pt.")] = None,
     pretrained: Annotated[bool, typer.Option("--pretrained", help="Start from ImageNet encoder weights.")] = False,
     model: ModelOpt = None,
     encoder: EncoderOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    """Train a recipe on a dataset; writes best.pt, last.pt and history.json."""
+    """Train a recipe on a dataset; writes best.pt, last.pt and history.json. Under torchrun, each process
+    trains on its share (DistributedDataParallel) and rank 0 alone prints and writes."""
     from .data.spec import load_dataset_spec
+    from .train.distributed import joined
     from .train.loop import train as run_training
 
-    chosen = _recipe(recipe, model, encoder)
-    changes: dict[str, Any] = {
-        "epochs": epochs,
-        "batch_size": batch,
-        "lr": lr,
-        "loss": loss,
-        "crop": parse_size(crop) if crop else None,
-    }
-    if class_weights is not None:
-        try:
-            changes["class_weights"] = [float(w) for w in class_weights.split(",")]
-        except ValueError:
-            raise SegdeployError(f"--class-weights '{class_weights}': expected numbers separated by commas") from None
-    settings = dataclasses.replace(chosen.train, **{k: v for k, v in changes.items() if v is not None})
-    if settings.loss not in ("ce", "dice", "focal", "ce+dice"):
-        raise SegdeployError(f"--loss '{settings.loss}': choose ce, dice, focal or ce+dice")
-    result = run_training(
-        chosen.replace(train=settings),
-        load_dataset_spec(data),
-        out or Path("runs") / chosen.name,
-        device=device,
-        amp=amp,
-        resume=resume,
-        force=force,
-        pretrained=pretrained,
-        log=_console().print,
-    )
-    _console().print(f"best val mIoU {result.best_miou:.4f}: {result.best}  (last: {result.last})")
+    with joined(device) as world:
+        chosen = _recipe(recipe, model, encoder)
+        changes: dict[str, Any] = {
+            "epochs": epochs,
+            "batch_size": batch,
+            "lr": lr,
+            "loss": loss,
+            "amp": amp,
+            "crop": parse_size(crop) if crop else None,
+        }
+        if class_weights is not None:
+            try:
+                changes["class_weights"] = [float(w) for w in class_weights.split(",")]
+            except ValueError:
+                raise SegdeployError(
+                    f"--class-weights '{class_weights}': expected numbers separated by commas"
+                ) from None
+        settings = dataclasses.replace(chosen.train, **{k: v for k, v in changes.items() if v is not None})
+        if settings.loss not in ("ce", "dice", "focal", "ce+dice"):
+            raise SegdeployError(f"--loss '{settings.loss}': choose ce, dice, focal or ce+dice")
+        log = world.main_only(_console().print)
+        result = run_training(
+            chosen.replace(train=settings),
+            load_dataset_spec(data),
+            out or (resume.parent if resume else Path("runs") / chosen.name),
+            resume=resume,
+            force=force,
+            pretrained=pretrained,
+            log=log,
+            world=world,
+        )
+        log(f"best val mIoU {result.best_miou:.4f}: {result.best}  (last: {result.last})")
 
 
 @app.command()
@@ -254,22 +264,16 @@ def export(
             f"{result.int8.max_drop} even with {len(result.int8.excluded)} nodes in float",
             exit_code=1,
         )
-    if engines:
-        _export_engines([result.onnx, *result.reduced.values()], force)
-
-
-def _export_engines(graphs: list[Path], force: bool) -> None:
-    from .tensorrt import INSTALL_HINT, tensorrt_available
-
-    if not tensorrt_available():
-        _console().print(f"[yellow]note:[/] wrote ONNX models only; {INSTALL_HINT}")
+    if not engines:
         return
-    from .tensorrt.build import BuildOptions, build_engine
+    from .export.engines import build_engines
+    from .tensorrt import INSTALL_HINT
 
-    for graph in graphs:
-        with _build_progress(graph) as progress:
-            result = build_engine(graph, options=BuildOptions(force=force), log=_console().print, progress=progress)
-        _console().print(f"wrote {result.engine} ({result.plan.mode}, {result.plan.precision}, {result.seconds:.0f} s)")
+    built = build_engines([result.onnx, *result.reduced.values()], force, console.print, _build_progress)
+    if built is None:
+        console.print(f"[yellow]note:[/] wrote ONNX models only; {INSTALL_HINT}")
+    for engine in built or []:
+        console.print(f"wrote {engine.engine} ({engine.plan.mode}, {engine.plan.precision}, {engine.seconds:.0f} s)")
 
 
 @contextlib.contextmanager
@@ -329,7 +333,7 @@ def build(
     require_tensorrt(str(onnx))
     from .tensorrt.build import BuildOptions, build_engine
 
-    request = "fp16" if fp16 else "int8" if int8 else None
+    request = FP16.name if fp16 else INT8.name if int8 else None
     options = BuildOptions(request, calib, calib_batch, workspace, timing_cache, dla_core, device, force)
     with _build_progress(onnx) as progress:
         result = build_engine(onnx, out, options, log=_console().print, progress=progress)

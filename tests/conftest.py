@@ -1,7 +1,10 @@
-"""Shared fixtures: a tiny procedural data set, the real data sets when present, a CLI runner."""
+"""Shared fixtures: a tiny procedural data set, the real data sets when present, a CLI runner, and the
+stand-ins for TensorRT, pycuda and libcuda (tests/fixtures/fake_tensorrt.py)."""
 
 from __future__ import annotations
 
+import gc
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,9 +49,6 @@ TRT_MODULES = (
 def fake_trt(monkeypatch):
     """Installs the TensorRT and pycuda stand-ins over a fresh strict CUDA stand-in; afterwards every
     TensorRT object must have been released in order, with a context, and no thread may hold one."""
-    import gc
-    import sys
-
     from .fixtures import fake_cuda, fake_tensorrt
 
     driver = fake_cuda.FakeDriver()

@@ -46,7 +46,7 @@ OBEY = "OBEY_PRECISION_CONSTRAINTS"
 
 needs_gpu_tensorrt = pytest.mark.skipif(
     not (tensorrt_available() and torch.cuda.is_available()),
-    reason="needs a CUDA GPU with TensorRT and pycuda (their wheels come from NVIDIA's index)",
+    reason="needs a CUDA GPU with TensorRT and a CUDA binding (cuda-bindings or pycuda)",
 )
 
 
@@ -469,7 +469,7 @@ def test_cuda_graph_is_captured_once_per_shape_and_replayed(fake_trt, fresh_expo
         np.testing.assert_allclose(backend.run(small), reference.run(small), atol=1e-6)
     # the first call runs eagerly and captures; the next two replay the graph
     assert (fake_trt.STATE.enqueues, fake_cuda.CURRENT.launches) == (2, 2)
-    assert set(backend.timings) == {"h2d", "compute", "d2h"}
+    assert set(backend.timings()) == {"prepare", "h2d", "compute", "d2h"}
     large = np.random.default_rng(5).integers(0, 256, size=(2, 96, 128, 3), dtype=np.uint8)
     np.testing.assert_allclose(backend.run(large), reference.run(large), atol=1e-6)
     assert backend.graph is not None and fake_cuda.CURRENT.captures == 2  # captured again for the new shape

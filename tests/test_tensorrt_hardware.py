@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from segdeploy.backends import open_backend
+from segdeploy.backends.base import ClosedError
 from segdeploy.backends.onnxruntime_backend import OnnxRuntimeBackend
 from segdeploy.data.calibration import write_calibration_set
 from segdeploy.errors import SegdeployError
@@ -79,7 +80,7 @@ def test_close_releases_in_order_is_idempotent_and_use_after_close_is_one_line(f
     backend.close()
     gc.collect()
     assert set(fake_cuda.CURRENT.live().values()) == {0} and list(fake_trt.STATE.live) == []
-    with pytest.raises(SegdeployError, match="model.plan: closed"):
+    with pytest.raises(ClosedError, match=r"model.plan \[cuda graph\]: this backend was closed"):
         backend.run(_frames())
 
 

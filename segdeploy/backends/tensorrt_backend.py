@@ -25,9 +25,10 @@ import tensorrt as trt
 
 from ..cuda import CudaSession
 from ..errors import CaptureError, SegdeployError
+from ..meta import AcceptedShapes
 from ..tensorrt.sidecar import check_loadable, read_engine_manifest
 from ..tensorrt.types import dims_list
-from .base import check_frames
+from .base import BackendBase, MemoryUse
 from .options import BackendOptions, cuda_index
 
 _LOGGER = trt.Logger(trt.Logger.WARNING)
@@ -83,7 +84,7 @@ class _Buffer:
         self.capacity = count
 
 
-class TensorRTBackend:
+class TensorRTBackend(BackendBase):
     name = "tensorrt"
 
     def __init__(self, path: Path, device: int = 0, cuda_graph: bool = False) -> None:
@@ -121,16 +122,15 @@ class TensorRTBackend:
         self.capture_failed = False
         self.shape: tuple[int, ...] | None = None
         self.output_shape: tuple[int, ...] = ()
-        self.timings: dict[str, float] = {}
 
     @classmethod
     def open(cls, path: Path, options: BackendOptions) -> TensorRTBackend:
         return cls(path, device=cuda_index(options.device), cuda_graph=options.cuda_graph)
 
-    @property
-    def accepted_shapes(self) -> list[tuple[int, ...]] | None:
-        """The exact input shapes a static (DLA) engine takes; None when any shape in its profile goes."""
-        return self.manifest.accepted_shapes
+    def accepted_shapes(self) -> AcceptedShapes:
+        """The engine's optimisation profile: one shape only for a DLA engine."""
+        profile = self.manifest.profile
+        return AcceptedShapes.of_input(self.meta.io, profile.min, profile.max)
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -140,27 +140,20 @@ class TensorRTBackend:
             "cuda_graph": self.cuda_graph,
         }
 
-    def gpu_memory(self) -> dict[str, float]:
-        """MiB: the engine's activation memory, its I/O buffers, and all memory in use on the device."""
-        free, total = self.cuda.mem_get_info()
+    def memory(self) -> MemoryUse:
+        """Page-locked I/O buffers on the host; the engine's activation memory and I/O buffers on the device."""
         buffers = (
             self.inputs.capacity * self.inputs.dtype.itemsize + self.outputs.capacity * self.outputs.dtype.itemsize
         )
-        return {
-            "gpu_activations_mb": round(self._activation_bytes() / 2**20, 1),
-            "gpu_io_buffers_mb": round(buffers / 2**20, 1),
-            "gpu_device_used_mb": round((total - free) / 2**20, 1),
-        }
+        return {"host_bytes": buffers, "device_bytes": self._activation_bytes() + buffers}
 
     def _activation_bytes(self) -> int:
         # device_memory_size_v2 from TensorRT 10.1; device_memory_size was removed in 11.
-        engine = self.trt.engine
-        if hasattr(engine, "device_memory_size_v2"):
-            return int(engine.device_memory_size_v2)
-        return int(engine.device_memory_size)
+        if hasattr(self.trt.engine, "device_memory_size_v2"):  # no local: a traceback must not hold the engine
+            return int(self.trt.engine.device_memory_size_v2)
+        return int(self.trt.engine.device_memory_size)
 
-    def prepare(self, frames: np.ndarray) -> np.ndarray:
-        check_frames(frames)
+    def _prepare(self, frames: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(self.meta.feed(frames), dtype=self.inputs.dtype)
 
     def _bind(self, shape: tuple[int, ...]) -> None:
@@ -169,16 +162,15 @@ class TensorRTBackend:
             raise SegdeployError(
                 f"{self.path}: input shape {shape} does not fit the engine's profile ({'; '.join(problems)})"
             )
-        context = self.trt.context
-        if not context.set_input_shape(self.input_name, shape):
+        if not self.trt.context.set_input_shape(self.input_name, shape):
             raise SegdeployError(f"{self.path}: TensorRT refused input shape {shape}")
-        self.output_shape = tuple(dims_list(context.get_tensor_shape(self.output_name)))
+        self.output_shape = tuple(dims_list(self.trt.context.get_tensor_shape(self.output_name)))
         self.inputs.fit(int(np.prod(shape)))
         self.outputs.fit(int(np.prod(self.output_shape)))
         # A captured graph holds the old shape's work and addresses: capture again for this shape.
         self._drop_graph()
         for name, buffer in ((self.input_name, self.inputs), (self.output_name, self.outputs)):
-            if not context.set_tensor_address(name, buffer.device):
+            if not self.trt.context.set_tensor_address(name, buffer.device):
                 raise SegdeployError(f"{self.path}: TensorRT refused the address of tensor '{name}'")
         self.shape = shape
 
@@ -201,13 +193,11 @@ class TensorRTBackend:
                 self.capture_failed = True
                 print(f"{self.path}: CUDA graph capture failed ({exc}); using plain enqueue", file=sys.stderr)
 
-    def infer(self, feed: np.ndarray) -> np.ndarray:
-        if not self._finalizer.alive:
-            raise SegdeployError(f"{self.path}: closed; open the engine again to run it")
-        with self.cuda.current():
-            return self._infer(feed)
-
     def _infer(self, feed: np.ndarray) -> np.ndarray:
+        with self.cuda.current():  # also holds the session's lock: one thread's call at a time
+            return self._run_engine(feed)
+
+    def _run_engine(self, feed: np.ndarray) -> np.ndarray:
         shape = tuple(int(d) for d in feed.shape)
         if shape != self.shape:
             self._bind(shape)
@@ -224,7 +214,7 @@ class TensorRTBackend:
         cuda.copy_dtoh(host_out, self.outputs.device, stream)
         cuda.record(copied_out, stream)
         cuda.synchronize(stream)
-        self.timings = {
+        self.stages = {
             "h2d": cuda.elapsed_ms(start, copied_in),
             "compute": cuda.elapsed_ms(copied_in, computed),
             "d2h": cuda.elapsed_ms(computed, copied_out),
@@ -232,21 +222,12 @@ class TensorRTBackend:
         result: np.ndarray = host_out.copy()
         return result
 
-    def run(self, frames: np.ndarray) -> np.ndarray:
-        return self.infer(self.prepare(frames))
-
     def _drop_graph(self) -> None:
         if self.graph is not None:
             self.cuda.drop_graph(self.graph)
             self.graph = None
 
-    def close(self) -> None:
-        """Release the execution context, engine and runtime (in that order), then every CUDA resource
-        and the context. Idempotent."""
+    def _release(self) -> None:
+        """Graphs, then the execution context, engine and runtime (in that order), then every CUDA
+        resource and the context."""
         self._finalizer()
-
-    def __enter__(self) -> TensorRTBackend:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

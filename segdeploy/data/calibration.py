@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import SegdeployError
 from ..files import read_json, refuse_overwrite, write_json
-from ..meta import ModelMeta
+from ..meta import AcceptedShapes, ModelMeta
 from .dataset import SegmentationSplit
 from .spec import DatasetSpec, load_dataset_spec
 
@@ -171,17 +171,11 @@ def check_compatible(calibration: CalibrationSet, meta: ModelMeta, input_channel
         raise SegdeployError(f"{where}: {len(calibration.ids)} images, fewer than the {MIN_IMAGES} calibration needs")
     if calibration.channels != input_channels:
         raise SegdeployError(f"{where}: {calibration.channels}-channel images for a {input_channels}-channel model")
-    export = meta.recipe.export
     height, width = calibration.size
-    if (
-        not (export.height[0] <= height <= export.height[2] and export.width[0] <= width <= export.width[2])
-        or height % 32
-        or width % 32
-    ):
+    problems = AcceptedShapes.of_export(meta.recipe.export).problems(1, height, width)
+    if problems:
         raise SegdeployError(
-            f"{where}: image size {height}x{width} does not fit the model's input "
-            f"(height {export.height[0]}..{export.height[2]}, width {export.width[0]}..{export.width[2]}, "
-            "multiples of 32)"
+            f"{where}: image size {height}x{width} does not fit the model's input ({'; '.join(problems)})"
         )
     if not (np.allclose(calibration.mean, meta.recipe.mean) and np.allclose(calibration.std, meta.recipe.std)):
         raise SegdeployError(

@@ -11,12 +11,13 @@ import numpy as np
 
 from ..artifacts.manifest import describe_onnx
 from ..artifacts.metadata import stamp_metadata
-from ..backends.onnxruntime_backend import OnnxRuntimeBackend
+from ..backends import open_backend
 from ..data.calibration import check_compatible, load_calibration_set
 from ..data.dataset import SegmentationSplit
 from ..data.spec import load_dataset_spec
 from ..errors import SegdeployError
-from ..meta import ModelMeta
+from ..meta import CHANNELS, ModelMeta
+from ..precisions import FP16, INT8, Precision
 from .fp16 import convert_fp16, io_types
 from .int8 import QUANTIZED_OP_TYPES, qdq_violations
 from .sensitivity import Int8Result, guarded_int8
@@ -27,33 +28,36 @@ class PrecisionOptions:
     fp16: bool = False
     calibration: Path | None = None  # a calibration set folder: enables INT8
     method: str = "entropy"
-    max_miou_drop: float | None = None  # default: the recipe's tolerance.int8.miou_delta
+    max_miou_drop: float | None = None  # default: the recipe's tolerance.int8.miou_delta (the table's INT8 gate)
     val_split: str = "val"
     always_rank: bool = False  # run the per-layer sensitivity analysis even when INT8 is within bounds
 
 
-def _probe(fp32: Path, other: Path, meta: ModelMeta) -> dict[str, Any]:
-    """Same random frames through both graphs: finite outputs and the size of the difference."""
+def _probe(fp32: Path, other: Path, meta: ModelMeta, kind: Precision) -> dict[str, Any]:
+    """Same random frames through both graphs: finite outputs, the size of the difference, and whether
+    it is within the precision's validation tolerance."""
     height, width = meta.recipe.input_size
-    frames = np.random.default_rng(0).integers(0, 256, size=(1, height, width, 3), dtype=np.uint8)
-    reference, output = OnnxRuntimeBackend(fp32).run(frames), OnnxRuntimeBackend(other).run(frames)
+    frames = np.random.default_rng(0).integers(0, 256, size=(1, height, width, CHANNELS), dtype=np.uint8)
+    with open_backend(fp32) as first, open_backend(other) as second:
+        reference, output = first.run(frames), second.run(frames)
     if output.dtype.kind == "f" and not np.isfinite(output).all():
         raise SegdeployError(f"{other}: non-finite outputs on a probe batch (float16 overflow?)")
     if output.ndim == 4:
         return {
             "probe_max_abs_diff": float(np.abs(output - reference).max()),
+            "probe_within_tolerance": kind.validation.excess(reference, output) <= 0,
             "probe_label_agreement": float((output.argmax(1) == reference.argmax(1)).mean()),
         }
     return {"probe_label_agreement": float((output == reference).mean())}
 
 
 def write_fp16(fp32: Path, meta: ModelMeta) -> tuple[Path, dict[str, Any]]:
-    target = fp32.with_name("model.fp16.onnx")
+    target = fp32.with_name(FP16.graph_file)
     kept = convert_fp16(fp32, target)
-    stamp_metadata(target, meta, "fp16")
+    stamp_metadata(target, meta, FP16.name)
     if io_types(target) != io_types(fp32):
         raise SegdeployError(f"{target}: inputs/outputs changed type in the float16 conversion")
-    return target, {**describe_onnx(target, "fp16"), "kept_in_float32": kept, **_probe(fp32, target, meta)}
+    return target, {**describe_onnx(target, FP16), "kept_in_float32": kept, **_probe(fp32, target, meta, FP16)}
 
 
 def check_precision_inputs(meta: ModelMeta, options: PrecisionOptions) -> None:
@@ -76,13 +80,13 @@ def write_int8(
     spec = load_dataset_spec(calibration.dataset)
     max_drop = meta.recipe.tolerance.int8.miou_delta if options.max_miou_drop is None else options.max_miou_drop
     val = SegmentationSplit(spec, options.val_split)
-    target = fp32.with_name("model.int8.onnx")
+    target = fp32.with_name(INT8.graph_file)
     result = guarded_int8(
         fp32, target, meta, calibration, options.method, max_drop, val, always_rank=options.always_rank, log=log
     )
-    stamp_metadata(target, meta, "int8")
+    stamp_metadata(target, meta, INT8.name)
     entry = {
-        **describe_onnx(target, "int8"),
+        **describe_onnx(target, INT8),
         "calibration": {
             "set": str(calibration.directory),
             "images": len(calibration.ids),
@@ -92,7 +96,7 @@ def write_int8(
         "quantized_op_types": QUANTIZED_OP_TYPES,
         "qdq_rules_violations": qdq_violations(target),
         "accuracy_guard": {**result.to_dict(), "val_split": options.val_split},
-        **_probe(fp32, target, meta),
+        **_probe(fp32, target, meta, INT8),
     }
     return target, entry, result
 

@@ -48,12 +48,6 @@ class EngineManifest:
     raw: dict[str, Any]
 
     @property
-    def accepted_shapes(self) -> list[tuple[int, ...]] | None:
-        """The exact input shapes a static engine (DLA) takes; None: any shape inside `profile`."""
-        shapes = self.raw.get("accepted_shapes")
-        return None if shapes is None else [tuple(int(d) for d in shape) for shape in shapes]
-
-    @property
     def input(self) -> TensorFacts:
         return next(t for t in self.tensors if t.mode == "input")
 

@@ -20,13 +20,17 @@ import re
 from dataclasses import dataclass
 
 from ..errors import SegdeployError
+from ..precisions import FP32, PRECISIONS, REDUCED
 
 OLDEST = (8, 5)
-PRECISIONS = ("fp32", "fp16", "int8")
 # BuilderFlag.OBEY_PRECISION_CONSTRAINTS (TensorRT 8.2-10.x): layer precisions set through the API are
 # requirements, not hints (PREFER_PRECISION_CONSTRAINTS would fall back silently).
 OBEY_PRECISION_CONSTRAINTS = "OBEY_PRECISION_CONSTRAINTS"
-_OBEY = OBEY_PRECISION_CONSTRAINTS
+
+
+def _constrained(flags: tuple[str, ...]) -> tuple[str, ...]:
+    """Builder flags that enable FP16 also make the FP32 pins binding (constraints.py)."""
+    return (*flags, OBEY_PRECISION_CONSTRAINTS) if "FP16" in flags else flags
 
 
 @dataclass(frozen=True, order=True)
@@ -82,7 +86,7 @@ def plan_build(
 ) -> BuildPlan:
     """The build for a graph of `graph_precision` ("fp32", "fp16", "int8" for Q/DQ). `request` is None to
     build the graph as it is typed, or "fp16"/"int8" for the builder-flag path from an FP32 graph."""
-    if dla and (request or graph_precision) == "fp32":
+    if dla and (request or graph_precision) == FP32.name:
         raise SegdeployError(
             f"{subject}: DLA runs FP16 and INT8 only; build model.fp16.onnx, or this graph with --fp16"
         )
@@ -101,11 +105,12 @@ def plan_build(
     if request is None:
         if version.strongly_typed and not dla:
             return BuildPlan("strongly-typed", graph_precision, ("STRONGLY_TYPED",), (), False)
-        flags = {"fp32": (), "fp16": ("FP16", _OBEY), "int8": ("INT8",)}[graph_precision]
+        flags = _constrained(PRECISIONS[graph_precision].typed_flags)
         return BuildPlan("builder-flags", graph_precision, network, flags, False)
-    if request not in ("fp16", "int8"):
-        raise SegdeployError(f"{subject}: precision '{request}': choose fp16 or int8")
-    if graph_precision != "fp32":
+    requestable = {p.name: p for p in REDUCED}
+    if request not in requestable:
+        raise SegdeployError(f"{subject}: precision '{request}': choose {' or '.join(requestable)}")
+    if graph_precision != FP32.name:
         raise SegdeployError(
             f"{subject}: this graph is already {graph_precision}; build it without --fp16/--int8 "
             "(builder precision flags apply to the FP32 model.onnx)"
@@ -115,7 +120,5 @@ def plan_build(
             f"{subject}: TensorRT {version} has no builder precision flags or INT8 calibrator; build "
             f"model.{request}.onnx instead (segdeploy export --{request})"
         )
-    if request == "fp16":
-        return BuildPlan("builder-flags", "fp16", network, ("FP16", _OBEY), False)
-    # INT8 with FP16 allowed too: layers without an INT8 kernel fall back to FP16 rather than FP32.
-    return BuildPlan("builder-flags", "int8", network, ("INT8", "FP16", _OBEY), True)
+    wanted = requestable[request]
+    return BuildPlan("builder-flags", wanted.name, network, _constrained(wanted.request_flags), wanted.calibrates)
