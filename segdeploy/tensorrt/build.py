@@ -23,6 +23,7 @@ from ..data.calibration import CalibrationSet, check_compatible, load_calibratio
 from ..errors import SegdeployError
 from ..files import refuse_overwrite, write_atomic, write_json
 from ..meta import ModelMeta
+from ..precisions import OBEY
 from .calibration_key import cache_path, calibration_key, reusable
 from .constraints import LayerFacts, fp32_layers
 from .feeding import batch_count, calibration_batches
@@ -30,7 +31,6 @@ from .profiles import InputProfile, calibration_profile, input_profile
 from .progress import PhaseTracker
 from .sidecar import TensorFacts, engine_manifest, register_engine, sidecar_path
 from .types import NUMPY_DTYPES, dims_list, numpy_dtype
-from .versions import OBEY_PRECISION_CONSTRAINTS as _OBEY
 from .versions import BuildPlan, TrtVersion, plan_build
 
 Progress = Callable[[str, int, int], None]
@@ -281,7 +281,7 @@ def build_engine(
             profile = input_profile(meta, tensors[0].name)
             if options.dla_core is not None:
                 profile = InputProfile(profile.name, profile.opt, profile.opt, profile.opt)
-            pinned = job.pin_fp32_layers(graph_precision == "fp16") if _OBEY in plan.builder_flags else 0
+            pinned = job.pin_fp32_layers(graph_precision == "fp16") if OBEY in plan.builder_flags else 0
             job.configure(profile, timing_path)
             calibrated = None
             if calibration is not None:

@@ -23,16 +23,6 @@ from ..errors import SegdeployError
 from ..precisions import FP32, PRECISIONS, REDUCED
 
 OLDEST = (8, 5)
-# BuilderFlag.OBEY_PRECISION_CONSTRAINTS (TensorRT 8.2-10.x): layer precisions set through the API are
-# requirements, not hints (PREFER_PRECISION_CONSTRAINTS would fall back silently).
-OBEY_PRECISION_CONSTRAINTS = "OBEY_PRECISION_CONSTRAINTS"
-
-
-def _constrained(flags: tuple[str, ...]) -> tuple[str, ...]:
-    """Builder flags that enable FP16 also make the FP32 pins binding (constraints.py)."""
-    return (*flags, OBEY_PRECISION_CONSTRAINTS) if "FP16" in flags else flags
-
-
 @dataclass(frozen=True, order=True)
 class TrtVersion:
     major: int
@@ -105,7 +95,7 @@ def plan_build(
     if request is None:
         if version.strongly_typed and not dla:
             return BuildPlan("strongly-typed", graph_precision, ("STRONGLY_TYPED",), (), False)
-        flags = _constrained(PRECISIONS[graph_precision].typed_flags)
+        flags = PRECISIONS[graph_precision].typed_flags
         return BuildPlan("builder-flags", graph_precision, network, flags, False)
     requestable = {p.name: p for p in REDUCED}
     if request not in requestable:
@@ -121,4 +111,4 @@ def plan_build(
             f"model.{request}.onnx instead (segdeploy export --{request})"
         )
     wanted = requestable[request]
-    return BuildPlan("builder-flags", wanted.name, network, _constrained(wanted.request_flags), wanted.calibrates)
+    return BuildPlan("builder-flags", wanted.name, network, wanted.request_flags, wanted.calibrates)
