@@ -54,6 +54,11 @@ class Precision:
     parity_logits: bool  # parity also holds its logits to `validation`
 
 
+# BuilderFlag.OBEY_PRECISION_CONSTRAINTS (TensorRT 8.2-10.x): with FP16 enabled through builder flags, the
+# layers segdeploy pins to FP32 (tensorrt/constraints.py: the FP16 block list) stay FP32; without it
+# TensorRT treats layer precisions as hints (PREFER_PRECISION_CONSTRAINTS would fall back silently).
+OBEY = "OBEY_PRECISION_CONSTRAINTS"
+
 FP32 = Precision(
     "fp32", "model.onnx", "onnx", LogitTolerance(1e-3, 1e-5), (), (), False, PrecisionTolerance(1e-3, 0.999), True
 )
@@ -62,8 +67,8 @@ FP16 = Precision(
     "model.fp16.onnx",
     "onnx",
     LogitTolerance(1e-2, 1e-2),
-    ("FP16",),
-    ("FP16",),
+    ("FP16", OBEY),
+    ("FP16", OBEY),
     False,
     PrecisionTolerance(0.002, 0.995),
     False,
@@ -75,7 +80,7 @@ INT8 = Precision(
     "onnx",
     LogitTolerance(0.1, 0.1),
     ("INT8",),
-    ("INT8", "FP16"),
+    ("INT8", "FP16", OBEY),
     True,
     PrecisionTolerance(0.01, 0.98),
     False,
