@@ -7,3 +7,11 @@ class SegdeployError(Exception):
     def __init__(self, message: str, exit_code: int = 2) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class CaptureError(SegdeployError):
+    """A CUDA-graph capture that failed or was invalidated; callers fall back to plain launches."""
+
+
+class ReportedElsewhere(SegdeployError):
+    """A failure another process of the same distributed run has already reported: exit, print nothing."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from .backends.base import Backend
 from .data.dataset import SegmentationSplit
+from .meta import STRIDE
 from .metrics import ConfusionMatrix
 
 
@@ -20,11 +21,14 @@ def _pad(frames: np.ndarray, masks: np.ndarray, divisor: int, ignore_index: int)
     return frames, masks
 
 
-def batches(split: SegmentationSplit, batch_size: int, divisor: int = 32) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Consecutive same-sized samples stacked into batches, padded to a multiple of `divisor`
-    (frames with black, masks with the ignore index, so padding never counts in the metrics)."""
+def batches(
+    split: SegmentationSplit, batch_size: int, divisor: int = STRIDE, indices: Sequence[int] | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Consecutive same-sized samples (all, or those at `indices`) stacked into batches, padded to a multiple
+    of `divisor` (frames with black, masks with the ignore index, so padding never counts in the metrics)."""
     pending: list[tuple[np.ndarray, np.ndarray]] = []
-    for sample in split:
+    for index in range(len(split)) if indices is None else indices:
+        sample = split[index]
         if pending and (len(pending) == batch_size or pending[0][0].shape != sample[0].shape):
             yield _pad(
                 np.stack([s[0] for s in pending]), np.stack([s[1] for s in pending]), divisor, split.spec.ignore_index
@@ -42,8 +46,10 @@ def predictions(output: np.ndarray) -> np.ndarray:
     return output.argmax(1) if output.ndim == 4 else output
 
 
-def evaluate(backend: Backend, split: SegmentationSplit, batch_size: int = 4) -> ConfusionMatrix:
+def evaluate(
+    backend: Backend, split: SegmentationSplit, batch_size: int = 4, indices: Sequence[int] | None = None
+) -> ConfusionMatrix:
     matrix = ConfusionMatrix(split.spec.num_classes, split.spec.ignore_index)
-    for frames, masks in batches(split, batch_size):
+    for frames, masks in batches(split, batch_size, indices=indices):
         matrix.update(predictions(backend.run(frames)), masks)
     return matrix

@@ -18,6 +18,7 @@ from segdeploy.cli import parse_size
 from segdeploy.data.masks import as_rgb, decode_mask
 from segdeploy.data.spec import load_dataset_spec
 from segdeploy.errors import SegdeployError
+from segdeploy.meta import AcceptedShapes
 from segdeploy.recipes import ExportSettings
 
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -148,8 +149,7 @@ def test_sizes_parse_into_positive_pairs_or_fail(text):
 @FAST
 @given(st.integers(-5, 3000), st.integers(-5, 3000), st.integers(0, 20))
 def test_shape_problems_say_why_exactly_when_a_shape_does_not_fit(height, width, batch):
-    export = ExportSettings()
-    problems = export.shape_problems(batch, height, width)
+    problems = AcceptedShapes.of_export(ExportSettings()).problems(batch, height, width)
     fits = 1 <= batch <= 8 and 128 <= height <= 1024 and 128 <= width <= 1024 and not height % 32 and not width % 32
     assert (not problems) == fits
 

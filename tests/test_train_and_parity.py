@@ -45,7 +45,7 @@ def test_resume_continues_where_it_stopped(trained, tiny_data, tmp_path):
         tiny_recipe(epochs=3),
         load_dataset_spec(tiny_data),
         tmp_path,
-        resume=True,
+        resume=tmp_path / "last.pt",
         show_progress=False,
         log=lambda _: None,
     )
@@ -55,7 +55,7 @@ def test_resume_continues_where_it_stopped(trained, tiny_data, tmp_path):
 
 def test_resume_needs_a_last_checkpoint_and_training_never_overwrites(trained, tiny_data, tmp_path, runner):
     out, _ = trained
-    result = runner.invoke(app, ["train", "unet", "--data", str(tiny_data), "--out", str(tmp_path), "--resume"])
+    result = runner.invoke(app, ["train", "unet", "--data", str(tiny_data), "--resume", str(tmp_path / "last.pt")])
     one_line_error(result, "last.pt", "nothing to resume")
     result = runner.invoke(app, ["train", "unet", "--data", str(tiny_data), "--out", str(out)])
     one_line_error(result, "already exists", "--force")
@@ -133,7 +133,7 @@ def test_parity_on_cwfid_val(tmp_path):
 
 
 def test_bn_momentum_override_reaches_every_batchnorm():
-    from segdeploy.train.loop import set_bn_momentum
+    from segdeploy.train.batchnorm import set_bn_momentum
 
     model = build_model("lraspp", None, 3)
     assert 0.01 in {m.momentum for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)}

@@ -14,6 +14,7 @@ from ..models.checkpoint import load_model, save_checkpoint
 from ..models.registry import build_model
 from ..precision.pipeline import PrecisionOptions, add_precisions, check_precision_inputs
 from ..precision.sensitivity import Int8Result
+from ..precisions import FP16, FP32, INT8
 from ..recipes import Recipe, check_opset
 from .onnx_export import ProbeResult, export_onnx, probes_as_dicts
 
@@ -26,7 +27,7 @@ class ExportResult:
     manifest: Path
     probes: list[ProbeResult]
     trained: bool
-    reduced: dict[str, Path] = field(default_factory=dict)  # model.fp16.onnx / model.int8.onnx
+    reduced: dict[str, Path] = field(default_factory=dict)  # the FP16 / INT8 graphs by file name
     int8: Int8Result | None = None
 
 
@@ -47,9 +48,9 @@ def export_artifacts(
     if opset is not None:
         check_opset(opset, "--opset")
     require_folder(out_dir)
-    targets = [out_dir / "model.onnx", out_dir / "model.pt", out_dir / NAME]
-    targets += [out_dir / "model.fp16.onnx"] if precision.fp16 else []
-    targets += [out_dir / "model.int8.onnx"] if precision.calibration is not None else []
+    targets = [out_dir / FP32.graph_file, out_dir / "model.pt", out_dir / NAME]
+    targets += [out_dir / FP16.graph_file] if precision.fp16 else []
+    targets += [out_dir / INT8.graph_file] if precision.calibration is not None else []
     refuse_overwrite(targets, force)
     if checkpoint is not None:
         model, meta, _ = load_model(checkpoint, recipe)
@@ -61,24 +62,25 @@ def export_artifacts(
         raise SegdeployError("export needs a recipe or a checkpoint")
     recipe = meta.recipe if opset is None else meta.recipe.replace(export=replace(meta.recipe.export, opset=opset))
     meta = ModelMeta(recipe, meta.class_names, meta.colors, io)
-    check_precision_inputs(meta, precision)  # fail before the export's work, not after
+    int8_inputs = check_precision_inputs(meta, precision)  # fail before the export's work, not after
     with staged_folder(out_dir, replaced=_previous_export) as staging:
-        onnx_path, reference_path = staging / "model.onnx", staging / "model.pt"
+        onnx_path, reference_path = staging / FP32.graph_file, staging / "model.pt"
         probes = export_onnx(model, meta, onnx_path)
         save_checkpoint(reference_path, model, meta)
         manifest = new_manifest(meta, checkpoint)
         manifest["artifacts"]["model.pt"] = describe_file(reference_path, "pytorch")
-        manifest["artifacts"]["model.onnx"] = {
-            **describe_onnx(onnx_path, "fp32"),
+        manifest["artifacts"][FP32.graph_file] = {
+            **describe_onnx(onnx_path, FP32),
             "validation": probes_as_dicts(probes),
         }
-        entries, int8 = add_precisions(onnx_path, meta, precision, log=_renaming(log, staging, out_dir))
+        renamed = _renaming(log, staging, out_dir)
+        entries, int8 = add_precisions(onnx_path, meta, precision, int8_inputs, log=renamed)
         manifest["artifacts"].update(entries)
         write_manifest(staging, manifest)
     reduced = {name: out_dir / name for name in entries}
     return ExportResult(
         out_dir,
-        out_dir / "model.onnx",
+        out_dir / FP32.graph_file,
         out_dir / "model.pt",
         out_dir / NAME,
         probes,

@@ -16,7 +16,7 @@ from ..backends.base import Backend
 from ..data.masks import encode_palette_png
 from ..errors import SegdeployError
 from ..files import refuse_overwrite, require_folder, staged_files, write_atomic
-from ..recipes import ExportSettings
+from ..meta import AcceptedShapes
 from ..runtime.segmenter import segment_frames
 from .inputs import Source, collect_sources
 from .overlay import overlay, with_legend
@@ -65,30 +65,24 @@ def predict(
     sources = collect_sources(inputs)
     folders = [Path("masks")] + ([Path("overlays")] if with_overlay else [])
     _refuse_existing(sources, [out / folder for folder in folders], force)
-    backend = open_backend(artifact)
-    meta = backend.meta
-    working = meta.recipe.input_size if size == "recipe" else None if size == "native" else size
-    if working is not None:
-        check_working_size(meta.recipe.export, working)
-    result = PredictResult()
-    columns = (TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not show_progress) as progress, staged_files(out) as staging:
-        task = progress.add_task("predict", total=sum(s.frame_count() for s in sources) or None)
-        for source in sources:
-            for name, frame in source.frames():
-                labels = segment(backend, frame, working)
-                _save_png(encode_palette_png(labels, meta.colors), staging / folders[0] / f"{name}.png")
-                result.masks.append(out / folders[0] / f"{name}.png")
-                if with_overlay:
-                    picture = with_legend(overlay(frame, labels, meta.colors, alpha), meta.class_names, meta.colors)
-                    _save_png(picture, staging / folders[1] / f"{name}.png")
-                    result.overlays.append(out / folders[1] / f"{name}.png")
-                progress.advance(task)
-    return result
-
-
-def check_working_size(export: ExportSettings, size: tuple[int, int]) -> None:
-    """Refuse a --size the model's graph does not take (as bench does), before any work."""
-    problems = export.shape_problems(1, *size)
-    if problems:
-        raise SegdeployError(f"--size {size[0]}x{size[1]}: does not fit the model's profile ({'; '.join(problems)})")
+    with open_backend(artifact) as backend:
+        meta = backend.meta
+        working = meta.recipe.input_size if size == "recipe" else None if size == "native" else size
+        if working is not None:  # refused before any work, as bench does: the graph's and the export's ranges
+            for accepted in (backend.accepted_shapes(), AcceptedShapes.of_export(meta.recipe.export)):
+                accepted.check_size(1, *working, f"--size {working[0]}x{working[1]}")
+        result = PredictResult()
+        columns = (TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+        with Progress(*columns, disable=not show_progress) as progress, staged_files(out) as staging:
+            task = progress.add_task("predict", total=sum(s.frame_count() for s in sources) or None)
+            for source in sources:
+                for name, frame in source.frames():
+                    labels = segment(backend, frame, working)
+                    _save_png(encode_palette_png(labels, meta.colors), staging / folders[0] / f"{name}.png")
+                    result.masks.append(out / folders[0] / f"{name}.png")
+                    if with_overlay:
+                        picture = with_legend(overlay(frame, labels, meta.colors, alpha), meta.class_names, meta.colors)
+                        _save_png(picture, staging / folders[1] / f"{name}.png")
+                        result.overlays.append(out / folders[1] / f"{name}.png")
+                    progress.advance(task)
+        return result

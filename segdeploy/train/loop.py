@@ -1,9 +1,8 @@
-"""The training loop: AdamW, poly/cosine schedule, AMP, validation mIoU each epoch, best/last checkpoints."""
+"""The training loop, in one process or many under torchrun (DistributedDataParallel): AdamW, a per-batch
+schedule, mixed precision, validation mIoU over the whole split each epoch, best/last checkpoints."""
 
 from __future__ import annotations
 
-import json
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,20 +19,24 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from torch.utils.data import DataLoader
+from torch.nn.parallel import DistributedDataParallel
 
-from ..backends.torch_backend import TorchBackend, pick_device
 from ..data.augment import TrainingSet
 from ..data.dataset import SegmentationSplit
 from ..data.spec import DatasetSpec
-from ..errors import SegdeployError
-from ..evaluate import evaluate
 from ..files import refuse_overwrite, require_folder, write_json
-from ..meta import ModelMeta
-from ..models.checkpoint import load_weights, read_checkpoint, save_checkpoint
+from ..meta import CHANNELS, ModelMeta
+from ..models.checkpoint import load_weights
 from ..models.registry import build_model
 from ..recipes import Recipe, recipe_from_dict
+from .batchnorm import set_bn_momentum, synchronise_batchnorm
+from .distributed import World, joined
 from .losses import build_loss
+from .precision import choose_precision
+from .sampling import TrainingBatches
+from .schedule import Schedule, scaled_lr
+from .state import capture_rng, read_training_state, restore_rng, rng_of_rank, save_epoch, seed_everything
+from .validation import validate
 
 
 @dataclass(frozen=True)
@@ -44,95 +47,86 @@ class TrainResult:
     history: list[dict[str, Any]]
 
 
-def autocast_dtype(device: torch.device, amp: bool) -> torch.dtype | None:
-    """float16 on CUDA; bfloat16 on CPUs with native bf16 (AVX512-BF16/AMX), where it is 2-4x faster."""
-    if not amp:
-        return None
-    if device.type == "cuda":
-        return torch.float16
-    return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
-
-
-def set_bn_momentum(model: torch.nn.Module, momentum: float) -> int:
-    """Set every BatchNorm layer's running-statistics momentum; returns how many layers it touched."""
-    layers = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    for layer in layers:
-        layer.momentum = momentum
-    return len(layers)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _scheduler(optimizer: torch.optim.Optimizer, kind: str, total: int) -> torch.optim.lr_scheduler.LRScheduler:
-    if kind == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-    return torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=total, power=0.9)
-
-
 def train(
     recipe: Recipe,
     spec: DatasetSpec,
     out_dir: Path,
     *,
     device: str = "auto",
-    amp: bool = True,
-    resume: bool = False,
+    resume: Path | None = None,
     force: bool = False,
     pretrained: bool = False,
     show_progress: bool = True,
     log: Callable[[str], None] = print,
+    world: World | None = None,
 ) -> TrainResult:
-    """Train `recipe` on `spec`; checkpoints `best.pt` and `last.pt` and `history.json` go to `out_dir`."""
+    """Train `recipe` on `spec`; rank 0 writes `best.pt`, `last.pt` and `history.json` to `out_dir`.
+    Under torchrun every process calls this; `world` is the one the caller joined (else it is joined here)."""
+    if world is None:
+        with joined(device) as joined_world:
+            return train(
+                recipe, spec, out_dir, resume=resume, force=force, pretrained=pretrained,
+                show_progress=show_progress, log=log, world=joined_world,
+            )  # fmt: skip
     recipe = recipe_from_dict({**recipe.to_dict(), "num_classes": spec.num_classes}, f"recipe '{recipe.name}'")
     settings = recipe.train
+    log = world.main_only(log)
     best_path, last_path, history_path = out_dir / "best.pt", out_dir / "last.pt", out_dir / "history.json"
     require_folder(out_dir)
-    if resume and not last_path.is_file():
-        raise SegdeployError(f"{last_path}: nothing to resume from")
-    if not resume:
+    payload = read_training_state(resume) if resume is not None else None
+    if resume is None or resume.resolve().parent != out_dir.resolve():
         refuse_overwrite([best_path, last_path], force)
     torch.set_flush_denormal(True)
-    torch_device = pick_device(device)
-    seed_everything(settings.seed)
+    seed_everything(settings.seed)  # the same initial weights on every process
     train_split, val_split = SegmentationSplit(spec, "train"), SegmentationSplit(spec, "val")
-    dataset = TrainingSet(train_split, settings)
-    steps_per_epoch = len(dataset) // settings.batch_size
-    if steps_per_epoch == 0:
-        raise SegdeployError(f"{spec.source}: {len(dataset)} training samples per epoch, fewer than one batch")
+    batches = TrainingBatches(TrainingSet(train_split, settings), settings.batch_size, settings.seed, world)
 
     meta = ModelMeta(recipe, spec.class_names, spec.colors)
     model = build_model(recipe.architecture, recipe.encoder, recipe.num_classes, pretrained=pretrained)
-    model = model.to(torch_device).to(memory_format=torch.channels_last)
+    precision = choose_precision(world.device, settings.amp, settings.channels_last)
+    model = model.to(world.device).to(memory_format=precision.memory_format)
     if settings.bn_momentum is not None:
         set_bn_momentum(model, settings.bn_momentum)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    scheduler = _scheduler(optimizer, settings.schedule, settings.epochs * steps_per_epoch)
-    loss_fn = build_loss(settings.loss, settings.class_weights, spec.ignore_index).to(torch_device)
-    dtype = autocast_dtype(torch_device, amp)
-    scaler = torch.amp.GradScaler(enabled=dtype == torch.float16)
-    mean = torch.tensor(recipe.mean, device=torch_device).view(1, 3, 1, 1) * 255
-    std = torch.tensor(recipe.std, device=torch_device).view(1, 3, 1, 1) * 255
+    synced = synchronise_batchnorm(model, world.device) if world.distributed and settings.sync_batchnorm else 0
+    if payload is not None and resume is not None:
+        load_weights(model, payload["state_dict"], resume)
+    trainee: torch.nn.Module = model
+    if world.distributed:
+        device_ids = [world.device.index] if world.device.type == "cuda" else None
+        trainee = DistributedDataParallel(model, device_ids=device_ids)
+    peak_lr = scaled_lr(settings.lr, world.size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=peak_lr, weight_decay=settings.weight_decay)
+    schedule = Schedule(settings.schedule, peak_lr, settings.epochs * batches.steps)
+    loss_fn = build_loss(settings.loss, settings.class_weights, spec.ignore_index).to(world.device)
+    scaler = precision.scaler()
+    mean = torch.tensor(recipe.mean, device=world.device).view(1, CHANNELS, 1, 1) * 255
+    std = torch.tensor(recipe.std, device=world.device).view(1, CHANNELS, 1, 1) * 255
 
     start_epoch, best_miou, history = 0, -1.0, []
-    if resume:
-        payload = read_checkpoint(last_path)
-        load_weights(model, payload["state_dict"], last_path)
+    seed_everything(settings.seed + world.rank)  # dropout and the like differ between processes
+    if payload is not None:
         optimizer.load_state_dict(payload["optimizer"])
-        scheduler.load_state_dict(payload["scheduler"])
-        start_epoch, best_miou = int(payload["epoch"]), float(payload["best_miou"])
-        history = json.loads(str(payload["history"]))
-        log(f"resuming {last_path} after epoch {start_epoch} (best val mIoU {best_miou:.4f})")
+        if payload["scaler"]:  # empty from a run without float16 (CPU, bf16 GPU)
+            scaler.load_state_dict(payload["scaler"])
+        schedule.resume(payload["scheduler"])
+        rng = rng_of_rank(payload, world.rank)
+        if rng is not None:
+            restore_rng(rng, world.device)
+        start_epoch, best_miou, history = int(payload["epoch"]), float(payload["best_miou"]), payload["history"]
+        log(f"resuming {resume} after epoch {start_epoch} (best val mIoU {best_miou:.4f})")
 
     log(
         f"training {recipe.name} ({recipe.architecture}{'/' + recipe.encoder if recipe.encoder else ''}) "
-        f"on {spec.name}: {len(train_split)} "
-        f"train / {len(val_split)} val images, {steps_per_epoch} steps x {settings.epochs} epochs, "
-        f"{torch_device.type}{'' if dtype is None else f' autocast {dtype}'}"
+        f"on {spec.name}: {len(train_split)} train / {len(val_split)} val images, "
+        f"{batches.steps} steps x {settings.epochs} epochs, {world.device.type} {precision.describe()}"
     )
+    if world.distributed:
+        log(
+            f"{world.size} processes ({world.device.type}, {'nccl' if world.device.type == 'cuda' else 'gloo'}): "
+            f"batch {settings.batch_size} per process = {settings.batch_size * world.size} global; learning rate "
+            f"{settings.lr:g} x {world.size} = {peak_lr:g}; "
+            + (f"{synced} BatchNorm layers synchronised" if settings.sync_batchnorm else "plain BatchNorm per process")
+        )
     columns = [
         TextColumn("{task.description}"),
         BarColumn(),
@@ -142,53 +136,60 @@ def train(
         TimeRemainingColumn(),
     ]
     started = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
-    with Progress(*columns, disable=not show_progress) as progress:
-        task = progress.add_task("train", total=(settings.epochs - start_epoch) * steps_per_epoch, info="")
+    with Progress(*columns, disable=not (show_progress and world.is_main)) as progress:
+        task = progress.add_task("train", total=(settings.epochs - start_epoch) * batches.steps, info="")
         for epoch in range(start_epoch, settings.epochs):
-            seed_everything(settings.seed + epoch)  # an epoch's batches do not depend on resuming
-            loader = DataLoader(dataset, batch_size=settings.batch_size, shuffle=True, drop_last=True)
-            model.train()
-            losses = []
-            for images, masks in loader:
-                x = ((images.to(torch_device).float() - mean) / std).contiguous(memory_format=torch.channels_last)
-                with torch.autocast(torch_device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                    logits = model(x)
-                loss = loss_fn(logits.float(), masks.to(torch_device))
+            trainee.train()
+            losses, lr = [], schedule.lr()
+            epoch_started = time.perf_counter()
+            for images, masks in batches.epoch(epoch):
+                x = ((images.to(world.device).float() - mean) / std).contiguous(memory_format=precision.memory_format)
+                lr = schedule.apply(optimizer)
+                with precision.autocast():
+                    logits = trainee(x)
+                loss = loss_fn(logits.float(), masks.to(world.device))
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
-                scheduler.step()
+                schedule.advance()
                 losses.append(loss.item())
                 progress.update(task, advance=1, info=f"epoch {epoch + 1} loss {np.mean(losses[-20:]):.3f}")
-            matrix = evaluate(TorchBackend(model, meta, device=str(torch_device)), val_split)
+            train_seconds = time.perf_counter() - epoch_started
+            matrix = validate(model, meta, val_split, world, settings.channels_last)
             entry: dict[str, Any] = {
                 "epoch": epoch + 1,
-                "loss": float(np.mean(losses)),
-                "lr": scheduler.get_last_lr()[0],
+                "loss": float(np.mean(world.gather(float(np.mean(losses))))),
+                "lr": lr,
                 "val_miou": matrix.miou(),
                 "val_iou": dict(zip(spec.class_names, matrix.iou().tolist())),
+                "processes": world.size,
+                "images_per_second": round(batches.steps * settings.batch_size * world.size / train_seconds, 2),
                 "seconds": round(time.perf_counter() - started, 1),
             }
             history.append(entry)
             improved = entry["val_miou"] > best_miou
             best_miou = max(best_miou, entry["val_miou"])
-            state = {
-                "epoch": epoch + 1,
-                "best_miou": best_miou,
-                "val_miou": entry["val_miou"],
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "history": json.dumps(history),
-            }
-            save_checkpoint(last_path, model, meta, state)
-            if improved:
-                save_checkpoint(best_path, model, meta, state)
-            write_json(history_path, history)
-            ious = " ".join(f"{k}={v:.3f}" for k, v in entry["val_iou"].items())
-            progress.console.print(
-                f"epoch {epoch + 1}/{settings.epochs} loss {entry['loss']:.4f} "
-                f"val mIoU {entry['val_miou']:.4f} ({ious}) {'*' if improved else ''}",
-                markup=False,
-            )
+            rng_states = world.gather(capture_rng(world.device))
+            if world.is_main:
+                state = {
+                    "epoch": epoch + 1,
+                    "best_miou": best_miou,
+                    "val_miou": entry["val_miou"],
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": schedule.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "rng": rng_states,
+                    "processes": world.size,
+                    "history": history,
+                }
+                save_epoch(out_dir, model, meta, state, improved)
+                write_json(history_path, history)
+                ious = " ".join(f"{k}={v:.3f}" for k, v in entry["val_iou"].items())
+                progress.console.print(
+                    f"epoch {epoch + 1}/{settings.epochs} loss {entry['loss']:.4f} "
+                    f"val mIoU {entry['val_miou']:.4f} ({ious}) {'*' if improved else ''}",
+                    markup=False,
+                )
+    world.barrier()
     return TrainResult(best_path, last_path, best_miou, history)
