@@ -54,6 +54,11 @@ class Precision:
     parity_logits: bool  # parity also holds its logits to `validation`
 
 
+# BuilderFlag.OBEY_PRECISION_CONSTRAINTS (TensorRT 8.2-10.x): with FP16 enabled through builder flags, the
+# layers segdeploy pins to FP32 (tensorrt/constraints.py: the FP16 block list) stay FP32; without it
+# TensorRT treats layer precisions as hints (PREFER_PRECISION_CONSTRAINTS would fall back silently).
+OBEY = "OBEY_PRECISION_CONSTRAINTS"
+
 FP32 = Precision(
     name="fp32",
     graph_file="model.onnx",
@@ -70,8 +75,8 @@ FP16 = Precision(
     graph_file="model.fp16.onnx",
     kind="onnx",
     validation=LogitTolerance(atol=1e-2, rtol=1e-2),
-    typed_flags=("FP16",),
-    request_flags=("FP16",),
+    typed_flags=("FP16", OBEY),
+    request_flags=("FP16", OBEY),
     calibrates=False,
     gate=PrecisionTolerance(miou_delta=0.002, pixel_agreement=0.995),
     parity_logits=False,
@@ -83,7 +88,7 @@ INT8 = Precision(
     validation=LogitTolerance(atol=0.1, rtol=0.1),
     typed_flags=("INT8",),
     # FP16 allowed too: layers without an INT8 kernel fall back to FP16 rather than FP32.
-    request_flags=("INT8", "FP16"),
+    request_flags=("INT8", "FP16", OBEY),
     calibrates=True,
     gate=PrecisionTolerance(miou_delta=0.01, pixel_agreement=0.98),
     parity_logits=False,

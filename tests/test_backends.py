@@ -135,11 +135,11 @@ def test_settings_timings_and_memory(backend):
 
 RUNTIME_SCRIPT = """
 import sys
-from tests.fixtures import fake_tensorrt
+from tests.fixtures import fake_cuda, fake_tensorrt
 sys.modules.update(fake_tensorrt.MODULES)
-fake_tensorrt.tensorrt.__version__ = "10.3.0.30"
-import segdeploy.tensorrt.cuda
-segdeploy.tensorrt.cuda._driver = fake_tensorrt.Driver
+fake_tensorrt.configure("10.3.0.30")
+import segdeploy.cuda.select
+segdeploy.cuda.select.load_driver = lambda: fake_cuda.CURRENT
 import numpy as np
 from segdeploy.runtime import Segmenter
 for path in sys.argv[1:]:

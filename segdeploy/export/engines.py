@@ -20,7 +20,7 @@ def build_engines(
     progress: Callable[[Path], AbstractContextManager[Progress]],
 ) -> list[BuildResult] | None:
     """Build each graph as it is typed (FP32, FP16, Q/DQ INT8), one after the other, with `progress(graph)`
-    showing the builder's phases; None when TensorRT or pycuda is missing (the ONNX models stand alone)."""
+    showing the builder's phases; None when TensorRT or a CUDA binding is missing (the ONNX models stand alone)."""
     if not tensorrt_available():
         return None
     from ..tensorrt.build import BuildOptions, build_engine

@@ -6,6 +6,12 @@
 - TensorRT 8.5, 8.6 and 10.x (JetPack 5 = 8.5, JetPack 6 = 10.3) also build from the FP32 graph with
   builder flags: FP16, or INT8 with the implicit entropy calibrator and a calibration cache.
 - On 8.x a typed graph is still built with flags: an FP16 graph needs the FP16 flag, a Q/DQ graph INT8.
+- With builder flags, tensor types are only hints: a build that enables FP16 also sets
+  OBEY_PRECISION_CONSTRAINTS (8.2-10.x) so the layers segdeploy pins to FP32 (constraints.py) stay there.
+  A strongly typed network obeys its types and takes no precision flags.
+- DLA (Jetson AGX/NX Xavier and Orin): TensorRT 10.x does not run strongly typed networks on DLA, so a
+  DLA build takes the builder-flag path on every version that has it; TensorRT 11 has neither builder
+  precision flags nor GPU_FALLBACK, so DLA is refused there.
 """
 
 from __future__ import annotations
@@ -17,8 +23,6 @@ from ..errors import SegdeployError
 from ..precisions import FP32, PRECISIONS, REDUCED
 
 OLDEST = (8, 5)
-
-
 @dataclass(frozen=True, order=True)
 class TrtVersion:
     major: int
@@ -82,9 +86,14 @@ def plan_build(
         raise SegdeployError(
             f"{subject}: TensorRT {version} is older than 8.5, the oldest segdeploy supports (JetPack 5 ships 8.5)"
         )
+    if dla and not version.builder_flags:
+        raise SegdeployError(
+            f"{subject}: TensorRT {version} has no DLA support (no builder precision flags or GPU_FALLBACK); "
+            "DLA engines need TensorRT 8.5-10.x (JetPack 5 or 6)"
+        )
     network = ("EXPLICIT_BATCH",) if version.explicit_batch_flag else ()
     if request is None:
-        if version.strongly_typed:
+        if version.strongly_typed and not dla:
             return BuildPlan("strongly-typed", graph_precision, ("STRONGLY_TYPED",), (), False)
         flags = PRECISIONS[graph_precision].typed_flags
         return BuildPlan("builder-flags", graph_precision, network, flags, False)

@@ -105,7 +105,8 @@ def train(
     seed_everything(settings.seed + world.rank)  # dropout and the like differ between processes
     if payload is not None:
         optimizer.load_state_dict(payload["optimizer"])
-        scaler.load_state_dict(payload["scaler"])
+        if payload["scaler"]:  # empty from a run without float16 (CPU, bf16 GPU)
+            scaler.load_state_dict(payload["scaler"])
         schedule.resume(payload["scheduler"])
         rng = rng_of_rank(payload, world.rank)
         if rng is not None:
