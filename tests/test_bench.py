@@ -165,3 +165,16 @@ def test_torch_cuda_graphs_need_a_gpu(tmp_path):
     else:
         with pytest.raises(SegdeployError, match="CUDA graphs need a CUDA device"):
             TorchBackend.from_checkpoint(export.checkpoint, cuda_graph=True)
+
+
+def test_bench_config_from_command_line_terms():
+    from segdeploy.errors import SegdeployError
+
+    config = BenchConfig.from_options(shapes=[], both_cuda_graphs=True, denormals="keep", batch=2)
+    assert config.torch_variants == ("eager",) and config.cuda_graphs == (False, True)
+    assert not config.flush_denormal and config.batch == 2
+    assert BenchConfig.from_options(shapes=[], torch_variants=["compile"]).torch_variants == ("compile",)
+    with pytest.raises(SegdeployError, match="--denormals 'off': choose flush or keep"):
+        BenchConfig.from_options(shapes=[], denormals="off")
+    with pytest.raises(TypeError):
+        BenchConfig([(64, 96)], 1)  # type: ignore[misc]  # keyword-only fields

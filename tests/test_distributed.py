@@ -110,9 +110,10 @@ def first_step(data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     work = tmp_path_factory.mktemp("first-step")
     two = Run(2, train_args(write_recipe(work / "two.yaml"), data, work / "two"), work)
     one = Run(1, train_args(write_recipe(work / "one.yaml", batch_size=8, lr=2e-2), data, work / "one"), work)
-    assert two.wait() == 0, two.output(0, "stderr") + two.output(1, "stderr")
-    assert one.wait() == 0, one.output(0, "stderr")
-    return {"work": work, "two": two, "one": one}
+    plain = Run(2, train_args(write_recipe(work / "plain.yaml", sync_batchnorm=False), data, work / "plain"), work)
+    for run in (two, one, plain):
+        assert run.wait() == 0, run.output(0, "stderr") + run.output(1, "stderr")
+    return {"work": work, "two": two, "one": one, "plain": plain}
 
 
 def test_two_processes_take_the_same_first_step_as_one_with_twice_the_batch(first_step):
@@ -127,13 +128,17 @@ def test_two_processes_take_the_same_first_step_as_one_with_twice_the_batch(firs
     assert "learning rate 0.01 x 2 = 0.02" in first_step["two"].output(0, "stdout")
 
 
-def test_validation_miou_of_two_processes_is_a_single_process_evaluation(first_step, data):
-    history = torch.load(first_step["work"] / "two" / "last.pt", weights_only=True)["history"]
+@pytest.mark.parametrize("run", ["two", "plain"])
+def test_validation_miou_of_two_processes_is_a_single_process_evaluation(run, first_step, data):
+    """With SyncBatchNorm, and with plain BatchNorm, whose per-process running statistics differ until
+    rank 0's are shared before validation."""
+    checkpoint = first_step["work"] / run / "last.pt"
+    history = torch.load(checkpoint, weights_only=True)["history"]
     reported = json.loads(history)[0]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in the workers
     try:
-        backend = TorchBackend.from_checkpoint(first_step["work"] / "two" / "last.pt")
+        backend = TorchBackend.from_checkpoint(checkpoint)
         matrix = evaluate(backend, SegmentationSplit(load_dataset_spec(data), "val"))
     finally:
         torch.set_num_threads(threads)
@@ -147,7 +152,7 @@ def test_only_rank_0_prints_and_writes(first_step):
     assert "epoch 1/1" in two.output(0, "stdout")
     assert two.output(1, "stdout") == "" and two.output(1, "stderr") == ""
     assert sorted(p.name for p in first_step["work"].iterdir() if not p.name.startswith("logs-")) == [
-        "one", "one.yaml", "two", "two.yaml",
+        "one", "one.yaml", "plain", "plain.yaml", "two", "two.yaml",
     ]  # fmt: skip
 
 

@@ -487,7 +487,7 @@ def test_engines_join_parity_and_bench(fake_trt, fresh_export, tiny_data):
     report = run_parity(fresh_export.out_dir, load_dataset_spec(tiny_data), batch_size=4)
     row = next(r for r in report.rows if r.artifact == "model.plan")
     assert row.backend == "tensorrt" and row.pixel_agreement == 1.0 and not report.skipped
-    config = BenchConfig([(64, 96)], iterations=3, warmup=1, cuda_graphs=(False, True), memory=False)
+    config = BenchConfig(shapes=[(64, 96)], iterations=3, warmup=1, cuda_graphs=(False, True), memory=False)
     bench = run_bench([fresh_export.out_dir / "model.plan"], config, log=lambda _: None)
     assert [r.label for r in bench.rows] == ["model.plan", "model.plan [cuda graph]"]
     assert {"gpu_h2d", "gpu_compute", "gpu_d2h"} <= set(bench.rows[0].stages_ms)

@@ -31,9 +31,12 @@ FORMAT = "segdeploy.bench/1"
 STAGES = ("prepare", "infer", "postprocess")
 
 
-@dataclass(frozen=True)
+DENORMALS = ("flush", "keep")
+
+
+@dataclass(frozen=True, kw_only=True)
 class BenchConfig:
-    shapes: list[tuple[int, int]]
+    shapes: list[tuple[int, int]]  # none: the first artifact's recipe input size
     batch: int = 1
     iterations: int = 30
     duration: float | None = None  # seconds per shape for all artifacts together; overrides iterations
@@ -47,9 +50,31 @@ class BenchConfig:
     memory: bool = True
     seed: int = 0
 
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        torch_variants: list[str] | None = None,
+        both_cuda_graphs: bool = False,
+        denormals: str = "flush",
+        **fields: Any,
+    ) -> BenchConfig:
+        """From the command line's terms: PyTorch variants [eager], engines without and with CUDA-graph
+        replay or only without, denormals 'flush' or 'keep'; `fields` as they are."""
+        if denormals not in DENORMALS:
+            raise SegdeployError(f"--denormals '{denormals}': choose {' or '.join(DENORMALS)}")
+        return cls(
+            torch_variants=tuple(torch_variants or ["eager"]),
+            cuda_graphs=(False, True) if both_cuda_graphs else (False,),
+            flush_denormal=denormals == DENORMALS[0],
+            **fields,
+        )
+
     def backend_options(self) -> BackendOptions:
         providers = None if self.providers is None else tuple(self.providers)
-        return BackendOptions(self.device, providers, self.threads, self.flush_denormal)
+        return BackendOptions(
+            device=self.device, providers=providers, threads=self.threads, flush_denormal=self.flush_denormal
+        )
 
     def open(self, path: Path) -> list[Backend]:
         """One backend per artifact, per PyTorch variant and per CUDA-graph setting asked for."""

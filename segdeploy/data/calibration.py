@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import SegdeployError
 from ..files import read_json, refuse_overwrite, write_json
-from ..meta import AcceptedShapes, ModelMeta
+from ..meta import CHANNELS, AcceptedShapes, IOSpec, ModelMeta, normalize
 from .dataset import SegmentationSplit
 from .spec import DatasetSpec, load_dataset_spec
 
@@ -35,9 +35,8 @@ class CalibrationSet:
     std: tuple[float, float, float]
 
     def frames(self) -> Iterator[np.ndarray]:
-        """The calibration images one at a time as uint8 (1, H, W, 3), as the model's input expects them."""
-        spec = load_dataset_spec(self.dataset)
-        split = SegmentationSplit(spec, self.split)
+        """The calibration images one at a time as uint8 (1, H, W, 3), read from the data set."""
+        split = SegmentationSplit(load_dataset_spec(self.dataset), self.split)
         index = {sample_id: i for i, sample_id in enumerate(split.ids)}
         for sample_id in self.ids:
             if sample_id not in index:
@@ -50,6 +49,11 @@ class CalibrationSet:
                     f"{self.directory}: image '{sample_id}' is {image.shape[:2]}, the set says {self.size}"
                 )
             yield image[None]
+
+    def feed(self, frames: np.ndarray, io: IOSpec) -> np.ndarray:
+        """The model's input for calibration frames: themselves when the graph normalises, else normalised
+        with the mean and std this set records (check_compatible matched them with the model's)."""
+        return frames if io.fold_preprocess else normalize(frames, self.mean, self.std)
 
 
 def _class_counts(split: SegmentationSplit) -> np.ndarray:
@@ -124,7 +128,7 @@ def write_calibration_set(
             "ids": ids,
             "preprocessing": {
                 "size": [height, width],
-                "channels": 3,
+                "channels": CHANNELS,
                 "layout": "RGB uint8 frames",
                 "mean": list(mean),
                 "std": list(std),

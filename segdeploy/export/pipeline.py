@@ -57,14 +57,14 @@ def export_artifacts(
     else:
         raise SegdeployError("export needs a recipe or a checkpoint")
     meta = ModelMeta(meta.recipe, meta.class_names, meta.colors, io)
-    check_precision_inputs(meta, precision)  # fail before the export's work, not after
+    int8_inputs = check_precision_inputs(meta, precision)  # fail before the export's work, not after
     out_dir.mkdir(parents=True, exist_ok=True)
     probes = export_onnx(model, meta, onnx_path)
     save_checkpoint(reference_path, model, meta)
     manifest = new_manifest(meta, checkpoint)
     manifest["artifacts"]["model.pt"] = describe_file(reference_path, "pytorch")
     manifest["artifacts"]["model.onnx"] = {**describe_onnx(onnx_path, FP32), "validation": probes_as_dicts(probes)}
-    entries, int8 = add_precisions(onnx_path, meta, precision, log=log)
+    entries, int8 = add_precisions(onnx_path, meta, precision, int8_inputs, log=log)
     manifest["artifacts"].update(entries)
     write_manifest(out_dir, manifest)
     reduced = {name: out_dir / name for name in entries}

@@ -12,7 +12,7 @@ import numpy as np
 from ..artifacts.manifest import describe_onnx
 from ..artifacts.metadata import stamp_metadata
 from ..backends import open_backend
-from ..data.calibration import check_compatible, load_calibration_set
+from ..data.calibration import CalibrationSet, check_compatible, load_calibration_set
 from ..data.dataset import SegmentationSplit
 from ..data.spec import load_dataset_spec
 from ..errors import SegdeployError
@@ -60,26 +60,32 @@ def write_fp16(fp32: Path, meta: ModelMeta) -> tuple[Path, dict[str, Any]]:
     return target, {**describe_onnx(target, FP16), "kept_in_float32": kept, **_probe(fp32, target, meta, FP16)}
 
 
-def check_precision_inputs(meta: ModelMeta, options: PrecisionOptions) -> None:
-    """Refuse a calibration set that does not fit the model, before any export work is done."""
+@dataclass(frozen=True)
+class Int8Inputs:
+    """What INT8 needs, read once per export: the calibration set and the split of its data set that
+    the accuracy guard evaluates on."""
+
+    calibration: CalibrationSet
+    val: SegmentationSplit
+
+
+def check_precision_inputs(meta: ModelMeta, options: PrecisionOptions) -> Int8Inputs | None:
+    """Read and check the calibration set and its data set before any export work is done (None: no INT8)."""
     if options.calibration is None:
-        return
+        return None
     calibration = load_calibration_set(options.calibration)
-    check_compatible(calibration, meta, input_channels=3)
+    check_compatible(calibration, meta, input_channels=CHANNELS)
     spec = load_dataset_spec(calibration.dataset)
     if spec.num_classes != meta.num_classes:
         raise SegdeployError(f"{calibration.dataset}: {spec.num_classes} classes, the model has {meta.num_classes}")
-    spec.split_ids(options.val_split)
+    return Int8Inputs(calibration, SegmentationSplit(spec, options.val_split))
 
 
 def write_int8(
-    fp32: Path, meta: ModelMeta, options: PrecisionOptions, log: Callable[[str], None]
+    fp32: Path, meta: ModelMeta, options: PrecisionOptions, inputs: Int8Inputs, log: Callable[[str], None]
 ) -> tuple[Path, dict[str, Any], Int8Result]:
-    assert options.calibration is not None
-    calibration = load_calibration_set(options.calibration)
-    spec = load_dataset_spec(calibration.dataset)
+    calibration, val = inputs.calibration, inputs.val
     max_drop = meta.recipe.tolerance.int8.miou_delta if options.max_miou_drop is None else options.max_miou_drop
-    val = SegmentationSplit(spec, options.val_split)
     target = fp32.with_name(INT8.graph_file)
     result = guarded_int8(
         fp32, target, meta, calibration, options.method, max_drop, val, always_rank=options.always_rank, log=log
@@ -102,17 +108,22 @@ def write_int8(
 
 
 def add_precisions(
-    fp32: Path, meta: ModelMeta, options: PrecisionOptions, log: Callable[[str], None] = print
+    fp32: Path,
+    meta: ModelMeta,
+    options: PrecisionOptions,
+    int8: Int8Inputs | None,
+    log: Callable[[str], None] = print,
 ) -> tuple[dict[str, dict[str, Any]], Int8Result | None]:
-    """Write the requested FP16/INT8 graphs beside `fp32`; returns manifest entries by file name."""
+    """Write the requested FP16 graph and, given `int8` (from check_precision_inputs), the INT8 one beside
+    `fp32`; returns manifest entries by file name."""
     entries: dict[str, dict[str, Any]] = {}
     int8_result = None
     if options.fp16:
         target, entry = write_fp16(fp32, meta)
         entries[target.name] = entry
         log(f"wrote {target} (float32 kept for: {', '.join(entry['kept_in_float32']) or 'nothing'})")
-    if options.calibration is not None:
-        target, entry, int8_result = write_int8(fp32, meta, options, log)
+    if int8 is not None:
+        target, entry, int8_result = write_int8(fp32, meta, options, int8, log)
         entries[target.name] = entry
         log(f"wrote {target}")
     return entries, int8_result

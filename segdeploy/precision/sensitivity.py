@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -83,7 +82,7 @@ def rank_layers(
     log: Callable[[str], None] = print,
 ) -> list[LayerSensitivity]:
     """Quantize one node at a time (activation ranges from the cache) and measure the output's harm."""
-    probe = list(itertools.islice(feed.calibration.frames(), probe_images))
+    probe = feed.frames[:probe_images]
     with open_backend(prepared) as reference:
         references = [reference.run(frames) for frames in probe]
     op_types = {n.name: n.op_type for n in onnx.load(str(prepared)).graph.node}

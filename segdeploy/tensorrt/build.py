@@ -22,7 +22,7 @@ from ..cuda import CudaSession
 from ..data.calibration import CalibrationSet, check_compatible, load_calibration_set
 from ..errors import SegdeployError
 from ..files import refuse_overwrite, write_atomic, write_json
-from ..meta import ModelMeta
+from ..meta import CHANNELS, ModelMeta
 from ..precisions import OBEY
 from .calibration_key import cache_path, calibration_key, reusable
 from .constraints import LayerFacts, fp32_layers
@@ -266,7 +266,7 @@ def build_engine(
         if options.calibration is None:
             raise SegdeployError(f"{onnx_path}: INT8 with builder flags needs --calib calibration/NAME")
         calibration = load_calibration_set(options.calibration)
-        check_compatible(calibration, meta, input_channels=3)
+        check_compatible(calibration, meta, input_channels=CHANNELS)
         if batch_count(calibration, options.calib_batch) == 0:
             raise SegdeployError(f"{options.calibration}: fewer images than one --calib-batch of {options.calib_batch}")
     elif options.calibration is not None:

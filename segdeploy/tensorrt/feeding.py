@@ -25,7 +25,7 @@ def calibration_batches(calibration: CalibrationSet, meta: ModelMeta, batch: int
         if len(frames) == batch:
             stacked = np.stack(frames)
             frames = []
-            yield np.ascontiguousarray(meta.feed(stacked), dtype=np.float32)
+            yield np.ascontiguousarray(calibration.feed(stacked, meta.io), dtype=np.float32)
 
 
 def batch_count(calibration: CalibrationSet, batch: int) -> int:

@@ -25,7 +25,7 @@ from ..data.augment import TrainingSet
 from ..data.dataset import SegmentationSplit
 from ..data.spec import DatasetSpec
 from ..files import refuse_overwrite, write_json
-from ..meta import ModelMeta
+from ..meta import CHANNELS, ModelMeta
 from ..models.checkpoint import load_weights
 from ..models.registry import build_model
 from ..recipes import Recipe, recipe_from_dict
@@ -98,14 +98,15 @@ def train(
     schedule = Schedule(settings.schedule, peak_lr, settings.epochs * batches.steps)
     loss_fn = build_loss(settings.loss, settings.class_weights, spec.ignore_index).to(world.device)
     scaler = precision.scaler()
-    mean = torch.tensor(recipe.mean, device=world.device).view(1, 3, 1, 1) * 255
-    std = torch.tensor(recipe.std, device=world.device).view(1, 3, 1, 1) * 255
+    mean = torch.tensor(recipe.mean, device=world.device).view(1, CHANNELS, 1, 1) * 255
+    std = torch.tensor(recipe.std, device=world.device).view(1, CHANNELS, 1, 1) * 255
 
     start_epoch, best_miou, history = 0, -1.0, []
     seed_everything(settings.seed + world.rank)  # dropout and the like differ between processes
     if payload is not None:
         optimizer.load_state_dict(payload["optimizer"])
-        scaler.load_state_dict(payload["scaler"])
+        if payload["scaler"]:  # empty from a run without float16 (CPU, bf16 GPU)
+            scaler.load_state_dict(payload["scaler"])
         schedule.resume(payload["scheduler"])
         rng = rng_of_rank(payload, world.rank)
         if rng is not None:
