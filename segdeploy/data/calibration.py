@@ -50,7 +50,6 @@ class CalibrationSet:
                 )
             yield image[None]
 
-
     def feed(self, frames: np.ndarray, io: IOSpec) -> np.ndarray:
         """The model's input for calibration frames: themselves when the graph normalises, else normalised
         with the mean and std this set records (check_compatible matched them with the model's)."""
