@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar, cast
 import typer
 
 from .errors import ReportedElsewhere, SegdeployError
+from .precisions import FP16, INT8
 
 app = typer.Typer(
     add_completion=False,
@@ -88,33 +89,11 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite existing arti
 @reports_errors
 def models() -> None:
     """List the architectures with parameters, GFLOPs at the recipe input size and output stride."""
-    import torch
-    from rich.table import Table
+    from .console import show
+    from .look.tables import models_table
+    from .models.info import model_facts
 
-    from .models.info import gflops, parameter_count
-    from .models.registry import ARCHITECTURES, build_model
-    from .recipes import available_recipes, load_recipe
-
-    recipes = {name: load_recipe(name) for name in ARCHITECTURES if name in available_recipes()}
-    table = Table(title="segdeploy models")
-    for column in ("name", "encoder", "params (M)", "input", "GFLOPs", "encoder stride", "head stride", "what"):
-        table.add_column(column, justify="right" if column[0] in "pGie" and column != "encoder" else "left")
-    for name, entry in ARCHITECTURES.items():
-        recipe = recipes.get(name)
-        height, width = recipe.input_size if recipe else (256, 256)
-        with torch.device("meta"):
-            model = build_model(name, recipe.encoder if recipe else None, recipe.num_classes if recipe else 3)
-        table.add_row(
-            name,
-            (recipe.encoder if recipe else None) or "fixed",
-            f"{parameter_count(model) / 1e6:.2f}",
-            f"{height}x{width}",
-            f"{gflops(model, height, width):.1f}",
-            str(entry.encoder_stride),
-            str(entry.head_stride),
-            entry.summary,
-        )
-    _console().print(table)
+    show(models_table(model_facts()))
 
 
 @app.command()
@@ -214,8 +193,9 @@ def export(
 ) -> None:
     """Export to ONNX (model.onnx + model.pt reference + manifest.json), validated against PyTorch;
     --fp16 and --int8 add reduced-precision graphs; with TensorRT installed, an engine beside each."""
-    from .console import sensitivity_table
+    from .console import show
     from .export.pipeline import export_artifacts
+    from .look.tables import int8_summary, sensitivity_table
     from .meta import IOSpec
     from .precision.int8 import CALIBRATION_METHODS
     from .precision.pipeline import PrecisionOptions
@@ -245,14 +225,11 @@ def export(
             f"validated {probe.batch}x{probe.height}x{probe.width}: max |logit difference| "
             f"{probe.max_abs_diff:.2e}, label mismatches {probe.label_mismatches}"
         )
-    if result.int8 is not None and result.int8.ranking:
-        console.print(sensitivity_table(result.int8))
-    elif result.int8 is not None:
-        console.print(
-            f"INT8 ({result.int8.method}): val mIoU {result.int8.int8_miou:.4f} vs FP32 "
-            f"{result.int8.fp32_miou:.4f}, drop {result.int8.drop:+.4f} within {result.int8.max_drop}: "
-            "no layer needed to stay in float"
-        )
+    if result.int8 is not None:
+        guard = result.int8.to_dict()
+        console.print(int8_summary(guard))
+        if guard["sensitivity_ranking"]:
+            show(sensitivity_table(guard))
     console.print(
         f"wrote {', '.join(str(p) for p in [result.onnx, *result.reduced.values(), result.checkpoint])}, "
         f"{result.manifest}"
@@ -263,22 +240,16 @@ def export(
             f"{result.int8.max_drop} even with {len(result.int8.excluded)} nodes in float",
             exit_code=1,
         )
-    if engines:
-        _export_engines([result.onnx, *result.reduced.values()], force)
-
-
-def _export_engines(graphs: list[Path], force: bool) -> None:
-    from .tensorrt import INSTALL_HINT, tensorrt_available
-
-    if not tensorrt_available():
-        _console().print(f"[yellow]note:[/] wrote ONNX models only; {INSTALL_HINT}")
+    if not engines:
         return
-    from .tensorrt.build import BuildOptions, build_engine
+    from .export.engines import build_engines
+    from .tensorrt import INSTALL_HINT
 
-    for graph in graphs:
-        with _build_progress(graph) as progress:
-            result = build_engine(graph, options=BuildOptions(force=force), log=_console().print, progress=progress)
-        _console().print(f"wrote {result.engine} ({result.plan.mode}, {result.plan.precision}, {result.seconds:.0f} s)")
+    built = build_engines([result.onnx, *result.reduced.values()], force, console.print, _build_progress)
+    if built is None:
+        console.print(f"[yellow]note:[/] wrote ONNX models only; {INSTALL_HINT}")
+    for engine in built or []:
+        console.print(f"wrote {engine.engine} ({engine.plan.mode}, {engine.plan.precision}, {engine.seconds:.0f} s)")
 
 
 @contextlib.contextmanager
@@ -338,7 +309,7 @@ def build(
     require_tensorrt(str(onnx))
     from .tensorrt.build import BuildOptions, build_engine
 
-    request = "fp16" if fp16 else "int8" if int8 else None
+    request = FP16.name if fp16 else INT8.name if int8 else None
     options = BuildOptions(request, calib, calib_batch, workspace, timing_cache, dla_core, device, force)
     with _build_progress(onnx) as progress:
         result = build_engine(onnx, out, options, log=_console().print, progress=progress)
@@ -365,15 +336,16 @@ def parity(
     ] = None,
 ) -> None:
     """mIoU, per-class IoU, agreement and logit differences of every artifact against PyTorch."""
-    from .console import parity_table
+    from .console import show
     from .data.spec import load_dataset_spec
     from .files import write_json
+    from .look.tables import parity_table
     from .parity import run_parity
 
     report = run_parity(
         artifact_dir, load_dataset_spec(data), split, batch_size=batch, save_disagreement=save_disagreement
     )
-    _console().print(parity_table(report))
+    show(parity_table(report.to_dict()))
     for note in report.skipped:
         _console().print(f"[yellow]skipped[/] {note}")
     if json_out is not None:
@@ -418,32 +390,31 @@ def bench(
     from rich.markup import escape
 
     from .bench.runner import BenchConfig, run_bench
-    from .console import bench_table
+    from .console import show
     from .files import write_json
+    from .look.tables import bench_table
 
-    if denormals not in ("flush", "keep"):
-        raise SegdeployError(f"--denormals '{denormals}': choose flush or keep")
     if plot is not None and len(shape or []) < 2:
         raise SegdeployError("--plot needs two or more --shape values")
     for artifact in artifacts:
         if not artifact.exists():
             raise SegdeployError(f"{artifact}: file not found")
-    config = BenchConfig(
-        [parse_size(s) for s in shape or []],  # none: the first artifact's recipe input size
-        batch,
-        iterations,
-        duration,
-        warmup,
-        threads,
-        provider,
-        tuple(torch_variant or ["eager"]),
-        (False, True) if cuda_graphs else (False,),
-        device,
-        denormals == "flush",
-        memory,
+    config = BenchConfig.from_options(
+        shapes=[parse_size(s) for s in shape or []],
+        batch=batch,
+        iterations=iterations,
+        duration=duration,
+        warmup=warmup,
+        threads=threads,
+        providers=provider,
+        torch_variants=torch_variant,
+        both_cuda_graphs=cuda_graphs,
+        device=device,
+        denormals=denormals,
+        memory=memory,
     )
     report = run_bench(artifacts, config, log=_console().print)
-    _console().print(bench_table(report))
+    show(bench_table(report))
     for label, fit in report.scaling.items():
         _console().print(
             f"{escape(label)}: {fit['intercept_ms']:.1f} ms + {fit['ms_per_megapixel']:.1f} ms per megapixel"
@@ -546,16 +517,17 @@ def compare(
 ) -> None:
     """Several models on the same images: mIoU, and the error on ground-truth boundaries apart from
     the interior error."""
-    from .console import compare_table
+    from .console import show
     from .data.spec import load_dataset_spec
     from .files import atomic_path, refuse_overwrite, write_json
     from .look.compare import compare_models
     from .look.figures import compare_figure, figure_png
+    from .look.tables import compare_table
 
     refuse_overwrite([figure, *([json_out] if json_out else [])], force)
     spec = load_dataset_spec(data)
     result = compare_models(artifacts, spec, split, num, boundary, log=_console().print)
-    _console().print(compare_table(result))
+    show(compare_table(result))
     with atomic_path(figure) as tmp:
         tmp.write_bytes(figure_png(compare_figure(result, spec.class_names, spec.colors)))
     if json_out is not None:
@@ -572,13 +544,14 @@ def demo(
     force: ForceOpt = False,
 ) -> None:
     """Train, export and check parity end to end on the CPU in a few minutes."""
-    from .console import parity_table
+    from .console import show
     from .demo import run_demo
     from .files import write_json
+    from .look.tables import parity_table
 
     console = _console()
     result = run_demo(out, data, epochs=epochs, force=force, log=console.print)
-    console.print(parity_table(result.parity))
+    show(parity_table(result.parity.to_dict()))
     write_json(out / "parity.json", result.parity.to_dict())
     console.print(
         f"artifacts: data {result.data.parent}, checkpoints {result.training.best.parent}, "

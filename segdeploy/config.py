@@ -8,14 +8,14 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-
 from .errors import SegdeployError
 
 T = TypeVar("T")
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
+    import yaml  # here, not above: the runtime builds recipes from manifests and never imports PyYAML
+
     try:
         payload = yaml.safe_load(path.read_text())
     except FileNotFoundError:

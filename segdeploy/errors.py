@@ -9,5 +9,9 @@ class SegdeployError(Exception):
         self.exit_code = exit_code
 
 
+class CaptureError(SegdeployError):
+    """A CUDA-graph capture that failed or was invalidated; callers fall back to plain launches."""
+
+
 class ReportedElsewhere(SegdeployError):
     """A failure another process of the same distributed run has already reported: exit, print nothing."""

@@ -8,6 +8,7 @@ import numpy as np
 
 from .backends.base import Backend
 from .data.dataset import SegmentationSplit
+from .meta import STRIDE
 from .metrics import ConfusionMatrix
 
 
@@ -21,7 +22,7 @@ def _pad(frames: np.ndarray, masks: np.ndarray, divisor: int, ignore_index: int)
 
 
 def batches(
-    split: SegmentationSplit, batch_size: int, divisor: int = 32, indices: Sequence[int] | None = None
+    split: SegmentationSplit, batch_size: int, divisor: int = STRIDE, indices: Sequence[int] | None = None
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Consecutive same-sized samples (all, or those at `indices`) stacked into batches, padded to a multiple
     of `divisor` (frames with black, masks with the ignore index, so padding never counts in the metrics)."""

@@ -2,14 +2,86 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .recipes import Recipe, recipe_from_dict
+from .errors import SegdeployError
+from .recipes import ExportSettings, Recipe, recipe_from_dict
 
 Color = tuple[int, int, int]
+Range = tuple[int, int]  # inclusive (min, max); min == max: a fixed dimension
+
+STRIDE = 32  # every architecture's output stride: frame height and width are multiples of it
+CHANNELS = 3  # frames are RGB
+UNBOUNDED = 2**31 - 1  # the upper end of a range without one
+
+
+class ShapeError(SegdeployError):
+    """Frames a backend cannot run: wrong dtype or layout, or a size outside its accepted shapes."""
+
+
+@dataclass(frozen=True)
+class AcceptedShapes:
+    """The uint8 frame batches (N, H, W, CHANNELS) a backend runs: per dimension an inclusive range, with
+    height and width multiples of STRIDE."""
+
+    batch: Range
+    height: Range
+    width: Range
+
+    @classmethod
+    def any_size(cls) -> AcceptedShapes:
+        """Any batch, any height and width that are multiples of STRIDE: a model that is not exported."""
+        return cls((1, UNBOUNDED), (STRIDE, UNBOUNDED), (STRIDE, UNBOUNDED))
+
+    @classmethod
+    def of_export(cls, export: ExportSettings) -> AcceptedShapes:
+        """The ranges a model was exported for (its recipe's dynamic axes)."""
+        return cls(*((low, high) for low, _, high in (export.batch, export.height, export.width)))
+
+    @classmethod
+    def of_input(cls, io: IOSpec, low: Sequence[int | None], high: Sequence[int | None]) -> AcceptedShapes:
+        """From an input tensor's min and max shapes (NHWC uint8 or NCHW float, as `io` says); a dimension
+        that is None (dynamic) takes any size."""
+        axes = (0, 1, 2) if io.fold_preprocess else (0, 2, 3)
+        default = cls.any_size()
+        ranges = []
+        for axis, fallback in zip(axes, (default.batch, default.height, default.width)):
+            least, most = low[axis], high[axis]
+            ranges.append(fallback if least is None or most is None else (least, most))
+        return cls(*ranges)
+
+    def problems(self, batch: int, height: int, width: int) -> list[str]:
+        """Why a batch x height x width input is not accepted; empty when it is."""
+        sizes = (("batch", batch, self.batch), ("height", height, self.height), ("width", width, self.width))
+        problems = [
+            f"{axis} {value} is not {low}"
+            if low == high
+            else f"{axis} {value} below {low}"
+            if high == UNBOUNDED
+            else f"{axis} {value} outside {low}..{high}"
+            for axis, value, (low, high) in sizes
+            if not low <= value <= high
+        ]
+        if height % STRIDE or width % STRIDE:
+            problems.append(f"height and width must be multiples of {STRIDE}")
+        return problems
+
+    def check_size(self, batch: int, height: int, width: int, where: str) -> None:
+        """Refuse, in one line naming `where`, a batch x height x width input that is not accepted."""
+        problems = self.problems(batch, height, width)
+        if problems:
+            raise ShapeError(f"{where}: shape {batch}x{height}x{width} is not accepted ({'; '.join(problems)})")
+
+    def check(self, frames: np.ndarray, where: str) -> None:
+        """Refuse, in one line naming `where`, frames that are not uint8 (N, H, W, 3) of an accepted size."""
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != CHANNELS:
+            raise ShapeError(f"{where}: expected uint8 frames (N, H, W, {CHANNELS}), got {frames.dtype} {frames.shape}")
+        batch, height, width = (int(d) for d in frames.shape[:3])
+        self.check_size(batch, height, width, where)
 
 
 @dataclass(frozen=True)

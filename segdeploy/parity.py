@@ -9,10 +9,9 @@ from typing import Any
 import numpy as np
 
 from .artifacts.manifest import read_manifest
-from .backends import open_backend
+from .backends import open_all, open_backend
 from .backends.base import Backend
 from .backends.table import row_of_kind
-from .backends.torch_backend import TorchBackend
 from .data.dataset import SegmentationSplit
 from .data.spec import DatasetSpec
 from .disagreement import boundary_band
@@ -20,6 +19,7 @@ from .disagreement import save_disagreement as save_disagreement_map
 from .errors import SegdeployError
 from .evaluate import batches, predictions
 from .metrics import ConfusionMatrix
+from .precisions import PRECISIONS, LogitTolerance
 from .recipes import Tolerance
 
 
@@ -64,8 +64,10 @@ class ParityReport:
 class _Tally:
     """Accumulates one backend's agreement with the reference and with the ground truth."""
 
-    def __init__(self, backend: Backend, num_classes: int, ignore_index: int) -> None:
+    def __init__(self, backend: Backend, num_classes: int, ignore_index: int, logits: LogitTolerance) -> None:
         self.backend = backend
+        self.logits = logits
+        self.logits_excess = float("-inf")  # the worst image's |logit diff| beyond its bound (> 0: fails)
         self.matrix = ConfusionMatrix(num_classes, ignore_index)
         self.agree = 0
         self.pixels = 0
@@ -92,6 +94,7 @@ class _Tally:
         self.pixels += labels.size
         if output.ndim == 4 and self.max_diff is not None:
             self.max_diff = max(self.max_diff, float(np.abs(output - reference_logits).max()))
+            self.logits_excess = max(self.logits_excess, self.logits.excess(reference_logits, output))
         else:
             self.max_diff = None
         return labels
@@ -128,9 +131,9 @@ def _row(tally: _Tally, reference: ConfusionMatrix | None, names: list[str], tol
         row.failures.append(f"|mIoU delta| {abs(row.miou_delta):.4f} > {allowed.miou_delta}")
     if row.pixel_agreement < allowed.pixel_agreement:
         row.failures.append(f"pixel agreement {row.pixel_agreement:.5f} < {allowed.pixel_agreement}")
-    fp32 = row.precision == "fp32"
-    if fp32 and row.max_abs_logit_diff is not None and row.max_abs_logit_diff > tolerance.logits_max_abs:
-        row.failures.append(f"max |logit diff| {row.max_abs_logit_diff:.2e} > {tolerance.logits_max_abs}")
+    rule = PRECISIONS.get(row.precision)
+    if rule is not None and rule.parity_logits and row.max_abs_logit_diff is not None and tally.logits_excess > 0:
+        row.failures.append(f"max |logit diff| {row.max_abs_logit_diff:.2e} > {tally.logits} on an image")
     return row
 
 
@@ -145,15 +148,33 @@ def run_parity(
     """Run the reference (model.pt) and every ONNX artifact in `artifact_dir` over `split` of `spec`;
     with `save_disagreement`, write a map of where each artifact disagrees with the reference per image."""
     manifest = read_manifest(artifact_dir)
-    reference = TorchBackend.from_checkpoint(artifact_dir / "model.pt", device=device, argmax=False)
     runnable, skipped = runnable_artifacts(manifest)
-    others = [open_backend(artifact_dir / name, device=device) for name in runnable]
-    if not others:
+    if not runnable:
         raise SegdeployError(f"{artifact_dir}: the manifest lists no exported artifacts to compare")
+    with (
+        open_backend(
+            artifact_dir / reference_artifact(manifest, artifact_dir), device=device, logits=True
+        ) as reference,
+        open_all([artifact_dir / name for name in runnable], device=device) as others,
+    ):
+        return _compare(reference, others, spec, split, batch_size, save_disagreement, artifact_dir, skipped)
+
+
+def _compare(
+    reference: Backend,
+    others: list[Backend],
+    spec: DatasetSpec,
+    split: str,
+    batch_size: int,
+    save_disagreement: Path | None,
+    artifact_dir: Path,
+    skipped: list[str],
+) -> ParityReport:
     for backend in (reference, *others):
         check_classes(backend, spec)
     data = SegmentationSplit(spec, split)
-    tallies = [_Tally(b, spec.num_classes, spec.ignore_index) for b in (reference, *others)]
+    logits = reference.meta.recipe.tolerance.logits()
+    tallies = [_Tally(b, spec.num_classes, spec.ignore_index, logits) for b in (reference, *others)]
     seen = 0
     for frames, masks in batches(data, batch_size):
         reference_logits = reference.run(frames)
@@ -178,6 +199,15 @@ def run_parity(
     rows = [_row(tallies[0], None, spec.class_names, tolerance)]
     rows += [_row(t, tallies[0].matrix, spec.class_names, tolerance) for t in tallies[1:]]
     return ParityReport(str(artifact_dir), spec.name, split, len(data), asdict(tolerance), rows, spec.source, skipped)
+
+
+def reference_artifact(manifest: dict[str, Any], artifact_dir: Path) -> str:
+    """The checkpoint a manifest lists, which every other artifact is compared against."""
+    for name, entry in manifest["artifacts"].items():
+        row = row_of_kind(str(entry.get("kind")))
+        if row is not None and "reference" in row.capabilities:
+            return str(name)
+    raise SegdeployError(f"{artifact_dir}: the manifest lists no reference checkpoint")
 
 
 def runnable_artifacts(manifest: dict[str, Any]) -> tuple[list[str], list[str]]:

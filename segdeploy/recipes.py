@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from .config import build, read_yaml
 from .errors import SegdeployError
+from .precisions import FP16, FP32, INT8, LogitTolerance, PrecisionTolerance
 
 MinOptMax = tuple[int, int, int]
 Size = tuple[int, int]
@@ -24,29 +25,6 @@ class ExportSettings:
     width: MinOptMax = (128, 256, 1024)
     probe_sizes: list[Size] = field(default_factory=lambda: [(256, 256), (320, 384)])
 
-    def shape_problems(self, batch: int, height: int, width: int) -> list[str]:
-        """Why a batch x height x width input does not fit the exported graph; empty when it does."""
-        problems = [
-            f"{axis} {value} outside {low}..{high}"
-            for axis, value, (low, _, high) in (
-                ("batch", batch, self.batch),
-                ("height", height, self.height),
-                ("width", width, self.width),
-            )
-            if not low <= value <= high
-        ]
-        if height % 32 or width % 32:
-            problems.append("height and width must be multiples of 32")
-        return problems
-
-
-@dataclass(frozen=True)
-class PrecisionTolerance:
-    """How far a reduced-precision artifact may drift from the FP32 reference on real data."""
-
-    miou_delta: float
-    pixel_agreement: float
-
 
 @dataclass(frozen=True)
 class Tolerance:
@@ -54,18 +32,22 @@ class Tolerance:
     FP32 artifacts (logits included); `fp16` and `int8` to the reduced-precision graphs, whose
     `int8.miou_delta` is also the INT8 accuracy guard's default --max-miou-drop."""
 
-    logits_max_abs: float = 1e-3
-    miou_delta: float = 1e-3
-    pixel_agreement: float = 0.999
-    fp16: PrecisionTolerance = PrecisionTolerance(miou_delta=0.002, pixel_agreement=0.995)
-    int8: PrecisionTolerance = PrecisionTolerance(miou_delta=0.01, pixel_agreement=0.98)
+    logits_max_abs: float = FP32.validation.atol
+    miou_delta: float = FP32.gate.miou_delta
+    pixel_agreement: float = FP32.gate.pixel_agreement
+    fp16: PrecisionTolerance = FP16.gate
+    int8: PrecisionTolerance = INT8.gate
 
-    def for_precision(self, precision: str) -> PrecisionTolerance:
-        if precision == "fp16":
-            return self.fp16
-        if precision == "int8":
-            return self.int8
+    def for_precision(self, name: str) -> PrecisionTolerance:
+        """The gate for artifacts of precision `name` (FP32's for the PyTorch variants)."""
+        if name in (FP16.name, INT8.name):
+            gate: PrecisionTolerance = getattr(self, name)
+            return gate
         return PrecisionTolerance(self.miou_delta, self.pixel_agreement)
+
+    def logits(self) -> LogitTolerance:
+        """FP32 logits against the reference: the recipe's absolute bound, the table's relative one."""
+        return LogitTolerance(self.logits_max_abs, FP32.validation.rtol)
 
 
 @dataclass(frozen=True)

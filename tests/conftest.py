@@ -1,7 +1,10 @@
-"""Shared fixtures: a tiny procedural data set, the real data sets when present, a CLI runner."""
+"""Shared fixtures: a tiny procedural data set, the real data sets when present, a CLI runner, and the
+stand-ins for TensorRT, pycuda and libcuda (tests/fixtures/fake_tensorrt.py)."""
 
 from __future__ import annotations
 
+import gc
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,3 +35,37 @@ def real_dataset(name: str) -> Path:
     if not (SHARED / name).is_dir():
         pytest.skip(f"real data set {SHARED / name} not present")
     return REPO / "recipes" / "data" / f"{name}.yaml"
+
+
+TRT_MODULES = (
+    "segdeploy.tensorrt.build",
+    "segdeploy.tensorrt.calibrator",
+    "segdeploy.backends.tensorrt_backend",
+    "segdeploy.cuda.pycuda_driver",
+)
+
+
+@pytest.fixture()
+def fake_trt(monkeypatch):
+    """Installs the TensorRT and pycuda stand-ins over a fresh strict CUDA stand-in; afterwards every
+    TensorRT object must have been released in order, with a context, and no thread may hold one."""
+    from .fixtures import fake_cuda, fake_tensorrt
+
+    driver = fake_cuda.FakeDriver()
+    monkeypatch.setattr(fake_cuda, "CURRENT", driver)
+    monkeypatch.setattr(fake_tensorrt, "STATE", fake_tensorrt.State())
+    fake_tensorrt.configure("10.3.0.30")
+    for name, module in fake_tensorrt.MODULES.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    for name in TRT_MODULES:
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    import segdeploy.cuda.select
+
+    monkeypatch.setattr(segdeploy.cuda.select, "load_driver", lambda: fake_cuda.CURRENT)
+    yield fake_tensorrt
+    gc.collect()
+    for name in TRT_MODULES:
+        sys.modules.pop(name, None)
+    fake_tensorrt.configure("10.3.0.30")
+    assert fake_tensorrt.STATE.problems == [], fake_tensorrt.STATE.problems
+    assert driver.leftover() == [], driver.leftover()

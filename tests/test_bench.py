@@ -48,6 +48,9 @@ class Recorder:
         self.warm += 1
         return np.zeros((frames.shape[0], 2, 4, 4), np.float32)
 
+    def timings(self):
+        return None
+
 
 def test_warmup_is_excluded_and_order_rotates():
     log: list[str] = []
@@ -137,9 +140,8 @@ def test_shape_outside_the_profile(exported, runner):
 
 def test_gpu_stage_timings_are_sampled_per_iteration():
     class Timed(Recorder):
-        def infer(self, feed):
-            self.timings = {"h2d": 0.1, "compute": 2.0, "d2h": 0.2}
-            return super().infer(feed)
+        def timings(self):
+            return {"prepare": 0.0, "h2d": 0.1, "compute": 2.0, "d2h": 0.2}
 
     backend = Timed("gpu", [])
     config = BenchConfig(shapes=[(4, 4)], iterations=5, warmup=1)
@@ -159,7 +161,20 @@ def test_torch_cuda_graphs_need_a_gpu(tmp_path):
         eager = TorchBackend.from_checkpoint(export.checkpoint, device="cuda")
         graphed = TorchBackend.from_checkpoint(export.checkpoint, device="cuda", cuda_graph=True)
         np.testing.assert_allclose(graphed.run(frames), eager.run(frames), atol=1e-4)
-        assert set(graphed.timings) == {"h2d", "compute", "d2h"}
+        assert set(graphed.timings()) == {"prepare", "h2d", "compute", "d2h"}
     else:
         with pytest.raises(SegdeployError, match="CUDA graphs need a CUDA device"):
             TorchBackend.from_checkpoint(export.checkpoint, cuda_graph=True)
+
+
+def test_bench_config_from_command_line_terms():
+    from segdeploy.errors import SegdeployError
+
+    config = BenchConfig.from_options(shapes=[], both_cuda_graphs=True, denormals="keep", batch=2)
+    assert config.torch_variants == ("eager",) and config.cuda_graphs == (False, True)
+    assert not config.flush_denormal and config.batch == 2
+    assert BenchConfig.from_options(shapes=[], torch_variants=["compile"]).torch_variants == ("compile",)
+    with pytest.raises(SegdeployError, match="--denormals 'off': choose flush or keep"):
+        BenchConfig.from_options(shapes=[], denormals="off")
+    with pytest.raises(TypeError):
+        BenchConfig([(64, 96)], 1)  # type: ignore[misc]  # keyword-only fields

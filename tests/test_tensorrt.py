@@ -39,11 +39,14 @@ from segdeploy.tensorrt.sidecar import (
 from segdeploy.tensorrt.types import dims_list, numpy_dtype
 from segdeploy.tensorrt.versions import TrtVersion, plan_build
 
+from .fixtures import fake_cuda
 from .helpers import one_line_error, tiny_recipe
+
+OBEY = "OBEY_PRECISION_CONSTRAINTS"
 
 needs_gpu_tensorrt = pytest.mark.skipif(
     not (tensorrt_available() and torch.cuda.is_available()),
-    reason="needs a CUDA GPU with TensorRT and pycuda (their wheels come from NVIDIA's index)",
+    reason="needs a CUDA GPU with TensorRT and a CUDA binding (cuda-bindings or pycuda)",
 )
 
 
@@ -70,10 +73,10 @@ def _meta(fold: bool = False):
     [
         ("10.13.0.35", "fp16", None, "strongly-typed", ("STRONGLY_TYPED",), (), False),
         ("11.0.0", "int8", None, "strongly-typed", ("STRONGLY_TYPED",), (), False),
-        ("10.3.0.30", "fp32", "fp16", "builder-flags", (), ("FP16",), False),
-        ("10.3.0.30", "fp32", "int8", "builder-flags", (), ("INT8", "FP16"), True),
-        ("8.5.2.2", "fp32", "int8", "builder-flags", ("EXPLICIT_BATCH",), ("INT8", "FP16"), True),
-        ("8.5.2.2", "fp16", None, "builder-flags", ("EXPLICIT_BATCH",), ("FP16",), False),
+        ("10.3.0.30", "fp32", "fp16", "builder-flags", (), ("FP16", OBEY), False),
+        ("10.3.0.30", "fp32", "int8", "builder-flags", (), ("INT8", "FP16", OBEY), True),
+        ("8.5.2.2", "fp32", "int8", "builder-flags", ("EXPLICIT_BATCH",), ("INT8", "FP16", OBEY), True),
+        ("8.5.2.2", "fp16", None, "builder-flags", ("EXPLICIT_BATCH",), ("FP16", OBEY), False),
         ("8.6.1", "int8", None, "builder-flags", ("EXPLICIT_BATCH",), ("INT8",), False),
         ("8.6.1", "fp32", None, "builder-flags", ("EXPLICIT_BATCH",), (), False),
     ],
@@ -102,7 +105,11 @@ def test_build_plan_refusals(version, graph, request_, fragment):
 def test_dla_needs_reduced_precision():
     with pytest.raises(SegdeployError, match="DLA runs FP16 and INT8 only"):
         plan_build(TrtVersion.parse("10.3.0"), "fp32", None, "model.onnx", dla=True)
-    assert plan_build(TrtVersion.parse("8.5.2"), "fp32", "fp16", "model.onnx", dla=True).builder_flags == ("FP16",)
+    assert plan_build(TrtVersion.parse("8.5.2"), "fp32", "fp16", "model.onnx", dla=True).builder_flags == ("FP16", OBEY)
+    typed = plan_build(TrtVersion.parse("10.3.0"), "fp16", None, "model.fp16.onnx", dla=True)
+    assert typed.mode == "builder-flags" and typed.network_flags == ()  # DLA takes no strongly typed network
+    with pytest.raises(SegdeployError, match="TensorRT 11.0.0 has no DLA support"):
+        plan_build(TrtVersion.parse("11.0.0"), "fp16", None, "model.fp16.onnx", dla=True)
 
 
 def test_version_parsing_and_features():
@@ -245,7 +252,8 @@ def test_calibration_batches_are_fixed_shape_and_preprocessed(tiny_data, tmp_pat
     expected = (first[..., 0] - meta.recipe.mean[0]) / meta.recipe.std[0]
     np.testing.assert_allclose(batches[0][0, 0], expected, rtol=1e-5, atol=1e-5)
     folded = next(calibration_batches(calibration, _meta(fold=True), 4))
-    assert folded.shape == (4, 64, 96, 3) and folded.dtype == np.uint8
+    assert folded.shape == (4, 64, 96, 3) and folded.dtype == np.float32  # the calibrator takes FP32
+    np.testing.assert_array_equal(folded[0], next(calibration.frames())[0])
 
 
 # --- without TensorRT: clear messages ---------------------------------------------------------------
@@ -373,27 +381,6 @@ def test_engine_build_run_and_parity_on_gpu(tiny_export, tiny_data, graph, tmp_p
 
 # --- the whole path on stand-ins for TensorRT, pycuda and libcuda (tests/fixtures/fake_tensorrt.py) --
 
-TRT_MODULES = ("segdeploy.tensorrt.build", "segdeploy.tensorrt.cuda", "segdeploy.tensorrt.calibrator")
-
-
-@pytest.fixture()
-def fake_trt(monkeypatch):
-    """Installs the stand-ins; modules that imported them are dropped afterwards."""
-    from .fixtures import fake_tensorrt
-
-    monkeypatch.setattr(fake_tensorrt, "STATE", fake_tensorrt.State())
-    monkeypatch.setattr(fake_tensorrt.tensorrt, "__version__", "10.3.0.30")
-    for name, module in fake_tensorrt.MODULES.items():
-        monkeypatch.setitem(sys.modules, name, module)
-    for name in (*TRT_MODULES, "segdeploy.backends.tensorrt_backend"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    import segdeploy.tensorrt.cuda
-
-    monkeypatch.setattr(segdeploy.tensorrt.cuda, "_driver", fake_tensorrt.Driver)
-    yield fake_tensorrt
-    for name in (*TRT_MODULES, "segdeploy.backends.tensorrt_backend"):
-        sys.modules.pop(name, None)
-
 
 @pytest.fixture()
 def fresh_export(tmp_path):
@@ -440,7 +427,7 @@ def test_builder_flag_int8_calibrates_once_then_reuses_its_cache(fake_trt, fresh
     options = BuildOptions("int8", calibration.directory, calib_batch=4)
     result = build_engine(fresh_export.onnx, options=options)
     build = fake_trt.STATE.builds[-1]
-    assert build["flags"] == 0 and build["builder_flags"] == ["INT8", "FP16"]
+    assert build["flags"] == 0 and build["builder_flags"] == ["INT8", "FP16", OBEY]
     assert build["config"].calibration_profile.shapes["input"][1] == (4, 3, 64, 96)
     assert len(fake_trt.STATE.calibration_batches) == 2 and result.engine.name == "model.flags-int8.plan"
     assert result.calibration_cache.parent == calibration.directory and result.calibration_cache.is_file()
@@ -451,10 +438,10 @@ def test_builder_flag_int8_calibrates_once_then_reuses_its_cache(fake_trt, fresh
     again = read_engine_manifest(result.engine).raw["build"]["calibration"]
     assert again["cache_reused"] is True and again["batches"] == 0 and len(fake_trt.STATE.calibration_batches) == 2
 
-    fake_trt.tensorrt.__version__ = "8.5.2.2"
+    fake_trt.configure("8.5.2.2")
     build_engine(fresh_export.reduced["model.fp16.onnx"], options=BuildOptions(force=True))
-    assert fake_trt.STATE.builds[-1]["flags"] == 1 << 0 and fake_trt.STATE.builds[-1]["builder_flags"] == ["FP16"]
-    fake_trt.tensorrt.__version__ = "11.0.0"
+    assert fake_trt.STATE.builds[-1]["flags"] == 1 << 0 and fake_trt.STATE.builds[-1]["builder_flags"] == ["FP16", OBEY]
+    fake_trt.configure("11.0.0")
     with pytest.raises(SegdeployError, match="no builder precision flags"):
         build_engine(fresh_export.onnx, options=dataclasses.replace(options, force=True))
 
@@ -464,7 +451,7 @@ def test_dla_core_setup_and_refusal(fake_trt, fresh_export):
 
     build_engine(fresh_export.reduced["model.fp16.onnx"], options=BuildOptions(dla_core=1))
     config = fake_trt.STATE.builds[-1]["config"]
-    assert (config.default_device_type, config.DLA_core) == ("DLA", 1) and "GPU_FALLBACK" in config.flags
+    assert (config.default_device_type.name, config.DLA_core) == ("DLA", 1) and "GPU_FALLBACK" in config.flags
     (low, opt, high) = config.profiles[0].shapes["input"]
     assert low == opt == high  # DLA takes no dynamic shapes
     with pytest.raises(SegdeployError, match="this device has 2 DLA cores"):
@@ -481,13 +468,13 @@ def test_cuda_graph_is_captured_once_per_shape_and_replayed(fake_trt, fresh_expo
     for _ in range(3):
         np.testing.assert_allclose(backend.run(small), reference.run(small), atol=1e-6)
     # the first call runs eagerly and captures; the next two replay the graph
-    assert (fake_trt.STATE.enqueues, fake_trt.STATE.launches) == (2, 2)
-    assert set(backend.timings) == {"h2d", "compute", "d2h"}
+    assert (fake_trt.STATE.enqueues, fake_cuda.CURRENT.launches) == (2, 2)
+    assert set(backend.timings()) == {"prepare", "h2d", "compute", "d2h"}
     large = np.random.default_rng(5).integers(0, 256, size=(2, 96, 128, 3), dtype=np.uint8)
     np.testing.assert_allclose(backend.run(large), reference.run(large), atol=1e-6)
-    assert backend.graph is not None and len(fake_trt.STATE.graphs) == 2  # captured again for the new shape
+    assert backend.graph is not None and fake_cuda.CURRENT.captures == 2  # captured again for the new shape
     np.testing.assert_allclose(backend.run(small), reference.run(small), atol=1e-6)
-    assert fake_trt.STATE.enqueues == 6 and fake_trt.STATE.launches == 2
+    assert fake_trt.STATE.enqueues == 6 and fake_cuda.CURRENT.launches == 2
     with pytest.raises(SegdeployError, match="does not fit the engine's profile"):
         backend.infer(np.zeros((1, 3, 64, 4096), np.float32))
 
@@ -500,7 +487,7 @@ def test_engines_join_parity_and_bench(fake_trt, fresh_export, tiny_data):
     report = run_parity(fresh_export.out_dir, load_dataset_spec(tiny_data), batch_size=4)
     row = next(r for r in report.rows if r.artifact == "model.plan")
     assert row.backend == "tensorrt" and row.pixel_agreement == 1.0 and not report.skipped
-    config = BenchConfig([(64, 96)], iterations=3, warmup=1, cuda_graphs=(False, True), memory=False)
+    config = BenchConfig(shapes=[(64, 96)], iterations=3, warmup=1, cuda_graphs=(False, True), memory=False)
     bench = run_bench([fresh_export.out_dir / "model.plan"], config, log=lambda _: None)
     assert [r.label for r in bench.rows] == ["model.plan", "model.plan [cuda graph]"]
     assert {"gpu_h2d", "gpu_compute", "gpu_d2h"} <= set(bench.rows[0].stages_ms)
@@ -510,7 +497,7 @@ def test_engines_from_another_version_are_refused_on_load(fake_trt, fresh_export
     from segdeploy.tensorrt.build import build_engine
 
     engine = build_engine(fresh_export.onnx).engine
-    fake_trt.tensorrt.__version__ = "10.13.0.35"
+    fake_trt.configure("10.13.0.35")
     one_line_error(
         runner.invoke(app, ["bench", str(engine), "--no-memory", "--device", "cuda"]),
         "built with TensorRT 10.3.0.30, this machine has 10.13.0.35",

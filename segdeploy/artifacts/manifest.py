@@ -10,6 +10,7 @@ from ..errors import SegdeployError
 from ..files import read_json, sha256_of, write_json
 from ..libraries import library_versions
 from ..meta import ModelMeta
+from ..precisions import Precision
 
 if TYPE_CHECKING:
     import onnx
@@ -26,13 +27,13 @@ def _tensor_signature(value: onnx.ValueInfoProto) -> dict[str, Any]:
     return {"name": value.name, "shape": shape, "dtype": onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name}
 
 
-def describe_onnx(path: Path, precision: str) -> dict[str, Any]:
+def describe_onnx(path: Path, precision: Precision) -> dict[str, Any]:
     import onnx
 
     model = onnx.load(str(path), load_external_data=False)
     return {
-        "kind": "onnx",
-        "precision": precision,
+        "kind": precision.kind,
+        "precision": precision.name,
         "sha256": sha256_of(path),
         "bytes": path.stat().st_size,
         "opset": max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),

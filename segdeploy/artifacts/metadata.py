@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..errors import SegdeployError
 from ..meta import ModelMeta
+from ..precisions import FP32
 
 META_KEY = "segdeploy.meta"
 PRECISION_KEY = "segdeploy.precision"
@@ -20,7 +21,7 @@ def onnx_metadata(meta: ModelMeta, precision: str) -> dict[str, str]:
 def read_onnx_metadata(props: Mapping[str, str], path: Path) -> tuple[ModelMeta, str]:
     if META_KEY not in props:
         raise SegdeployError(f"{path}: no segdeploy metadata in this ONNX model; export it with 'segdeploy export'")
-    return ModelMeta.from_dict(json.loads(props[META_KEY]), str(path)), props.get(PRECISION_KEY, "fp32")
+    return ModelMeta.from_dict(json.loads(props[META_KEY]), str(path)), props.get(PRECISION_KEY, FP32.name)
 
 
 def stamp_metadata(path: Path, meta: ModelMeta, precision: str) -> None:

@@ -1,19 +1,50 @@
-"""The backend interface that parity and bench rely on, and the shared host-side preprocessing."""
+"""The backend protocol every backend implements, and the base class that gives each the same checks,
+closing and context-manager use."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import time
+from abc import ABC, abstractmethod
+from types import TracebackType
+from typing import Any, Literal, Protocol, TypedDict, TypeVar
 
 import numpy as np
 
-from ..meta import ModelMeta
+from ..errors import SegdeployError
+from ..meta import AcceptedShapes, ModelMeta
+
+
+class Timings(TypedDict):
+    """Milliseconds of the last run per stage: host preprocessing, host-to-device copy, compute and
+    device-to-host copy."""
+
+    prepare: float
+    h2d: float
+    compute: float
+    d2h: float
+
+
+DEVICE_STAGES: tuple[Literal["h2d", "compute", "d2h"], ...] = ("h2d", "compute", "d2h")
+
+
+class MemoryUse(TypedDict):
+    """Bytes a backend holds on the host (weights, I/O buffers) and on the device (None: not measurable)."""
+
+    host_bytes: int
+    device_bytes: int | None
+
+
+class ClosedError(SegdeployError):
+    """A backend used after close()."""
 
 
 class Backend(Protocol):
     """Runs one artifact. `run(frames)` takes uint8 frames (N, H, W, 3) and returns float32 logits
     (N, C, H, W), or int32 class maps (N, H, W) when the artifact ends in an argmax (meta.io.argmax).
-    `run` is `infer(prepare(frames))`: `prepare` is the host-side preprocessing, `infer` the rest,
-    which bench times separately."""
+    `run` is `infer(prepare(frames))`: `prepare` is the host-side preprocessing (it refuses frames
+    outside `accepted_shapes()` before anything runs), `infer` the rest, which bench times separately.
+    `close()` frees what the backend holds; it is idempotent, and any other use after it is an error.
+    Use it as a context manager: `with open_backend(path) as backend: ...`."""
 
     name: str  # the engine: "pytorch", "onnxruntime", "tensorrt"
     label: str  # which artifact (and variant), for tables
@@ -28,7 +59,85 @@ class Backend(Protocol):
 
     def settings(self) -> dict[str, Any]: ...
 
+    def timings(self) -> Timings | None: ...
 
-def check_frames(frames: np.ndarray) -> None:
-    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"expected uint8 frames of shape (N, H, W, 3), got {frames.dtype} {frames.shape}")
+    def memory(self) -> MemoryUse: ...
+
+    def accepted_shapes(self) -> AcceptedShapes: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Backend: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None: ...
+
+
+B = TypeVar("B", bound="BackendBase")
+
+
+class BackendBase(ABC):
+    """What every backend shares: `prepare` checks the frames against `accepted_shapes()` and times
+    itself, `run` is `infer(prepare(frames))`, `close()` calls `_release()` once, and every use after it
+    fails with one line. A backend implements `_prepare`, `_infer`, `_release` and the rest of `Backend`."""
+
+    name: str
+    label: str
+    precision: str
+    meta: ModelMeta
+    _closed = False
+    _prepare_ms = 0.0
+    stages: dict[str, float] = {}  # noqa: RUF012 - replaced, never mutated: the device stages of the last run
+
+    @abstractmethod
+    def _prepare(self, frames: np.ndarray) -> Any: ...
+
+    @abstractmethod
+    def _infer(self, feed: Any) -> np.ndarray: ...
+
+    @abstractmethod
+    def _release(self) -> None: ...
+
+    @abstractmethod
+    def accepted_shapes(self) -> AcceptedShapes: ...
+
+    def timings(self) -> Timings | None:
+        """The stages of the last run, where the backend splits copies from compute (`stages`); else None."""
+        if not self.stages:
+            return None
+        stages = self.stages
+        return {"prepare": self._prepare_ms, "h2d": stages["h2d"], "compute": stages["compute"], "d2h": stages["d2h"]}
+
+    def check_open(self) -> None:
+        if self._closed:
+            raise ClosedError(f"{self.label}: this backend was closed; open the artifact again")
+
+    def prepare(self, frames: np.ndarray) -> Any:
+        self.check_open()
+        self.accepted_shapes().check(frames, self.label)
+        start = time.perf_counter_ns()
+        feed = self._prepare(frames)
+        self._prepare_ms = (time.perf_counter_ns() - start) / 1e6
+        return feed
+
+    def infer(self, feed: Any) -> np.ndarray:
+        self.check_open()
+        return self._infer(feed)
+
+    def run(self, frames: np.ndarray) -> np.ndarray:
+        return self.infer(self.prepare(frames))
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._release()
+
+    def __enter__(self: B) -> B:
+        self.check_open()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()

@@ -9,11 +9,12 @@ import numpy as np
 
 from ..artifacts.metadata import read_onnx_metadata
 from ..errors import SegdeployError
-from .base import check_frames
+from ..meta import AcceptedShapes
+from .base import BackendBase, MemoryUse, Timings
 from .options import BackendOptions
 
 
-class OnnxRuntimeBackend:
+class OnnxRuntimeBackend(BackendBase):
     name = "onnxruntime"
 
     def __init__(
@@ -21,6 +22,7 @@ class OnnxRuntimeBackend:
     ) -> None:
         import onnxruntime as ort
 
+        self.path = path
         self.label = path.name
         available = ort.get_available_providers()
         wanted = providers or ["CPUExecutionProvider"]
@@ -34,11 +36,14 @@ class OnnxRuntimeBackend:
         options.add_session_config_entry("session.set_denormal_as_zero", "1" if flush_denormal else "0")
         self.threads, self.flush_denormal = threads, flush_denormal
         try:
-            self.session = ort.InferenceSession(str(path), sess_options=options, providers=wanted)
+            self.session: Any = ort.InferenceSession(str(path), sess_options=options, providers=wanted)
         except Exception as exc:
             raise SegdeployError(f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from None
         self.meta, self.precision = read_onnx_metadata(self.session.get_modelmeta().custom_metadata_map, path)
-        self.input_name = self.session.get_inputs()[0].name
+        graph_input = self.session.get_inputs()[0]
+        self.input_name = graph_input.name
+        dims = [d if isinstance(d, int) else None for d in graph_input.shape]
+        self.shapes = AcceptedShapes.of_input(self.meta.io, dims, dims)
         self.providers = self.session.get_providers()
 
     @classmethod
@@ -53,12 +58,23 @@ class OnnxRuntimeBackend:
             "denormal_as_zero": self.flush_denormal,
         }
 
-    def prepare(self, frames: np.ndarray) -> np.ndarray:
-        check_frames(frames)
+    def accepted_shapes(self) -> AcceptedShapes:
+        """Fixed dimensions of the graph's input; any size for its dynamic ones."""
+        return self.shapes
+
+    def timings(self) -> Timings | None:
+        return None  # ONNX Runtime does not split copies from compute
+
+    def memory(self) -> MemoryUse:
+        """The weights (the file's size) on the host; device memory of GPU providers is not reported."""
+        on_cpu = self.providers == ["CPUExecutionProvider"]
+        return {"host_bytes": self.path.stat().st_size, "device_bytes": 0 if on_cpu else None}
+
+    def _prepare(self, frames: np.ndarray) -> np.ndarray:
         return self.meta.feed(frames)
 
-    def infer(self, feed: np.ndarray) -> np.ndarray:
+    def _infer(self, feed: np.ndarray) -> np.ndarray:
         return np.asarray(self.session.run(None, {self.input_name: feed})[0])
 
-    def run(self, frames: np.ndarray) -> np.ndarray:
-        return self.infer(self.prepare(frames))
+    def _release(self) -> None:
+        del self.session

@@ -13,6 +13,7 @@ class BackendOptions:
     flush_denormal: bool = True  # ONNX Runtime: denormals as zero
     cuda_graph: bool = False  # TensorRT: replay the enqueue as a CUDA graph
     torch_variant: str = "channels_last"  # PyTorch: one of TORCH_VARIANTS
+    logits: bool = False  # PyTorch: return logits even when the model ends in an argmax (the parity reference)
 
 
 def cuda_index(device: str) -> int:

@@ -4,9 +4,10 @@ can do. Opening, parity, bench, predict, report and the runtime all go through i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ def _always() -> bool:
 
 @dataclass(frozen=True)
 class BackendRow:
-    kind: str  # the artifact kind, as the export manifest records it
+    kind: str  # the artifact kind: the "kind" of its entry in the export manifest
     module: str  # the module of the backend class, imported only when an artifact of this kind opens
     cls: str
     suffixes: tuple[str, ...]
@@ -71,12 +72,15 @@ def row_of_kind(kind: str) -> BackendRow | None:
     return next((row for row in TABLE if row.kind == kind), None)
 
 
-def open_backend(path: Path, options: BackendOptions | None = None, **changes: Any) -> Backend:
-    """Open an artifact with the backend its file type calls for; `changes` replace fields of `options`."""
+def open_backend(path: Path, options: BackendOptions | None = None, kind: str | None = None, **changes: Any) -> Backend:
+    """Open an artifact with the backend its file type (or `kind`, for a file under a temporary name) calls
+    for; `changes` replace fields of `options`."""
     options = dataclasses.replace(options or BackendOptions(), **changes)
     if not path.exists():
         raise SegdeployError(f"{path}: file not found")
-    row = row_for(path)
+    row = row_for(path) if kind is None else row_of_kind(kind)
+    if row is None:
+        raise SegdeployError(f"{path}: no backend runs artifacts of kind '{kind}'")
     if not row.available():
         raise SegdeployError(f"{path}: {row.missing}")
     backend: Backend = row.backend_class().open(path, options)
@@ -86,15 +90,25 @@ def open_backend(path: Path, options: BackendOptions | None = None, **changes: A
 def open_variants(
     path: Path, options: BackendOptions, torch_variants: tuple[str, ...], cuda_graphs: tuple[bool, ...]
 ) -> list[Backend]:
-    """One backend per artifact, per PyTorch variant for a checkpoint, per CUDA-graph setting for an engine."""
+    """One backend per artifact, per PyTorch variant for a checkpoint, per CUDA-graph setting for an engine;
+    the caller closes them (all are closed when one fails to open)."""
     row = row_for(path, "benchmarkable artifact")
+    changes: list[dict[str, Any]] = [{}]
     if "torch_variants" in row.capabilities:
-        backends = []
-        for variant in torch_variants:
-            backend = open_backend(path, options, torch_variant=variant)
-            backend.label = f"{path.name} [{variant}]"
-            backends.append(backend)
-        return backends
-    if "cuda_graphs" in row.capabilities:
-        return [open_backend(path, options, cuda_graph=graph) for graph in cuda_graphs]
-    return [open_backend(path, options)]
+        changes = [{"torch_variant": variant} for variant in torch_variants]
+    elif "cuda_graphs" in row.capabilities:
+        changes = [{"cuda_graph": graph} for graph in cuda_graphs]
+    with contextlib.ExitStack() as opened:
+        backends = [opened.enter_context(open_backend(path, options, **change)) for change in changes]
+        if "torch_variants" in row.capabilities:
+            for backend, variant in zip(backends, torch_variants):
+                backend.label = f"{path.name} [{variant}]"
+        opened.pop_all()
+    return backends
+
+
+@contextlib.contextmanager
+def open_all(paths: Sequence[Path], options: BackendOptions | None = None, **changes: Any) -> Iterator[list[Backend]]:
+    """`with open_all(paths) as backends:` one backend per path, all closed on leaving."""
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(open_backend(path, options, **changes)) for path in paths]

@@ -1,59 +1,90 @@
-"""TensorRT backend: an engine built by `segdeploy build`, run with pycuda on one CUDA stream.
+"""TensorRT backend: an engine built by `segdeploy build`, run on one CUDA stream through segdeploy.cuda.
 
 Page-locked host buffers and device buffers are allocated once and grown only for a larger shape;
 tensor addresses are bound with set_tensor_address and the engine runs with execute_async_v3
-(TensorRT >= 8.5). Input shapes are set per call for dynamic engines. With `cuda_graph`, the
-enqueue is captured for the current input shape and replayed until the shape changes. Timings of
-host-to-device copy, compute and device-to-host copy come from CUDA events. Imports tensorrt and pycuda:
-open it through `open_backend`.
+(TensorRT >= 8.5). Input shapes are set per call for dynamic engines. With `cuda_graph`, the enqueue is
+captured for the current input shape and replayed until the shape changes; when capture fails (data-
+dependent shapes, a synchronising plugin) the backend says so in one line and enqueues plainly, as
+trtexec does. Timings of host-to-device copy, compute and device-to-host copy come from CUDA events.
+
+The CUDA context is current only inside a call, on the calling thread, so any thread may call; calls
+from several threads are serialised by the session's lock. close() (or `with`) releases the execution
+context, the engine and the runtime in that order with the context current, then the CUDA session; a
+finaliser does the same for a backend nobody closed. Imports tensorrt: open it through `open_backend`.
 """
 
 from __future__ import annotations
 
+import sys
+import weakref
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pycuda.driver as cuda
 import tensorrt as trt
 
-from ..errors import SegdeployError
-from ..tensorrt.cuda import CudaContext, CudaGraph
+from ..cuda import CudaSession
+from ..errors import CaptureError, SegdeployError
+from ..meta import AcceptedShapes
 from ..tensorrt.sidecar import check_loadable, read_engine_manifest
 from ..tensorrt.types import dims_list
-from .base import check_frames
+from .base import BackendBase, MemoryUse
 from .options import BackendOptions, cuda_index
 
 _LOGGER = trt.Logger(trt.Logger.WARNING)
 
 
+class _Engine:
+    """The runtime, engine and execution context of one backend, held only here and released newest
+    first. A separate object, so the backend's finaliser can release them without the backend."""
+
+    def __init__(self, path: Path, data: bytes, dla_core: int | None) -> None:
+        self.runtime = trt.Runtime(_LOGGER)
+        if dla_core is not None:
+            self.runtime.DLA_core = dla_core  # IRuntime: set before deserializing an engine built for DLA
+        self.engine = self.runtime.deserialize_cuda_engine(data)
+        if self.engine is None:
+            raise SegdeployError(
+                f"{path}: TensorRT could not deserialize the engine; rebuild it with 'segdeploy build'"
+            )
+        self.context = self.engine.create_execution_context()
+
+    def release(self) -> None:
+        for name in ("context", "engine", "runtime"):
+            self.__dict__.pop(name, None)
+
+
+def _release(cuda: CudaSession, objects: _Engine) -> None:
+    """Graphs first (they replay the context's work), then context, engine, runtime, then CUDA."""
+    if not cuda.closed:
+        with cuda.current():
+            cuda.drop_graphs()
+            objects.release()
+    cuda.close()
+
+
 class _Buffer:
     """A page-locked host array and a device allocation of the same capacity, grown on demand."""
 
-    def __init__(self, dtype: np.dtype[Any]) -> None:
-        self.dtype = dtype
+    def __init__(self, cuda: CudaSession, dtype: np.dtype[Any]) -> None:
+        self.cuda, self.dtype = cuda, dtype
         self.capacity = 0
         self.host: np.ndarray = np.empty(0, dtype)
-        self.device: cuda.DeviceAllocation | None = None
+        self.device = 0
 
-    def fit(self, count: int) -> bool:
-        """Make room for `count` elements; True when the device address changed."""
+    def fit(self, count: int) -> None:
+        """Make room for `count` elements (the device address changes when it grows)."""
         if count <= self.capacity:
-            return False
-        if self.device is not None:
-            self.device.free()
-        self.host = cuda.pagelocked_empty(count, self.dtype)
-        self.device = cuda.mem_alloc(count * self.dtype.itemsize)
+            return
+        if self.capacity:
+            self.cuda.free(self.device)
+            self.cuda.host_free(self.host)
+        nbytes = count * self.dtype.itemsize
+        self.host, self.device = self.cuda.host(nbytes, self.dtype), self.cuda.alloc(nbytes)
         self.capacity = count
-        return True
-
-    @property
-    def address(self) -> int:
-        assert self.device is not None
-        return int(self.device)
 
 
-class TensorRTBackend:
+class TensorRTBackend(BackendBase):
     name = "tensorrt"
 
     def __init__(self, path: Path, device: int = 0, cuda_graph: bool = False) -> None:
@@ -61,34 +92,45 @@ class TensorRTBackend:
         self.manifest = read_engine_manifest(path)
         self.meta, self.precision = self.manifest.meta, self.manifest.precision
         self.label = path.name + (" [cuda graph]" if cuda_graph else "")
-        self.cuda = CudaContext(device)
+        self.cuda = CudaSession(device)
         try:
-            data = path.read_bytes()
-            check_loadable(self.manifest, path, data, trt.__version__, self.cuda.gpu)
-            self.runtime = trt.Runtime(_LOGGER)
-            self.engine = self.runtime.deserialize_cuda_engine(data)
-            if self.engine is None:
-                raise SegdeployError(
-                    f"{path}: TensorRT could not deserialize the engine; rebuild it with 'segdeploy build'"
-                )
-            self.context = self.engine.create_execution_context()
+            with self.cuda.current():
+                data = path.read_bytes()
+                check_loadable(self.manifest, path, data, trt.__version__, self.cuda.gpu)
+                self.trt = _Engine(path, data, self.manifest.raw["build"].get("dla_core"))
+                if self.trt.context is None:
+                    free, total = self.cuda.mem_get_info()
+                    raise SegdeployError(
+                        f"{path}: TensorRT could not create an execution context (out of GPU memory: "
+                        f"{free >> 20} of {total >> 20} MiB free); close other GPU programs or rebuild "
+                        "for smaller shapes"
+                    )
+                self.stream = self.cuda.stream()
+                self.events = [self.cuda.event() for _ in range(4)]
         except BaseException:
-            self.cuda.close()  # leave no context pushed behind a failed load
+            if hasattr(self, "trt"):
+                with self.cuda.current():
+                    self.trt.release()
+            self.cuda.close()  # nothing is left behind a failed load
             raise
-        self.stream = cuda.Stream()
-        self.events = [cuda.Event() for _ in range(4)]
+        self._finalizer = weakref.finalize(self, _release, self.cuda, self.trt)
         self.input_name, self.output_name = self.manifest.input.name, self.manifest.output.name
-        self.inputs = _Buffer(np.dtype(self.manifest.input.dtype))
-        self.outputs = _Buffer(np.dtype(self.manifest.output.dtype))
+        self.inputs = _Buffer(self.cuda, np.dtype(self.manifest.input.dtype))
+        self.outputs = _Buffer(self.cuda, np.dtype(self.manifest.output.dtype))
         self.cuda_graph = cuda_graph
-        self.graph: CudaGraph | None = None
+        self.graph: int | None = None
+        self.capture_failed = False
         self.shape: tuple[int, ...] | None = None
         self.output_shape: tuple[int, ...] = ()
-        self.timings: dict[str, float] = {}
 
     @classmethod
     def open(cls, path: Path, options: BackendOptions) -> TensorRTBackend:
         return cls(path, device=cuda_index(options.device), cuda_graph=options.cuda_graph)
+
+    def accepted_shapes(self) -> AcceptedShapes:
+        """The engine's optimisation profile: one shape only for a DLA engine."""
+        profile = self.manifest.profile
+        return AcceptedShapes.of_input(self.meta.io, profile.min, profile.max)
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -98,26 +140,20 @@ class TensorRTBackend:
             "cuda_graph": self.cuda_graph,
         }
 
-    def gpu_memory(self) -> dict[str, float]:
-        """MiB: the engine's activation memory, its I/O buffers, and all memory in use on the device."""
-        free, total = cuda.mem_get_info()
+    def memory(self) -> MemoryUse:
+        """Page-locked I/O buffers on the host; the engine's activation memory and I/O buffers on the device."""
         buffers = (
             self.inputs.capacity * self.inputs.dtype.itemsize + self.outputs.capacity * self.outputs.dtype.itemsize
         )
-        return {
-            "gpu_activations_mb": round(self._activation_bytes() / 2**20, 1),
-            "gpu_io_buffers_mb": round(buffers / 2**20, 1),
-            "gpu_device_used_mb": round((total - free) / 2**20, 1),
-        }
+        return {"host_bytes": buffers, "device_bytes": self._activation_bytes() + buffers}
 
     def _activation_bytes(self) -> int:
         # device_memory_size_v2 from TensorRT 10.1; device_memory_size was removed in 11.
-        if hasattr(self.engine, "device_memory_size_v2"):
-            return int(self.engine.device_memory_size_v2)
-        return int(self.engine.device_memory_size)
+        if hasattr(self.trt.engine, "device_memory_size_v2"):  # no local: a traceback must not hold the engine
+            return int(self.trt.engine.device_memory_size_v2)
+        return int(self.trt.engine.device_memory_size)
 
-    def prepare(self, frames: np.ndarray) -> np.ndarray:
-        check_frames(frames)
+    def _prepare(self, frames: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(self.meta.feed(frames), dtype=self.inputs.dtype)
 
     def _bind(self, shape: tuple[int, ...]) -> None:
@@ -126,72 +162,72 @@ class TensorRTBackend:
             raise SegdeployError(
                 f"{self.path}: input shape {shape} does not fit the engine's profile ({'; '.join(problems)})"
             )
-        if not self.context.set_input_shape(self.input_name, shape):
+        if not self.trt.context.set_input_shape(self.input_name, shape):
             raise SegdeployError(f"{self.path}: TensorRT refused input shape {shape}")
-        self.output_shape = tuple(dims_list(self.context.get_tensor_shape(self.output_name)))
+        self.output_shape = tuple(dims_list(self.trt.context.get_tensor_shape(self.output_name)))
         self.inputs.fit(int(np.prod(shape)))
         self.outputs.fit(int(np.prod(self.output_shape)))
         # A captured graph holds the old shape's work and addresses: capture again for this shape.
         self._drop_graph()
         for name, buffer in ((self.input_name, self.inputs), (self.output_name, self.outputs)):
-            if not self.context.set_tensor_address(name, buffer.address):
+            if not self.trt.context.set_tensor_address(name, buffer.device):
                 raise SegdeployError(f"{self.path}: TensorRT refused the address of tensor '{name}'")
         self.shape = shape
 
     def _enqueue(self) -> bool:
-        return self.context.execute_async_v3(self.stream.handle)
+        return bool(self.trt.context.execute_async_v3(self.stream))
 
     def _execute(self) -> None:
-        if self.cuda_graph and self.graph is not None:
-            self.graph.launch()
+        if self.graph is not None:
+            self.cuda.launch(self.graph, self.stream)
             return
         # Also the first call after a shape change with CUDA graphs: an enqueue outside capture lets
         # TensorRT finish shape-dependent setup, which cannot happen inside a capture.
         if not self._enqueue():
             raise SegdeployError(f"{self.path}: TensorRT failed to enqueue inference")
-        if self.cuda_graph:
-            self.stream.synchronize()
-            self.graph = CudaGraph(self.stream, self._enqueue)
+        if self.cuda_graph and not self.capture_failed:
+            self.cuda.synchronize(self.stream)
+            try:
+                self.graph = self.cuda.capture(self.stream, self._enqueue)
+            except CaptureError as exc:
+                self.capture_failed = True
+                print(f"{self.path}: CUDA graph capture failed ({exc}); using plain enqueue", file=sys.stderr)
 
-    def infer(self, feed: np.ndarray) -> np.ndarray:
+    def _infer(self, feed: np.ndarray) -> np.ndarray:
+        with self.cuda.current():  # also holds the session's lock: one thread's call at a time
+            return self._run_engine(feed)
+
+    def _run_engine(self, feed: np.ndarray) -> np.ndarray:
         shape = tuple(int(d) for d in feed.shape)
         if shape != self.shape:
             self._bind(shape)
         host_in = self.inputs.host[: feed.size].reshape(shape)
         np.copyto(host_in, feed)
         host_out = self.outputs.host[: int(np.prod(self.output_shape))].reshape(self.output_shape)
+        cuda, stream = self.cuda, self.stream
         start, copied_in, computed, copied_out = self.events
-        start.record(self.stream)
-        cuda.memcpy_htod_async(self.inputs.address, host_in, self.stream)
-        copied_in.record(self.stream)
+        cuda.record(start, stream)
+        cuda.copy_htod(self.inputs.device, host_in, stream)
+        cuda.record(copied_in, stream)
         self._execute()
-        computed.record(self.stream)
-        cuda.memcpy_dtoh_async(host_out, self.outputs.address, self.stream)
-        copied_out.record(self.stream)
-        self.stream.synchronize()
-        self.timings = {
-            "h2d": copied_in.time_since(start),
-            "compute": computed.time_since(copied_in),
-            "d2h": copied_out.time_since(computed),
+        cuda.record(computed, stream)
+        cuda.copy_dtoh(host_out, self.outputs.device, stream)
+        cuda.record(copied_out, stream)
+        cuda.synchronize(stream)
+        self.stages = {
+            "h2d": cuda.elapsed_ms(start, copied_in),
+            "compute": cuda.elapsed_ms(copied_in, computed),
+            "d2h": cuda.elapsed_ms(computed, copied_out),
         }
         result: np.ndarray = host_out.copy()
         return result
 
-    def run(self, frames: np.ndarray) -> np.ndarray:
-        return self.infer(self.prepare(frames))
-
     def _drop_graph(self) -> None:
         if self.graph is not None:
-            self.graph.close()
+            self.cuda.drop_graph(self.graph)
             self.graph = None
 
-    def close(self) -> None:
-        """Free graph, buffers and TensorRT objects (context, engine, runtime, in that order), then
-        release the CUDA context."""
-        self._drop_graph()
-        for buffer in (self.inputs, self.outputs):
-            if buffer.device is not None:
-                buffer.device.free()
-                buffer.device = None
-        del self.context, self.engine, self.runtime
-        self.cuda.close()
+    def _release(self) -> None:
+        """Graphs, then the execution context, engine and runtime (in that order), then every CUDA
+        resource and the context."""
+        self._finalizer()

@@ -15,15 +15,16 @@ import numpy as np
 import torch
 
 from ..errors import SegdeployError
-from ..meta import IOSpec, ModelMeta
+from ..meta import AcceptedShapes, IOSpec, ModelMeta
 from ..models.adapter import LogitsAdapter
 from ..models.checkpoint import load_model
 from ..models.deploy_module import DeployModule
-from .base import check_frames
+from ..precisions import FP32
+from .base import BackendBase, MemoryUse
 from .options import TORCH_VARIANTS, BackendOptions
 
 
-class TorchBackend:
+class TorchBackend(BackendBase):
     name = "pytorch"
 
     def __init__(
@@ -44,7 +45,7 @@ class TorchBackend:
         self.channels_last = channels_last
         self.autocast = autocast
         self.compiled = compile
-        self.precision = {None: "fp32", torch.bfloat16: "bf16-autocast", torch.float16: "fp16-autocast"}[autocast]
+        self.precision = {None: FP32.name, torch.bfloat16: "bf16-autocast", torch.float16: "fp16-autocast"}[autocast]
         with_argmax = meta.io.argmax if argmax is None else argmax
         module = DeployModule(model, meta.recipe.mean, meta.recipe.std, IOSpec(True, with_argmax))
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -55,7 +56,6 @@ class TorchBackend:
             raise SegdeployError(f"{label}: CUDA graphs need a CUDA device, not {self.device}")
         self.cuda_graph = cuda_graph
         self.graphs: dict[tuple[int, ...], tuple[Any, torch.Tensor, torch.Tensor]] = {}
-        self.timings: dict[str, float] = {}
 
     @classmethod
     def from_checkpoint(
@@ -76,6 +76,7 @@ class TorchBackend:
         return cls.from_checkpoint(
             path,
             device=options.device,
+            argmax=False if options.logits else None,
             channels_last=variant != "eager",
             autocast=autocast,
             compile=variant == "compile",
@@ -92,14 +93,18 @@ class TorchBackend:
             "cuda_graph": self.cuda_graph,
         }
 
-    def gpu_memory(self) -> dict[str, float]:
-        """MiB: PyTorch's peak allocation on the device (empty on the CPU)."""
-        if self.device.type != "cuda":
-            return {}
-        return {"gpu_peak_allocated_mb": round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1)}
+    def accepted_shapes(self) -> AcceptedShapes:
+        """Any size the network takes: multiples of its stride."""
+        return AcceptedShapes.any_size()
 
-    def prepare(self, frames: np.ndarray) -> torch.Tensor:
-        check_frames(frames)
+    def memory(self) -> MemoryUse:
+        """Weights and buffers on the host (CPU) or PyTorch's peak allocation on the device (CUDA)."""
+        if self.device.type == "cuda":
+            return {"host_bytes": 0, "device_bytes": int(torch.cuda.max_memory_allocated(self.device))}
+        tensors = [*self.module.parameters(), *self.module.buffers()]
+        return {"host_bytes": sum(t.numel() * t.element_size() for t in tensors), "device_bytes": 0}
+
+    def _prepare(self, frames: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(frames)  # normalisation runs inside the module, on the device
 
     def _forward(self, feed: torch.Tensor) -> torch.Tensor:
@@ -131,7 +136,7 @@ class TorchBackend:
         return self.graphs[shape]
 
     @torch.inference_mode()
-    def infer(self, feed: torch.Tensor) -> np.ndarray:
+    def _infer(self, feed: torch.Tensor) -> np.ndarray:
         if self.device.type != "cuda":
             return self._to_host(self._forward(feed))
         graphed = self._graph(feed) if self.cuda_graph else None  # capture (first call) is not timed
@@ -151,7 +156,7 @@ class TorchBackend:
         result = self._to_host(out)
         events[3].record()
         events[3].synchronize()
-        self.timings = {
+        self.stages = {
             "h2d": events[0].elapsed_time(events[1]),
             "compute": events[1].elapsed_time(events[2]),
             "d2h": events[2].elapsed_time(events[3]),
@@ -162,5 +167,6 @@ class TorchBackend:
     def _to_host(out: torch.Tensor) -> np.ndarray:
         return out.float().cpu().numpy() if out.is_floating_point() else out.cpu().numpy()
 
-    def run(self, frames: np.ndarray) -> np.ndarray:
-        return self.infer(self.prepare(frames))
+    def _release(self) -> None:
+        self.graphs.clear()
+        del self.module

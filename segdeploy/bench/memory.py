@@ -10,6 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from ..backends.table import row_for
+from ..meta import CHANNELS
+
 
 def _status_mb(field: str) -> float:
     """VmRSS (now) or VmHWM (peak) of this process. Not getrusage's ru_maxrss: Linux carries that
@@ -24,26 +27,28 @@ def _status_mb(field: str) -> float:
 def _probe(path: str, config: Any) -> dict[str, dict[str, float]]:
     baseline = _status_mb("VmRSS")
     height, width = max(config.shapes, key=lambda s: s[0] * s[1])
-    frames = np.zeros((config.batch, height, width, 3), dtype=np.uint8)
+    frames = np.zeros((config.batch, height, width, CHANNELS), dtype=np.uint8)
     results = {}
-    for backend in config.open(Path(path)):
-        for _ in range(2):
-            backend.run(frames)
-        results[backend.label] = {
-            "baseline_rss_mb": round(baseline, 1),
-            "peak_rss_mb": round(_status_mb("VmHWM"), 1),
-            "height": height,
-            "width": width,
-            **(backend.gpu_memory() if hasattr(backend, "gpu_memory") else {}),
-        }
+    for opened in config.open(Path(path)):
+        with opened as backend:
+            for _ in range(2):
+                backend.run(frames)
+            held = backend.memory()
+            device = held["device_bytes"]
+            results[backend.label] = {
+                "baseline_rss_mb": round(baseline, 1),
+                "peak_rss_mb": round(_status_mb("VmHWM"), 1),
+                "height": height,
+                "width": width,
+                "backend_host_mb": round(held["host_bytes"] / 2**20, 1),
+                **({} if not device else {"backend_device_mb": round(device / 2**20, 1)}),
+            }
     return results
 
 
 def peak_memory(path: Path, config: Any) -> dict[str, dict[str, float]]:
     """Load `path` in a new process per variant, run the largest shape, and report its peak RSS (MiB)
     against the RSS of the same process before loading (torch imported, no model)."""
-    from ..backends import row_for
-
     variants = config.torch_variants if "torch_variants" in row_for(path).capabilities else config.torch_variants[:1]
     results: dict[str, dict[str, float]] = {}
     for variant in variants:

@@ -7,6 +7,7 @@ returns logits). Inputs are made before the loop; nothing is loaded, read or wri
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import time
@@ -19,10 +20,10 @@ import numpy as np
 import torch
 
 from ..backends import BackendOptions, open_variants
-from ..backends.base import Backend
+from ..backends.base import DEVICE_STAGES, Backend
 from ..errors import SegdeployError
 from ..evaluate import predictions
-from ..meta import ModelMeta
+from ..meta import CHANNELS, AcceptedShapes, ModelMeta
 from .machine import machine_info
 from .stats import fit_line, summarize
 
@@ -30,9 +31,12 @@ FORMAT = "segdeploy.bench/1"
 STAGES = ("prepare", "infer", "postprocess")
 
 
-@dataclass(frozen=True)
+DENORMALS = ("flush", "keep")
+
+
+@dataclass(frozen=True, kw_only=True)
 class BenchConfig:
-    shapes: list[tuple[int, int]]
+    shapes: list[tuple[int, int]]  # none: the first artifact's recipe input size
     batch: int = 1
     iterations: int = 30
     duration: float | None = None  # seconds per shape for all artifacts together; overrides iterations
@@ -46,9 +50,31 @@ class BenchConfig:
     memory: bool = True
     seed: int = 0
 
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        torch_variants: list[str] | None = None,
+        both_cuda_graphs: bool = False,
+        denormals: str = "flush",
+        **fields: Any,
+    ) -> BenchConfig:
+        """From the command line's terms: PyTorch variants [eager], engines without and with CUDA-graph
+        replay or only without, denormals 'flush' or 'keep'; `fields` as they are."""
+        if denormals not in DENORMALS:
+            raise SegdeployError(f"--denormals '{denormals}': choose {' or '.join(DENORMALS)}")
+        return cls(
+            torch_variants=tuple(torch_variants or ["eager"]),
+            cuda_graphs=(False, True) if both_cuda_graphs else (False,),
+            flush_denormal=denormals == DENORMALS[0],
+            **fields,
+        )
+
     def backend_options(self) -> BackendOptions:
         providers = None if self.providers is None else tuple(self.providers)
-        return BackendOptions(self.device, providers, self.threads, self.flush_denormal)
+        return BackendOptions(
+            device=self.device, providers=providers, threads=self.threads, flush_denormal=self.flush_denormal
+        )
 
     def open(self, path: Path) -> list[Backend]:
         """One backend per artifact, per PyTorch variant and per CUDA-graph setting asked for."""
@@ -106,14 +132,6 @@ class BenchReport:
             return cls(raw["machine"], raw["config"], rows, raw["memory"], raw["scaling"], raw["created"])
         except (KeyError, TypeError) as exc:
             raise SegdeployError(f"{where}: bench JSON lacks or misnames a field ({exc})") from None
-
-
-def check_shape(backend: Backend, batch: int, height: int, width: int) -> None:
-    problems = backend.meta.recipe.export.shape_problems(batch, height, width)
-    if problems:
-        raise SegdeployError(
-            f"{backend.label}: shape {batch}x{height}x{width} does not fit the model's profile ({'; '.join(problems)})"
-        )
 
 
 @lru_cache(maxsize=64)
@@ -174,8 +192,10 @@ def _measure(backends: list[Backend], frames: np.ndarray, config: BenchConfig) -
             for stage, (start, end) in zip(STAGES, ((t0, t1), (t1, t2), (t2, t3))):
                 samples[index][stage].append((end - start) / 1e6)
             # GPU backends time host-to-device, compute and device-to-host with CUDA events.
-            for stage, ms in getattr(backend, "timings", {}).items():
-                samples[index].setdefault(f"gpu_{stage}", []).append(ms)
+            timings = backend.timings()
+            if timings is not None:
+                for stage in DEVICE_STAGES:
+                    samples[index].setdefault(f"gpu_{stage}", []).append(timings[stage])
         iteration += 1
     return samples
 
@@ -186,39 +206,42 @@ def run_bench(artifacts: list[Path], config: BenchConfig, log: Any = print) -> B
     torch.set_flush_denormal(config.flush_denormal)
     if config.threads:
         torch.set_num_threads(config.threads)
-    backends = [b for path in artifacts for b in config.open(path)]
-    if not config.shapes:  # no shape asked for: the first artifact's recipe input size
-        config = dataclasses.replace(config, shapes=[backends[0].meta.recipe.input_size])
-    for backend in backends:
+    with contextlib.ExitStack() as opened:
+        backends = [opened.enter_context(b) for path in artifacts for b in config.open(path)]
+        if not config.shapes:  # no shape asked for: the first artifact's recipe input size
+            config = dataclasses.replace(config, shapes=[backends[0].meta.recipe.input_size])
+        for backend in backends:  # the shapes every artifact takes and, to compare like with like, that
+            exported = AcceptedShapes.of_export(backend.meta.recipe.export)  # its model was exported for
+            for height, width in config.shapes:
+                for accepted in (backend.accepted_shapes(), exported):
+                    accepted.check_size(config.batch, height, width, backend.label)
+        machine = {**machine_info(), "sgemm_gflops": round(sgemm_gflops(), 1), "torch_threads": torch.get_num_threads()}
+        rng = np.random.default_rng(config.seed)
+        rows = []
         for height, width in config.shapes:
-            check_shape(backend, config.batch, height, width)
-    machine = {**machine_info(), "sgemm_gflops": round(sgemm_gflops(), 1), "torch_threads": torch.get_num_threads()}
-    rng = np.random.default_rng(config.seed)
-    rows = []
-    for height, width in config.shapes:
-        log(f"bench {config.batch}x{height}x{width}: {len(backends)} artifacts interleaved")
-        frames = rng.integers(0, 256, size=(config.batch, height, width, 3), dtype=np.uint8)
-        for backend, sample in zip(backends, _measure(backends, frames, config)):
-            total = [sum(parts) for parts in zip(*(sample[s] for s in STAGES))]
-            latency = summarize(total)
-            flops = model_gflops(backend.meta, config.batch, height, width)
-            rows.append(
-                BenchRow(
-                    backend.label,
-                    backend.name,
-                    backend.precision,
-                    config.batch,
-                    height,
-                    width,
-                    len(total),
-                    latency,
-                    {s: summarize(times) for s, times in sample.items()},
-                    config.batch * 1000 / latency["mean"],
-                    flops,
-                    None if flops is None else flops / (latency["median"] / 1000),
-                    backend.settings(),
+            log(f"bench {config.batch}x{height}x{width}: {len(backends)} artifacts interleaved")
+            frames = rng.integers(0, 256, size=(config.batch, height, width, CHANNELS), dtype=np.uint8)
+            for backend, sample in zip(backends, _measure(backends, frames, config)):
+                total = [sum(parts) for parts in zip(*(sample[s] for s in STAGES))]
+                latency = summarize(total)
+                flops = model_gflops(backend.meta, config.batch, height, width)
+                rows.append(
+                    BenchRow(
+                        backend.label,
+                        backend.name,
+                        backend.precision,
+                        config.batch,
+                        height,
+                        width,
+                        len(total),
+                        latency,
+                        {s: summarize(times) for s, times in sample.items()},
+                        config.batch * 1000 / latency["mean"],
+                        flops,
+                        None if flops is None else flops / (latency["median"] / 1000),
+                        backend.settings(),
+                    )
                 )
-            )
     memory = {}
     if config.memory:
         from .memory import peak_memory

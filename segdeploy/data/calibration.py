@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import SegdeployError
 from ..files import read_json, refuse_overwrite, write_json
-from ..meta import ModelMeta
+from ..meta import CHANNELS, AcceptedShapes, IOSpec, ModelMeta, normalize
 from .dataset import SegmentationSplit
 from .spec import DatasetSpec, load_dataset_spec
 
@@ -35,9 +35,8 @@ class CalibrationSet:
     std: tuple[float, float, float]
 
     def frames(self) -> Iterator[np.ndarray]:
-        """The calibration images one at a time as uint8 (1, H, W, 3), as the model's input expects them."""
-        spec = load_dataset_spec(self.dataset)
-        split = SegmentationSplit(spec, self.split)
+        """The calibration images one at a time as uint8 (1, H, W, 3), read from the data set."""
+        split = SegmentationSplit(load_dataset_spec(self.dataset), self.split)
         index = {sample_id: i for i, sample_id in enumerate(split.ids)}
         for sample_id in self.ids:
             if sample_id not in index:
@@ -50,6 +49,12 @@ class CalibrationSet:
                     f"{self.directory}: image '{sample_id}' is {image.shape[:2]}, the set says {self.size}"
                 )
             yield image[None]
+
+
+    def feed(self, frames: np.ndarray, io: IOSpec) -> np.ndarray:
+        """The model's input for calibration frames: themselves when the graph normalises, else normalised
+        with the mean and std this set records (check_compatible matched them with the model's)."""
+        return frames if io.fold_preprocess else normalize(frames, self.mean, self.std)
 
 
 def _class_counts(split: SegmentationSplit) -> np.ndarray:
@@ -124,7 +129,7 @@ def write_calibration_set(
             "ids": ids,
             "preprocessing": {
                 "size": [height, width],
-                "channels": 3,
+                "channels": CHANNELS,
                 "layout": "RGB uint8 frames",
                 "mean": list(mean),
                 "std": list(std),
@@ -171,17 +176,11 @@ def check_compatible(calibration: CalibrationSet, meta: ModelMeta, input_channel
         raise SegdeployError(f"{where}: {len(calibration.ids)} images, fewer than the {MIN_IMAGES} calibration needs")
     if calibration.channels != input_channels:
         raise SegdeployError(f"{where}: {calibration.channels}-channel images for a {input_channels}-channel model")
-    export = meta.recipe.export
     height, width = calibration.size
-    if (
-        not (export.height[0] <= height <= export.height[2] and export.width[0] <= width <= export.width[2])
-        or height % 32
-        or width % 32
-    ):
+    problems = AcceptedShapes.of_export(meta.recipe.export).problems(1, height, width)
+    if problems:
         raise SegdeployError(
-            f"{where}: image size {height}x{width} does not fit the model's input "
-            f"(height {export.height[0]}..{export.height[2]}, width {export.width[0]}..{export.width[2]}, "
-            "multiples of 32)"
+            f"{where}: image size {height}x{width} does not fit the model's input ({'; '.join(problems)})"
         )
     if not (np.allclose(calibration.mean, meta.recipe.mean) and np.allclose(calibration.std, meta.recipe.std)):
         raise SegdeployError(

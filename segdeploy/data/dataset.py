@@ -61,4 +61,3 @@ class SegmentationSplit:
             rgb = rgb.resize((width, height), Image.Resampling.BILINEAR)
             mask = np.asarray(Image.fromarray(mask).resize((width, height), Image.Resampling.NEAREST))
         return np.asarray(rgb, dtype=np.uint8).copy(), np.asarray(mask, dtype=np.uint8).copy()
-

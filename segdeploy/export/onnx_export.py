@@ -14,12 +14,14 @@ import onnx
 import torch
 
 from ..artifacts.metadata import onnx_metadata
+from ..backends import Backend, open_backend
 from ..errors import SegdeployError
 from ..files import atomic_path
 from ..libraries import quiet_logs
-from ..meta import ModelMeta, normalize
+from ..meta import CHANNELS, ModelMeta, normalize
 from ..models.adapter import LogitsAdapter
 from ..models.deploy_module import DeployModule
+from ..precisions import FP32, LogitTolerance
 
 
 @dataclass(frozen=True)
@@ -89,38 +91,45 @@ def _finish_graph(path: Path, meta: ModelMeta) -> None:
             if axis < len(dims) and not dims[axis].HasField("dim_value"):
                 dims[axis].dim_param = name
     del model.metadata_props[:]
-    for key, text in onnx_metadata(meta, "fp32").items():
+    for key, text in onnx_metadata(meta, FP32.name).items():
         model.metadata_props.add(key=key, value=text)
     onnx.save(model, str(path))
 
 
-def compare(reference_logits: np.ndarray, output: np.ndarray, tolerance: float) -> tuple[float, int]:
-    """(max |logit difference|, label mismatches), for logits or class-map outputs. A mismatch counts only
-    where the reference's top-2 logit margin exceeds twice the tolerance (elsewhere it is a near-tie)."""
+def compare(reference_logits: np.ndarray, output: np.ndarray, tolerance: LogitTolerance) -> tuple[float, int, bool]:
+    """(max |logit difference|, label mismatches, within the tolerance), for logits or class-map outputs. A
+    mismatch counts only where the reference's top-2 logit margin exceeds twice the image's bound
+    (elsewhere it is a near-tie)."""
+    bound = tolerance.allowed(reference_logits)[:, 0]
     top2 = np.sort(reference_logits, axis=1)[:, -2:]
-    confident = (top2[:, 1] - top2[:, 0]) > 2 * tolerance
+    confident = (top2[:, 1] - top2[:, 0]) > 2 * bound
     labels = output.argmax(1) if output.ndim == 4 else output
     mismatches = int(((labels != reference_logits.argmax(1)) & confident).sum())
-    diff = float(np.abs(output - reference_logits).max()) if output.ndim == 4 else 0.0
-    return diff, mismatches
+    if output.ndim != 4:
+        return 0.0, mismatches, not mismatches
+    diff = float(np.abs(output - reference_logits).max())
+    return diff, mismatches, not mismatches and tolerance.excess(reference_logits, output) <= 0
 
 
 def validate(path: Path, module: DeployModule, meta: ModelMeta, seed: int = 0) -> list[ProbeResult]:
     """Full onnx.checker pass, an ONNX Runtime load, and a numeric comparison at each probe size."""
-    from ..backends.onnxruntime_backend import OnnxRuntimeBackend
-
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except onnx.checker.ValidationError as exc:
         raise SegdeployError(f"{path}: onnx.checker rejected the export ({str(exc).splitlines()[0]})") from None
-    backend = OnnxRuntimeBackend(path)
+    with open_backend(path, kind="onnx") as backend:
+        return _probe_sizes(backend, path, module, meta, seed)
+
+
+def _probe_sizes(backend: Backend, path: Path, module: DeployModule, meta: ModelMeta, seed: int) -> list[ProbeResult]:
+    """The ONNX model against PyTorch at each of the recipe's probe sizes."""
     reference = DeployModule(module.model, meta.recipe.mean, meta.recipe.std, type(meta.io)(True, False)).eval()
     rng = np.random.default_rng(seed)
-    tolerance = meta.recipe.tolerance.logits_max_abs
+    tolerance = meta.recipe.tolerance.logits()
     results = []
     for index, (height, width) in enumerate(meta.recipe.export.probe_sizes):
         batch = 1 + index % 2
-        frames = rng.integers(0, 256, size=(batch, height, width, 3), dtype=np.uint8)
+        frames = rng.integers(0, 256, size=(batch, height, width, CHANNELS), dtype=np.uint8)
         with torch.inference_mode():
             ref = reference(torch.from_numpy(frames)).numpy()
         try:
@@ -130,12 +139,12 @@ def validate(path: Path, module: DeployModule, meta: ModelMeta, seed: int = 0) -
                 f"{path}: ONNX Runtime failed at {batch}x{height}x{width} ({str(exc).splitlines()[0]}); "
                 "the export may have fixed a dynamic axis"
             ) from None
-        diff, mismatches = compare(ref, out, tolerance)
+        diff, mismatches, within = compare(ref, out, tolerance)
         results.append(ProbeResult(batch, height, width, diff, mismatches))
-        if diff > tolerance or mismatches:
+        if not within:
             raise SegdeployError(
                 f"{path}: ONNX Runtime differs from PyTorch at {height}x{width}: max |logit difference| "
-                f"{diff:.2e} (tolerance {tolerance:.0e}), {mismatches} confident label mismatches",
+                f"{diff:.2e} (tolerance {tolerance} per image), {mismatches} confident label mismatches",
                 exit_code=1,
             )
     return results

@@ -14,6 +14,7 @@ from ..models.checkpoint import load_model, save_checkpoint
 from ..models.registry import build_model
 from ..precision.pipeline import PrecisionOptions, add_precisions, check_precision_inputs
 from ..precision.sensitivity import Int8Result
+from ..precisions import FP16, FP32, INT8
 from ..recipes import Recipe
 from .onnx_export import ProbeResult, export_onnx, probes_as_dicts
 
@@ -26,7 +27,7 @@ class ExportResult:
     manifest: Path
     probes: list[ProbeResult]
     trained: bool
-    reduced: dict[str, Path] = field(default_factory=dict)  # model.fp16.onnx / model.int8.onnx
+    reduced: dict[str, Path] = field(default_factory=dict)  # the FP16 / INT8 graphs by file name
     int8: Int8Result | None = None
 
 
@@ -42,10 +43,10 @@ def export_artifacts(
 ) -> ExportResult:
     """Export a checkpoint (or, without one, the recipe's freshly initialised model) into `out_dir`,
     with FP16 and INT8 graphs beside the FP32 one when `precision` asks for them."""
-    onnx_path, reference_path, manifest_path = out_dir / "model.onnx", out_dir / "model.pt", out_dir / NAME
+    onnx_path, reference_path, manifest_path = out_dir / FP32.graph_file, out_dir / "model.pt", out_dir / NAME
     targets = [onnx_path, reference_path, manifest_path]
-    targets += [out_dir / "model.fp16.onnx"] if precision.fp16 else []
-    targets += [out_dir / "model.int8.onnx"] if precision.calibration is not None else []
+    targets += [out_dir / FP16.graph_file] if precision.fp16 else []
+    targets += [out_dir / INT8.graph_file] if precision.calibration is not None else []
     refuse_overwrite(targets, force)
     if checkpoint is not None:
         model, meta, _ = load_model(checkpoint, recipe)
@@ -56,14 +57,14 @@ def export_artifacts(
     else:
         raise SegdeployError("export needs a recipe or a checkpoint")
     meta = ModelMeta(meta.recipe, meta.class_names, meta.colors, io)
-    check_precision_inputs(meta, precision)  # fail before the export's work, not after
+    int8_inputs = check_precision_inputs(meta, precision)  # fail before the export's work, not after
     out_dir.mkdir(parents=True, exist_ok=True)
     probes = export_onnx(model, meta, onnx_path)
     save_checkpoint(reference_path, model, meta)
     manifest = new_manifest(meta, checkpoint)
     manifest["artifacts"]["model.pt"] = describe_file(reference_path, "pytorch")
-    manifest["artifacts"]["model.onnx"] = {**describe_onnx(onnx_path, "fp32"), "validation": probes_as_dicts(probes)}
-    entries, int8 = add_precisions(onnx_path, meta, precision, log=log)
+    manifest["artifacts"]["model.onnx"] = {**describe_onnx(onnx_path, FP32), "validation": probes_as_dicts(probes)}
+    entries, int8 = add_precisions(onnx_path, meta, precision, int8_inputs, log=log)
     manifest["artifacts"].update(entries)
     write_manifest(out_dir, manifest)
     reduced = {name: out_dir / name for name in entries}

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends import open_backend
+from ..backends import open_all
 from ..data.dataset import SegmentationSplit
 from ..data.spec import DatasetSpec
 from ..errors import SegdeployError
@@ -78,43 +78,43 @@ def compare_models(
         raise SegdeployError(f"--num {num}: expected at least 1 image")
     if not artifacts:
         raise SegdeployError("compare needs at least one checkpoint or ONNX model")
-    backends = [open_backend(path) for path in artifacts]
-    for path, backend in zip(artifacts, backends):
-        check_classes(backend, spec, str(path))
-    data = SegmentationSplit(spec, split)
-    count = min(num, len(data))
-    samples = [data[i] for i in range(count)]
-    ids = data.ids[:count]
-    labels = _labels(artifacts, [b.meta.recipe.name for b in backends])
-    models = []
-    for label, path, backend in zip(labels, artifacts, backends):
-        log(f"compare: {label} ({path}) on {count} images of {spec.name}/{split}")
-        matrix = ConfusionMatrix(spec.num_classes, spec.ignore_index)
-        overall = BoundaryErrors(boundary_width, spec.ignore_index)
-        per_image, predicted = {}, []
-        for sample_id, (frame, truth) in zip(ids, samples):
-            prediction = segment(backend, frame)
-            matrix.update(prediction, truth)
-            overall.update(prediction, truth)
-            mine = BoundaryErrors(boundary_width, spec.ignore_index)
-            mine.update(prediction, truth)
-            per_image[sample_id] = mine.to_dict()
-            predicted.append(prediction)
-        recipe = backend.meta.recipe
-        models.append(
-            ModelScore(
-                label,
-                str(path),
-                recipe.architecture,
-                recipe.encoder,
-                matrix.miou(),
-                dict(zip(spec.class_names, matrix.iou().tolist())),
-                matrix.pixel_accuracy(),
-                overall.to_dict(),
-                per_image,
-                predicted,
+    with open_all(artifacts) as backends:
+        for path, backend in zip(artifacts, backends):
+            check_classes(backend, spec, str(path))
+        data = SegmentationSplit(spec, split)
+        count = min(num, len(data))
+        samples = [data[i] for i in range(count)]
+        ids = data.ids[:count]
+        labels = _labels(artifacts, [b.meta.recipe.name for b in backends])
+        models = []
+        for label, path, backend in zip(labels, artifacts, backends):
+            log(f"compare: {label} ({path}) on {count} images of {spec.name}/{split}")
+            matrix = ConfusionMatrix(spec.num_classes, spec.ignore_index)
+            overall = BoundaryErrors(boundary_width, spec.ignore_index)
+            per_image, predicted = {}, []
+            for sample_id, (frame, truth) in zip(ids, samples):
+                prediction = segment(backend, frame)
+                matrix.update(prediction, truth)
+                overall.update(prediction, truth)
+                mine = BoundaryErrors(boundary_width, spec.ignore_index)
+                mine.update(prediction, truth)
+                per_image[sample_id] = mine.to_dict()
+                predicted.append(prediction)
+            recipe = backend.meta.recipe
+            models.append(
+                ModelScore(
+                    label,
+                    str(path),
+                    recipe.architecture,
+                    recipe.encoder,
+                    matrix.miou(),
+                    dict(zip(spec.class_names, matrix.iou().tolist())),
+                    matrix.pixel_accuracy(),
+                    overall.to_dict(),
+                    per_image,
+                    predicted,
+                )
             )
+        return CompareReport(
+            spec.source, spec.name, split, ids, [s[0] for s in samples], [s[1] for s in samples], models, boundary_width
         )
-    return CompareReport(
-        spec.source, spec.name, split, ids, [s[0] for s in samples], [s[1] for s in samples], models, boundary_width
-    )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+_NUMBER = re.compile(r"[+-]?\d[\d,]*(\.\d+)?(e[+-]?\d+)?\s*(%|x|ms|MB|MiB|GiB)?")
 
 
 @dataclass(frozen=True)
@@ -15,6 +18,11 @@ class Table:
     columns: list[str]
     rows: list[list[str]]
     caption: str = ""
+
+
+def is_number(cell: str) -> bool:
+    """A cell that holds a figure (set right-aligned): 12.5, -0.3%, 1.2e-03, 2.00x, 35 ms."""
+    return _NUMBER.fullmatch(cell) is not None
 
 
 @dataclass(frozen=True)

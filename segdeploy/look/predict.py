@@ -63,19 +63,19 @@ def predict(
     sources = collect_sources(inputs)
     folders = [out / "masks"] + ([out / "overlays"] if with_overlay else [])
     _refuse_existing(sources, folders, force)
-    backend = open_backend(artifact)
-    meta = backend.meta
-    working = meta.recipe.input_size if size == "recipe" else None if size == "native" else size
-    result = PredictResult()
-    columns = (TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not show_progress) as progress:
-        task = progress.add_task("predict", total=sum(s.frame_count() for s in sources) or None)
-        for source in sources:
-            for name, frame in source.frames():
-                labels = segment(backend, frame, working)
-                result.masks.append(_save_png(encode_palette_png(labels, meta.colors), folders[0] / f"{name}.png"))
-                if with_overlay:
-                    picture = with_legend(overlay(frame, labels, meta.colors, alpha), meta.class_names, meta.colors)
-                    result.overlays.append(_save_png(picture, folders[1] / f"{name}.png"))
-                progress.advance(task)
-    return result
+    with open_backend(artifact) as backend:
+        meta = backend.meta
+        working = meta.recipe.input_size if size == "recipe" else None if size == "native" else size
+        result = PredictResult()
+        columns = (TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+        with Progress(*columns, disable=not show_progress) as progress:
+            task = progress.add_task("predict", total=sum(s.frame_count() for s in sources) or None)
+            for source in sources:
+                for name, frame in source.frames():
+                    labels = segment(backend, frame, working)
+                    result.masks.append(_save_png(encode_palette_png(labels, meta.colors), folders[0] / f"{name}.png"))
+                    if with_overlay:
+                        picture = with_legend(overlay(frame, labels, meta.colors, alpha), meta.class_names, meta.colors)
+                        result.overlays.append(_save_png(picture, folders[1] / f"{name}.png"))
+                    progress.advance(task)
+        return result

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import base64
-import re
 from html import escape
 
-from .document import Block, Document, PanelGrid, Picture, Table, Text
+from .document import Block, Document, PanelGrid, Picture, Table, Text, is_number
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; color: #222; margin: 2em auto; padding: 0 1em; }
@@ -37,11 +36,8 @@ def _img(picture: Picture, css: str) -> str:
     )
 
 
-_NUMBER = re.compile(r"[+-]?\d[\d,]*(\.\d+)?(e[+-]?\d+)?\s*(%|x|ms|MB|MiB|GiB)?")
-
-
 def _cell(value: str) -> str:
-    css = ' class="num"' if _NUMBER.fullmatch(value) else ""
+    css = ' class="num"' if is_number(value) else ""
     return f"<td{css}>{escape(value)}</td>"
 
 

@@ -6,56 +6,25 @@ from pathlib import Path
 from typing import Any
 
 from ..bench.runner import BenchReport
+from ..precisions import FP32
 from .document import Picture, Section, Table, Text
 from .figures import figure_png, iou_bars
-
-
-def _num(value: float | None, fmt: str) -> str:
-    return "-" if value is None or value != value else format(value, fmt)
+from .tables import bench_table, int8_summary, parity_table, sensitivity_table
 
 
 def _tolerances(tolerance: dict[str, Any]) -> str:
-    bounds = {"fp32": tolerance, **{k: v for k, v in tolerance.items() if isinstance(v, dict)}}
+    bounds = {FP32.name: tolerance, **{k: v for k, v in tolerance.items() if isinstance(v, dict)}}
     return (
         "; ".join(
             f"{name} |ΔmIoU| <= {b['miou_delta']}, agreement >= {b['pixel_agreement']}" for name, b in bounds.items()
         )
-        + f"; fp32 max |Δlogit| <= {tolerance['logits_max_abs']}"
+        + f"; {FP32.name} max |Δlogit| <= {tolerance['logits_max_abs']} + {FP32.validation.rtol} x max |logit|"
     )
 
 
 def parity_section(path: Path, raw: dict[str, Any]) -> Section:
     rows = raw["rows"]
-    names = list(rows[0]["iou"])
-    table = Table(
-        [
-            "backend",
-            "artifact",
-            "precision",
-            "mIoU",
-            "ΔmIoU",
-            "pixel agreement",
-            "disagreement on boundary",
-            "max |Δlogit|",
-            *(f"IoU {n}" for n in names),
-            "status",
-        ],
-        [
-            [
-                row["backend"],
-                row["artifact"],
-                row["precision"],
-                _num(row["miou"], ".4f"),
-                "-" if index == 0 else _num(row["miou_delta"], "+.5f"),
-                "-" if index == 0 else _num(row["pixel_agreement"], ".4%"),
-                _num(row.get("disagreement_on_boundary"), ".0%"),
-                "-" if index == 0 else _num(row.get("max_abs_logit_diff"), ".1e"),
-                *(_num(row["iou"][n], ".4f") for n in names),
-                "reference" if index == 0 else ("FAIL: " + "; ".join(row["failures"]) if row["failures"] else "pass"),
-            ]
-            for index, row in enumerate(rows)
-        ],
-    )
+    table = parity_table(raw)
     summary = Text(
         f"{path.name}: {raw['dataset']}/{raw['split']}, {raw['images']} images, every artifact against "
         f"{rows[0]['artifact']} ({rows[0]['backend']}); {'passed' if raw.get('passed') else 'FAILED'} the "
@@ -70,22 +39,6 @@ def parity_section(path: Path, raw: dict[str, Any]) -> Section:
 
 def latency_section(path: Path, report: BenchReport) -> Section:
     machine = report.machine
-    first: dict[tuple[int, int], float] = {}
-    rows = []
-    for row in report.rows:
-        median = row.latency_ms["median"]
-        first.setdefault((row.height, row.width), median)
-        rows.append(
-            [
-                row.label,
-                row.precision,
-                f"{row.batch}x{row.height}x{row.width}",
-                *(f"{row.latency_ms[k]:.1f}" for k in ("median", "mean", "p95", "p99", "min")),
-                f"{row.throughput:.1f}",
-                _num(row.gflops_per_s, ".0f"),
-                f"{first[(row.height, row.width)] / median:.2f}x",
-            ]
-        )
     blocks: list[Any] = [
         Text(
             f"{path.name}, {report.created}: {machine.get('cpu')} ({machine.get('cores')} cores), "
@@ -93,10 +46,7 @@ def latency_section(path: Path, report: BenchReport) -> Section:
             f"{report.config.get('warmup')} warm-up, artifacts interleaved. Times in ms; 'vs first' is the first "
             "artifact's median over this one's at the same shape."
         ),
-        Table(
-            ["artifact", "precision", "shape", "median", "mean", "p95", "p99", "min", "img/s", "GFLOP/s", "vs first"],
-            rows,
-        ),
+        bench_table(report),
     ]
     if report.scaling:
         from ..bench.plot import latency_figure
@@ -111,28 +61,11 @@ def int8_section(manifest: dict[str, Any]) -> Section | None:
         return None
     section = Section("INT8 accuracy guard and sensitivity")
     for name, guard in guarded:
-        section.blocks.append(
-            Text(
-                f"{name} ({guard['method']} calibration): val mIoU {guard['int8_miou']:.4f} against FP32 "
-                f"{guard['fp32_miou']:.4f}, drop {guard['miou_drop']:+.5f} (allowed {guard['max_miou_drop']}), "
-                f"{len(guard['kept_in_float'])} nodes kept in float."
-            )
-        )
-        ranking = guard.get("sensitivity_ranking") or []
-        if not ranking:
+        section.blocks.append(Text(f"{name}: {int8_summary(guard)}"))
+        if not guard.get("sensitivity_ranking"):
             section.blocks.append(Text("No sensitivity ranking: the drop was within bounds without --sensitivity."))
             continue
-        kept = set(guard["kept_in_float"])
-        section.blocks.append(
-            Table(
-                ["rank", "node", "op", "error alone", "kept in float"],
-                [
-                    [str(rank), r["node"], r["op_type"], f"{r['error']:.2e}", "yes" if r["node"] in kept else ""]
-                    for rank, r in enumerate(ranking[:15], start=1)
-                ],
-                f"The {min(len(ranking), 15)} of {len(ranking)} nodes whose quantization alone harms the logits most",
-            )
-        )
+        section.blocks.append(sensitivity_table(guard))
     return section
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..backends import open_backend
+from ..backends import open_all
 from ..data.dataset import SegmentationSplit
 from ..data.spec import DatasetSpec
 from ..disagreement import boundary_band, disagreement_map
@@ -34,37 +34,42 @@ def disagreement_panels(
 ) -> tuple[PanelGrid, Table]:
     """Per image: input | ground truth | reference | each artifact, and under each artifact the map of
     where it disagrees with the reference (yellow on a boundary, red inside a region)."""
-    backends = [open_backend(directory / row["artifact"]) for row in parity["rows"]]
-    for row, backend in zip(parity["rows"], backends):
-        check_classes(backend, spec, str(directory / row["artifact"]))
-    colors = backends[0].meta.colors
-    split = SegmentationSplit(spec, parity["split"])
-    names = [row["artifact"] for row in parity["rows"]]
-    grid_rows: list[tuple[str, list[Picture | None]]] = []
-    table_rows = []
-    for sample_id in ids:
-        if sample_id not in split.ids:
-            raise SegdeployError(f"{spec.source}: image '{sample_id}' of the parity run is not in split {split.split}")
-        frame, truth = split[split.ids.index(sample_id)]
-        reference, *others = [segment(b, frame) for b in backends]
-        band = boundary_band(reference)
-        cells = []
-        masks = [_png(colorize(reference, colors), "reference")]
-        for labels in others:
-            differ = labels != reference
-            on_boundary = f"{(differ & band).sum() / differ.sum():.0%} on boundary" if differ.any() else "identical"
-            cells.append(f"{1 - differ.mean():.3%} ({on_boundary})")
-            masks.append(_png(colorize(labels, colors), f"agreement {1 - differ.mean():.3%}"))
-        inputs = [Picture(image_bytes(frame, "JPEG"), "image/jpeg", "input"), _png(colorize(truth, colors), "truth")]
-        grid_rows.append((sample_id, [*inputs, *masks]))
-        maps = [_png(disagreement_map(frame, reference, labels), "disagreement") for labels in others]
-        grid_rows.append(("", [None, None, None, *maps]))
-        table_rows.append([sample_id, *cells])
-    grid = PanelGrid(
-        ["input", "ground truth", f"{names[0]} (reference)", *names[1:]],
-        grid_rows,
-        "Under each artifact: where it disagrees with the reference, on the frame in grey; yellow within "
-        "3 px of a class boundary, red inside a region. Hover over a picture to enlarge it.",
-    )
-    table = Table(["image", *(f"{n}: agreement with {names[0]}" for n in names[1:])], table_rows)
-    return grid, table
+    with open_all([directory / row["artifact"] for row in parity["rows"]]) as backends:
+        for row, backend in zip(parity["rows"], backends):
+            check_classes(backend, spec, str(directory / row["artifact"]))
+        colors = backends[0].meta.colors
+        split = SegmentationSplit(spec, parity["split"])
+        names = [row["artifact"] for row in parity["rows"]]
+        grid_rows: list[tuple[str, list[Picture | None]]] = []
+        table_rows = []
+        for sample_id in ids:
+            if sample_id not in split.ids:
+                raise SegdeployError(
+                    f"{spec.source}: image '{sample_id}' of the parity run is not in split {split.split}"
+                )
+            frame, truth = split[split.ids.index(sample_id)]
+            reference, *others = [segment(b, frame) for b in backends]
+            band = boundary_band(reference)
+            cells = []
+            masks = [_png(colorize(reference, colors), "reference")]
+            for labels in others:
+                differ = labels != reference
+                on_boundary = f"{(differ & band).sum() / differ.sum():.0%} on boundary" if differ.any() else "identical"
+                cells.append(f"{1 - differ.mean():.3%} ({on_boundary})")
+                masks.append(_png(colorize(labels, colors), f"agreement {1 - differ.mean():.3%}"))
+            inputs = [
+                Picture(image_bytes(frame, "JPEG"), "image/jpeg", "input"),
+                _png(colorize(truth, colors), "truth"),
+            ]
+            grid_rows.append((sample_id, [*inputs, *masks]))
+            maps = [_png(disagreement_map(frame, reference, labels), "disagreement") for labels in others]
+            grid_rows.append(("", [None, None, None, *maps]))
+            table_rows.append([sample_id, *cells])
+        grid = PanelGrid(
+            ["input", "ground truth", f"{names[0]} (reference)", *names[1:]],
+            grid_rows,
+            "Under each artifact: where it disagrees with the reference, on the frame in grey; yellow within "
+            "3 px of a class boundary, red inside a region. Hover over a picture to enlarge it.",
+        )
+        table = Table(["image", *(f"{n}: agreement with {names[0]}" for n in names[1:])], table_rows)
+        return grid, table

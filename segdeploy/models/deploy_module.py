@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..meta import IOSpec
+from ..meta import CHANNELS, IOSpec
 
 
 class DeployModule(nn.Module):
@@ -16,8 +16,8 @@ class DeployModule(nn.Module):
         super().__init__()
         self.model = model
         self.io = io
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
-        self.register_buffer("inv_std", 1.0 / (torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0))
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, CHANNELS, 1, 1) * 255.0)
+        self.register_buffer("inv_std", 1.0 / (torch.tensor(std, dtype=torch.float32).view(1, CHANNELS, 1, 1) * 255.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.io.fold_preprocess:

@@ -49,12 +49,24 @@ def convert_fp16(source: Path, target: Path, block_list: list[str] | None = None
             converted = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=blocked)
     except Exception as exc:
         raise SegdeployError(f"{source}: float16 conversion failed ({str(exc).splitlines()[0]})") from None
+    _retarget_casts(converted)
     _restore_output_types(converted, model)
     with atomic_path(target) as tmp:
         onnx.save(converted, str(tmp))
         onnx.checker.check_model(str(tmp))
     present = {node.op_type for node in model.graph.node}
     return sorted(present & set(blocked))
+
+
+def _retarget_casts(converted: onnx.ModelProto) -> None:
+    """The converter types a float Cast's output as float16 but keeps its `to` (the uint8 frames of folded
+    preprocessing are cast so): cast to float16, as the value's type and its consumers now say."""
+    halves = {v.name for v in converted.graph.value_info if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16}
+    for node in converted.graph.node:
+        if node.op_type == "Cast" and node.output[0] in halves:
+            for attribute in node.attribute:
+                if attribute.name == "to" and attribute.i == onnx.TensorProto.FLOAT:
+                    attribute.i = onnx.TensorProto.FLOAT16
 
 
 def _restore_output_types(converted: onnx.ModelProto, original: onnx.ModelProto) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import io
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,29 +37,23 @@ CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
 
 class FrameFeed:
-    """An onnxruntime CalibrationDataReader over a calibration set's frames, preprocessed per the model."""
+    """An onnxruntime CalibrationDataReader over a calibration set's frames, read once and fed as the set
+    records its preprocessing; rewinding replays them."""
 
-    def __init__(self, calibration: CalibrationSet, meta: ModelMeta, input_name: str, limit: int | None = None) -> None:
-        self.calibration, self.meta, self.input_name, self.limit = calibration, meta, input_name, limit
-        self._iterator: Iterator[np.ndarray] | None = None
+    def __init__(self, calibration: CalibrationSet, meta: ModelMeta, input_name: str) -> None:
+        self.calibration, self.meta, self.input_name = calibration, meta, input_name
+        self.frames = list(calibration.frames())
         self._served = 0
 
-    def _feed(self, frames: np.ndarray) -> np.ndarray:
-        return self.meta.feed(frames)
-
     def get_next(self) -> dict[str, np.ndarray] | None:
-        if self._iterator is None:
-            self._iterator = self.calibration.frames()
-        if self.limit is not None and self._served >= self.limit:
+        if self._served >= len(self.frames):
             return None
-        frames = next(self._iterator, None)
-        if frames is None:
-            return None
+        frames = self.frames[self._served]
         self._served += 1
-        return {self.input_name: self._feed(frames)}
+        return {self.input_name: self.calibration.feed(frames, self.meta.io)}
 
     def rewind(self) -> None:
-        self._iterator, self._served = None, 0
+        self._served = 0
 
 
 def _reader(feed: FrameFeed) -> object:

@@ -11,12 +11,13 @@ import numpy as np
 
 from ..artifacts.manifest import describe_onnx
 from ..artifacts.metadata import stamp_metadata
-from ..backends.onnxruntime_backend import OnnxRuntimeBackend
-from ..data.calibration import check_compatible, load_calibration_set
+from ..backends import open_backend
+from ..data.calibration import CalibrationSet, check_compatible, load_calibration_set
 from ..data.dataset import SegmentationSplit
 from ..data.spec import load_dataset_spec
 from ..errors import SegdeployError
-from ..meta import ModelMeta
+from ..meta import CHANNELS, ModelMeta
+from ..precisions import FP16, INT8, Precision
 from .fp16 import convert_fp16, io_types
 from .int8 import QUANTIZED_OP_TYPES, qdq_violations
 from .sensitivity import Int8Result, guarded_int8
@@ -27,62 +28,71 @@ class PrecisionOptions:
     fp16: bool = False
     calibration: Path | None = None  # a calibration set folder: enables INT8
     method: str = "entropy"
-    max_miou_drop: float | None = None  # default: the recipe's tolerance.int8.miou_delta
+    max_miou_drop: float | None = None  # default: the recipe's tolerance.int8.miou_delta (the table's INT8 gate)
     val_split: str = "val"
     always_rank: bool = False  # run the per-layer sensitivity analysis even when INT8 is within bounds
 
 
-def _probe(fp32: Path, other: Path, meta: ModelMeta) -> dict[str, Any]:
-    """Same random frames through both graphs: finite outputs and the size of the difference."""
+def _probe(fp32: Path, other: Path, meta: ModelMeta, kind: Precision) -> dict[str, Any]:
+    """Same random frames through both graphs: finite outputs, the size of the difference, and whether
+    it is within the precision's validation tolerance."""
     height, width = meta.recipe.input_size
-    frames = np.random.default_rng(0).integers(0, 256, size=(1, height, width, 3), dtype=np.uint8)
-    reference, output = OnnxRuntimeBackend(fp32).run(frames), OnnxRuntimeBackend(other).run(frames)
+    frames = np.random.default_rng(0).integers(0, 256, size=(1, height, width, CHANNELS), dtype=np.uint8)
+    with open_backend(fp32) as first, open_backend(other) as second:
+        reference, output = first.run(frames), second.run(frames)
     if output.dtype.kind == "f" and not np.isfinite(output).all():
         raise SegdeployError(f"{other}: non-finite outputs on a probe batch (float16 overflow?)")
     if output.ndim == 4:
         return {
             "probe_max_abs_diff": float(np.abs(output - reference).max()),
+            "probe_within_tolerance": kind.validation.excess(reference, output) <= 0,
             "probe_label_agreement": float((output.argmax(1) == reference.argmax(1)).mean()),
         }
     return {"probe_label_agreement": float((output == reference).mean())}
 
 
 def write_fp16(fp32: Path, meta: ModelMeta) -> tuple[Path, dict[str, Any]]:
-    target = fp32.with_name("model.fp16.onnx")
+    target = fp32.with_name(FP16.graph_file)
     kept = convert_fp16(fp32, target)
-    stamp_metadata(target, meta, "fp16")
+    stamp_metadata(target, meta, FP16.name)
     if io_types(target) != io_types(fp32):
         raise SegdeployError(f"{target}: inputs/outputs changed type in the float16 conversion")
-    return target, {**describe_onnx(target, "fp16"), "kept_in_float32": kept, **_probe(fp32, target, meta)}
+    return target, {**describe_onnx(target, FP16), "kept_in_float32": kept, **_probe(fp32, target, meta, FP16)}
 
 
-def check_precision_inputs(meta: ModelMeta, options: PrecisionOptions) -> None:
-    """Refuse a calibration set that does not fit the model, before any export work is done."""
+@dataclass(frozen=True)
+class Int8Inputs:
+    """What INT8 needs, read once per export: the calibration set and the split of its data set that
+    the accuracy guard evaluates on."""
+
+    calibration: CalibrationSet
+    val: SegmentationSplit
+
+
+def check_precision_inputs(meta: ModelMeta, options: PrecisionOptions) -> Int8Inputs | None:
+    """Read and check the calibration set and its data set before any export work is done (None: no INT8)."""
     if options.calibration is None:
-        return
+        return None
     calibration = load_calibration_set(options.calibration)
-    check_compatible(calibration, meta, input_channels=3)
+    check_compatible(calibration, meta, input_channels=CHANNELS)
     spec = load_dataset_spec(calibration.dataset)
     if spec.num_classes != meta.num_classes:
         raise SegdeployError(f"{calibration.dataset}: {spec.num_classes} classes, the model has {meta.num_classes}")
-    spec.split_ids(options.val_split)
+    return Int8Inputs(calibration, SegmentationSplit(spec, options.val_split))
 
 
 def write_int8(
-    fp32: Path, meta: ModelMeta, options: PrecisionOptions, log: Callable[[str], None]
+    fp32: Path, meta: ModelMeta, options: PrecisionOptions, inputs: Int8Inputs, log: Callable[[str], None]
 ) -> tuple[Path, dict[str, Any], Int8Result]:
-    assert options.calibration is not None
-    calibration = load_calibration_set(options.calibration)
-    spec = load_dataset_spec(calibration.dataset)
+    calibration, val = inputs.calibration, inputs.val
     max_drop = meta.recipe.tolerance.int8.miou_delta if options.max_miou_drop is None else options.max_miou_drop
-    val = SegmentationSplit(spec, options.val_split)
-    target = fp32.with_name("model.int8.onnx")
+    target = fp32.with_name(INT8.graph_file)
     result = guarded_int8(
         fp32, target, meta, calibration, options.method, max_drop, val, always_rank=options.always_rank, log=log
     )
-    stamp_metadata(target, meta, "int8")
+    stamp_metadata(target, meta, INT8.name)
     entry = {
-        **describe_onnx(target, "int8"),
+        **describe_onnx(target, INT8),
         "calibration": {
             "set": str(calibration.directory),
             "images": len(calibration.ids),
@@ -92,23 +102,28 @@ def write_int8(
         "quantized_op_types": QUANTIZED_OP_TYPES,
         "qdq_rules_violations": qdq_violations(target),
         "accuracy_guard": {**result.to_dict(), "val_split": options.val_split},
-        **_probe(fp32, target, meta),
+        **_probe(fp32, target, meta, INT8),
     }
     return target, entry, result
 
 
 def add_precisions(
-    fp32: Path, meta: ModelMeta, options: PrecisionOptions, log: Callable[[str], None] = print
+    fp32: Path,
+    meta: ModelMeta,
+    options: PrecisionOptions,
+    int8: Int8Inputs | None,
+    log: Callable[[str], None] = print,
 ) -> tuple[dict[str, dict[str, Any]], Int8Result | None]:
-    """Write the requested FP16/INT8 graphs beside `fp32`; returns manifest entries by file name."""
+    """Write the requested FP16 graph and, given `int8` (from check_precision_inputs), the INT8 one beside
+    `fp32`; returns manifest entries by file name."""
     entries: dict[str, dict[str, Any]] = {}
     int8_result = None
     if options.fp16:
         target, entry = write_fp16(fp32, meta)
         entries[target.name] = entry
         log(f"wrote {target} (float32 kept for: {', '.join(entry['kept_in_float32']) or 'nothing'})")
-    if options.calibration is not None:
-        target, entry, int8_result = write_int8(fp32, meta, options, log)
+    if int8 is not None:
+        target, entry, int8_result = write_int8(fp32, meta, options, int8, log)
         entries[target.name] = entry
         log(f"wrote {target}")
     return entries, int8_result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -13,13 +12,14 @@ import numpy as np
 import onnx
 
 from ..artifacts.metadata import stamp_metadata
-from ..backends.onnxruntime_backend import OnnxRuntimeBackend
+from ..backends import open_backend
 from ..data.calibration import CalibrationSet
 from ..data.dataset import SegmentationSplit
 from ..errors import SegdeployError
 from ..evaluate import evaluate
 from ..files import atomic_path
 from ..meta import ModelMeta
+from ..precisions import FP32, INT8
 from .int8 import FrameFeed, prepare, qdq_violations, quantize, quantized_node_names, scratch_dir
 
 
@@ -82,9 +82,9 @@ def rank_layers(
     log: Callable[[str], None] = print,
 ) -> list[LayerSensitivity]:
     """Quantize one node at a time (activation ranges from the cache) and measure the output's harm."""
-    probe = list(itertools.islice(feed.calibration.frames(), probe_images))
-    reference_backend = OnnxRuntimeBackend(prepared)
-    references = [reference_backend.run(frames) for frames in probe]
+    probe = feed.frames[:probe_images]
+    with open_backend(prepared) as reference:
+        references = [reference.run(frames) for frames in probe]
     op_types = {n.name: n.op_type for n in onnx.load(str(prepared)).graph.node}
     candidates = quantized_node_names(prepared)
     log(f"sensitivity: quantizing each of {len(candidates)} nodes alone on {len(probe)} probe images")
@@ -92,9 +92,9 @@ def rank_layers(
     single = work / "single.onnx"
     for node in candidates:
         quantize(prepared, single, feed, method, cache, only=[node])
-        stamp_metadata(single, meta, "int8")
-        backend = OnnxRuntimeBackend(single)
-        error = float(np.mean([_error(ref, backend.run(frames)) for ref, frames in zip(references, probe)]))
+        stamp_metadata(single, meta, INT8.name)
+        with open_backend(single) as backend:
+            error = float(np.mean([_error(ref, backend.run(frames)) for ref, frames in zip(references, probe)]))
         ranking.append(LayerSensitivity(node, op_types.get(node, "?"), error))
     return sorted(ranking, key=lambda r: r.error, reverse=True)
 
@@ -116,15 +116,17 @@ def guarded_int8(
         work = Path(scratch)
         prepared, attempt, cache = work / "prepared.onnx", work / "attempt.onnx", work / "ranges.json"
         prepare(fp32, prepared)
-        stamp_metadata(prepared, meta, "fp32")
+        stamp_metadata(prepared, meta, FP32.name)
         input_name = onnx.load(str(prepared), load_external_data=False).graph.input[0].name
         feed = FrameFeed(calibration, meta, input_name)
-        fp32_miou = evaluate(OnnxRuntimeBackend(fp32), val).miou()
+        with open_backend(fp32) as backend:
+            fp32_miou = evaluate(backend, val).miou()
 
         def attempt_with(excluded: list[str]) -> float:
             quantize(prepared, attempt, feed, method, cache, exclude=excluded)
-            stamp_metadata(attempt, meta, "int8")
-            return evaluate(OnnxRuntimeBackend(attempt), val).miou()
+            stamp_metadata(attempt, meta, INT8.name)
+            with open_backend(attempt) as backend:
+                return evaluate(backend, val).miou()
 
         log(f"int8: calibrating on {len(calibration.ids)} images ({method})")
         result = Int8Result(method, fp32_miou, attempt_with([]), max_drop)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ import numpy as np
 from ..backends import open_backend, row_for
 from ..backends.base import Backend
 from ..errors import SegdeployError
-from ..meta import colorize
+from ..meta import CHANNELS, STRIDE, AcceptedShapes, colorize
 from .resize import resize_frames, resize_labels, resize_logits
 
 
@@ -19,11 +20,11 @@ def segment_frames(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """int32 class maps (N, H, W) of uint8 RGB frames at their own resolution, and the float32 logits
     (None when the model ends in an argmax): resized to the working `size` (height, width) when given,
-    padded to a multiple of 32, run, cropped, and resized back."""
+    padded to a multiple of STRIDE, run, cropped, and resized back."""
     height, width = int(frames.shape[1]), int(frames.shape[2])
     work = frames if size is None or size == (height, width) else resize_frames(frames, size)
     work_h, work_w = int(work.shape[1]), int(work.shape[2])
-    padded = np.pad(work, ((0, 0), (0, -work_h % 32), (0, -work_w % 32), (0, 0)))
+    padded = np.pad(work, ((0, 0), (0, -work_h % STRIDE), (0, -work_w % STRIDE), (0, 0)))
     output = backend.run(padded)
     scores = output[..., :work_h, :work_w] if output.ndim == 4 else None
     classes = (scores.argmax(1) if scores is not None else output[:, :work_h, :work_w]).astype(np.int32)
@@ -35,8 +36,10 @@ def segment_frames(
 
 class Segmenter:
     """Loads an engine (.plan, TensorRT) or an ONNX model (ONNX Runtime) with its facts: classes, colours,
-    preprocessing, the sizes it takes. A frame of a size the model cannot take (outside its profile, or
-    not a multiple of 32) is resized to the recipe's input size and the result resized back."""
+    preprocessing, the sizes it takes. A frame of a size the model cannot take (outside its accepted
+    shapes, or not a multiple of STRIDE) is resized to the recipe's input size (to its one size, for
+    an engine built for one shape: DLA) and the result resized back; a model of one batch size runs
+    that many frames at a time. Close it when done (or use `with`)."""
 
     def __init__(self, path: str | Path, device: int = 0, cuda_graph: bool = False, threads: int = 0) -> None:
         path = Path(path)
@@ -52,18 +55,56 @@ class Segmenter:
         frames = np.asarray(frames)
         single = frames.ndim == 3
         batch = frames[None] if single else frames
-        if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[-1] != 3:
+        if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[-1] != CHANNELS:
             raise SegdeployError(f"expected uint8 RGB frames HxWx3 or NxHxWx3, got {frames.dtype} {frames.shape}")
-        export = self.meta.recipe.export
-        if len(batch) > export.batch[2]:
-            raise SegdeployError(f"batch of {len(batch)} frames: the model takes at most {export.batch[2]}")
-        size = (int(batch.shape[1]), int(batch.shape[2]))
-        working = self.meta.recipe.input_size if export.shape_problems(len(batch), *size) else None
-        classes, scores = segment_frames(self.backend, batch, working)
+        accepted = self.backend.accepted_shapes()
+        fixed = accepted.batch[0] == accepted.batch[1]
+        if not fixed and not accepted.batch[0] <= len(batch) <= accepted.batch[1]:
+            raise SegdeployError(
+                f"batch of {len(batch)} frames: the model takes {accepted.batch[0]} to {accepted.batch[1]}"
+            )
+        classes, scores = self._in_chunks(batch, accepted) if fixed else self._segment(batch, accepted)
         if single:
             classes, scores = classes[0], None if scores is None else scores[0]
         return (classes, scores) if logits else classes
 
+    def _segment(self, frames: np.ndarray, accepted: AcceptedShapes) -> tuple[np.ndarray, np.ndarray | None]:
+        """Frames of a size the model does not take are resized: to its one size when it takes one size
+        only (a DLA engine), else to the recipe's input size."""
+        size = (int(frames.shape[1]), int(frames.shape[2]))
+        working = None
+        if accepted.problems(len(frames), *size):
+            exact = accepted.height[0] == accepted.height[1] and accepted.width[0] == accepted.width[1]
+            working = (accepted.height[0], accepted.width[0]) if exact else self.meta.recipe.input_size
+        return segment_frames(self.backend, frames, working)
+
+    def _in_chunks(self, frames: np.ndarray, accepted: AcceptedShapes) -> tuple[np.ndarray, np.ndarray | None]:
+        """For a model of one batch size: that many frames at a time, the last chunk padded."""
+        size = accepted.batch[0]
+        classes: list[np.ndarray] = []
+        scores: list[np.ndarray] = []
+        for start in range(0, len(frames), size):
+            chunk = frames[start : start + size]
+            count = len(chunk)
+            padded = np.concatenate([chunk, np.repeat(chunk[-1:], size - count, axis=0)]) if count < size else chunk
+            chunk_classes, chunk_scores = self._segment(padded, accepted)
+            classes.append(chunk_classes[:count])
+            if chunk_scores is not None:
+                scores.append(chunk_scores[:count])
+        return np.concatenate(classes), (np.concatenate(scores) if scores else None)
+
     def colorize(self, classes: np.ndarray) -> np.ndarray:
         """A class map as RGB colours from the model's palette."""
         return colorize(classes, self.colors)
+
+    def close(self) -> None:
+        """Free the engine or ONNX Runtime session; idempotent."""
+        self.backend.close()
+
+    def __enter__(self) -> Segmenter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,7 +1,9 @@
 """`segdeploy build`: an ONNX graph in, a TensorRT engine and its sidecar manifest out.
 
-Imports tensorrt and pycuda: call `require_tensorrt()` before importing this module. Paths that differ
-between TensorRT versions are chosen in `versions.plan_build` and marked with the version here.
+Imports tensorrt: call `require_tensorrt()` before importing this module. Paths that differ between
+TensorRT versions are chosen in `versions.plan_build` and marked with the version here. Every TensorRT
+object lives in a `_Job` and is released, newest first, while the device's CUDA context is current on
+this thread (TensorRT frees device memory in the current context); the context is popped after.
 """
 
 from __future__ import annotations
@@ -16,16 +18,19 @@ import onnx
 import tensorrt as trt
 
 from ..artifacts.metadata import read_onnx_metadata
-from ..data.calibration import check_compatible, load_calibration_set
+from ..cuda import CudaSession
+from ..data.calibration import CalibrationSet, check_compatible, load_calibration_set
 from ..errors import SegdeployError
-from ..files import refuse_overwrite, sha256_of, write_atomic, write_json
-from ..meta import ModelMeta
-from .cuda import CudaContext
+from ..files import refuse_overwrite, write_atomic, write_json
+from ..meta import CHANNELS, ModelMeta
+from ..precisions import OBEY
+from .calibration_key import cache_path, calibration_key, reusable
+from .constraints import LayerFacts, fp32_layers
 from .feeding import batch_count, calibration_batches
 from .profiles import InputProfile, calibration_profile, input_profile
 from .progress import PhaseTracker
 from .sidecar import TensorFacts, engine_manifest, register_engine, sidecar_path
-from .types import dims_list, numpy_dtype
+from .types import NUMPY_DTYPES, dims_list, numpy_dtype
 from .versions import BuildPlan, TrtVersion, plan_build
 
 Progress = Callable[[str, int, int], None]
@@ -73,11 +78,6 @@ def default_engine_path(onnx_path: Path, precision: str | None = None) -> Path:
     return onnx_path.with_suffix(f".flags-{precision}.plan" if precision else ".plan")
 
 
-def calibration_cache_path(calibration: Path, onnx_path: Path) -> Path:
-    """Under the calibration set, keyed by the graph: a cache holds per-tensor scales of one network."""
-    return calibration / f"tensorrt-entropy2-{sha256_of(onnx_path)[:12]}.cache"
-
-
 def _graph_facts(onnx_path: Path) -> tuple[ModelMeta, str]:
     try:
         model = onnx.load(str(onnx_path), load_external_data=False)
@@ -96,8 +96,22 @@ def _add_profile(builder: trt.Builder, profile: InputProfile) -> trt.IOptimizati
     return trt_profile
 
 
-def _tensor(tensor: trt.ITensor, mode: str) -> TensorFacts:
-    return TensorFacts(tensor.name, mode, numpy_dtype(tensor.dtype), dims_list(tensor.shape))
+def _tensor(tensor: trt.ITensor, mode: str, onnx_path: Path) -> TensorFacts:
+    try:
+        dtype = numpy_dtype(tensor.dtype)
+    except ValueError:
+        raise SegdeployError(
+            f"{onnx_path}: {mode} '{tensor.name}' is {tensor.dtype.name}, which segdeploy cannot feed "
+            f"(I/O tensors must be one of {', '.join(NUMPY_DTYPES)})"
+        ) from None
+    return TensorFacts(tensor.name, mode, dtype, dims_list(tensor.shape))
+
+
+def _parser_errors(parser: trt.OnnxParser) -> str:
+    """Every error the parser recorded (IParser: num_errors, get_error(i)), on one line."""
+    errors = [parser.get_error(i) for i in range(parser.num_errors)]
+    listed = "; ".join(f"{e.desc()} (node {e.node()})" for e in errors) or "no reason given"
+    return f"{len(errors)} error{'s' if len(errors) != 1 else ''}: {listed}"
 
 
 def _progress_monitor(tracker: PhaseTracker) -> Any:
@@ -131,6 +145,107 @@ def _use_timing_cache(config: trt.IBuilderConfig, path: Path, logger: _Logger) -
         logger.errors.clear()  # the rejection is handled, not the reason a later build fails
 
 
+@dataclass
+class _Calibration:
+    cache: Path
+    reused: bool
+    batches: int
+
+
+class _Job:
+    """One build's TensorRT objects (builder, network, parser, config, calibrator): created and released
+    by the caller with the CUDA context current. Only attributes hold them, never a caller's locals, so
+    an exception's traceback cannot keep them alive past `release()`."""
+
+    def __init__(self, onnx_path: Path, options: BuildOptions, plan: BuildPlan, logger: _Logger) -> None:
+        self.onnx_path, self.options, self.plan, self.logger = onnx_path, options, plan, logger
+        self.builder = trt.Builder(logger)
+        flag_bits = sum(1 << int(getattr(trt.NetworkDefinitionCreationFlag, f)) for f in plan.network_flags)
+        self.network = self.builder.create_network(flag_bits)
+        self.parser = trt.OnnxParser(self.network, logger)
+        self.config = self.builder.create_builder_config()
+        self.calibrator: Any = None
+
+    def release(self) -> None:
+        """Newest first: calibrator, config, parser, network, builder."""
+        for name in ("calibrator", "config", "parser", "network", "builder"):
+            self.__dict__.pop(name, None)
+
+    def parse(self) -> list[TensorFacts]:
+        if not self.parser.parse_from_file(str(self.onnx_path)):
+            raise SegdeployError(f"{self.onnx_path}: TensorRT's ONNX parser: {_parser_errors(self.parser)}")
+        if self.network.num_inputs != 1 or self.network.num_outputs != 1:
+            raise SegdeployError(
+                f"{self.onnx_path}: expected one input and one output, "
+                f"found {self.network.num_inputs} and {self.network.num_outputs}"
+            )
+        return [
+            _tensor(self.network.get_input(0), "input", self.onnx_path),
+            _tensor(self.network.get_output(0), "output", self.onnx_path),
+        ]
+
+    def pin_fp32_layers(self, typed_graph: bool) -> int:
+        """Keep the FP16 block list in FP32 (constraints.py); OBEY_PRECISION_CONSTRAINTS makes it binding."""
+        layers = [self.network.get_layer(i) for i in range(self.network.num_layers)]
+        facts = [
+            LayerFacts(layer.type.name, tuple(layer.get_output_type(j).name for j in range(layer.num_outputs)))
+            for layer in layers
+        ]
+        pinned = fp32_layers(facts, typed_graph)
+        for index in pinned:
+            layers[index].precision = trt.float32
+            for j in range(layers[index].num_outputs):
+                layers[index].set_output_type(j, trt.float32)
+        return len(pinned)
+
+    def configure(self, profile: InputProfile, timing_path: Path) -> None:
+        options = self.options
+        self.config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mb << 20)
+        for flag in self.plan.builder_flags:
+            self.config.set_flag(getattr(trt.BuilderFlag, flag))
+        if self.config.add_optimization_profile(_add_profile(self.builder, profile)) < 0:
+            raise SegdeployError(f"{self.onnx_path}: TensorRT refused the optimisation profile {profile.to_dict()}")
+        _use_timing_cache(self.config, timing_path, self.logger)
+        if options.dla_core is not None:
+            if not 0 <= options.dla_core < self.builder.num_DLA_cores:
+                raise SegdeployError(
+                    f"--dla-core {options.dla_core}: this device has {self.builder.num_DLA_cores} DLA cores "
+                    "(Jetson AGX/NX Orin and Xavier have 2, desktop GPUs none)"
+                )
+            self.config.default_device_type = trt.DeviceType.DLA
+            self.config.DLA_core = options.dla_core
+            self.config.set_flag(trt.BuilderFlag.GPU_FALLBACK)  # layers DLA cannot run go to the GPU
+
+    def calibrate(
+        self, calibration: CalibrationSet, meta: ModelMeta, input_name: str, cuda: CudaSession
+    ) -> _Calibration:
+        """Implicit calibration: TensorRT 8.5-10.x only (plan_build refuses it on 11)."""
+        from .calibrator import EntropyCalibrator
+
+        options = self.options
+        cache = cache_path(calibration.directory, self.onnx_path)
+        key = calibration_key(self.onnx_path, calibration, options.calib_batch, trt.__version__)
+        batches = calibration_batches(calibration, meta, options.calib_batch)
+        self.calibrator = EntropyCalibrator(batches, options.calib_batch, cache, key, reusable(cache, key), cuda)
+        self.config.int8_calibrator = self.calibrator
+        fixed = calibration_profile(meta, input_name, options.calib_batch, calibration.size)
+        if not self.config.set_calibration_profile(_add_profile(self.builder, fixed)):
+            raise SegdeployError(f"{self.onnx_path}: TensorRT refused the calibration profile {fixed.opt}")
+        return _Calibration(cache, self.calibrator.cache_reused, 0)
+
+    def build(self, progress: Progress | None, version: TrtVersion) -> bytes:
+        if version.progress_monitor and progress is not None:
+            self.config.progress_monitor = _progress_monitor(PhaseTracker(progress))
+        serialized = self.builder.build_serialized_network(self.network, self.config)
+        if serialized is None:
+            errors = self.logger.errors
+            detail = errors[-1] if errors else "no reason given"
+            raise SegdeployError(f"{self.onnx_path}: TensorRT could not build an engine ({detail})")
+        data = bytes(memoryview(serialized))
+        self.timing = bytes(memoryview(self.config.get_timing_cache().serialize()))
+        return data
+
+
 def build_engine(
     onnx_path: Path,
     engine_path: Path | None = None,
@@ -151,97 +266,55 @@ def build_engine(
         if options.calibration is None:
             raise SegdeployError(f"{onnx_path}: INT8 with builder flags needs --calib calibration/NAME")
         calibration = load_calibration_set(options.calibration)
-        check_compatible(calibration, meta, input_channels=3)
+        check_compatible(calibration, meta, input_channels=CHANNELS)
         if batch_count(calibration, options.calib_batch) == 0:
             raise SegdeployError(f"{options.calibration}: fewer images than one --calib-batch of {options.calib_batch}")
     elif options.calibration is not None:
         raise SegdeployError("--calib is only used with --int8 (builder flags on the FP32 graph)")
 
-    cuda = CudaContext(options.device)
-    try:
-        logger = _Logger(log)
-        builder = trt.Builder(logger)
-        flag_bits = sum(1 << int(getattr(trt.NetworkDefinitionCreationFlag, f)) for f in plan.network_flags)
-        network = builder.create_network(flag_bits)
-        parser = trt.OnnxParser(network, logger)
-        if not parser.parse_from_file(str(onnx_path)):
-            error = parser.get_error(0)
-            raise SegdeployError(f"{onnx_path}: TensorRT's ONNX parser: {error.desc()} (node {error.node()})")
-        if network.num_inputs != 1 or network.num_outputs != 1:
-            raise SegdeployError(
-                f"{onnx_path}: expected one input and one output, found {network.num_inputs} and {network.num_outputs}"
-            )
-        tensors = [_tensor(network.get_input(0), "input"), _tensor(network.get_output(0), "output")]
+    timing_path = options.timing_cache or engine_path.with_name("timing.cache")
+    with CudaSession(options.device) as cuda, cuda.current():
+        job = _Job(onnx_path, options, plan, _Logger(log))
+        try:
+            tensors = job.parse()
+            # DLA takes no dynamic shapes: a DLA engine is built for the recipe's opt shape only.
+            profile = input_profile(meta, tensors[0].name)
+            if options.dla_core is not None:
+                profile = InputProfile(profile.name, profile.opt, profile.opt, profile.opt)
+            pinned = job.pin_fp32_layers(graph_precision == "fp16") if OBEY in plan.builder_flags else 0
+            job.configure(profile, timing_path)
+            calibrated = None
+            if calibration is not None:
+                calibrated = job.calibrate(calibration, meta, tensors[0].name, cuda)
+            start = time.perf_counter()
+            serialized = job.build(progress, version)
+            seconds = time.perf_counter() - start
+            if calibrated is not None:
+                calibrated.batches = job.calibrator.served
+            timing = job.timing
+        finally:
+            job.release()
+        gpu = cuda.gpu
+    write_atomic(engine_path, lambda tmp: tmp.write_bytes(serialized))
+    write_atomic(timing_path, lambda tmp: tmp.write_bytes(timing))
 
-        config = builder.create_builder_config()
-        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mb << 20)
-        for flag in plan.builder_flags:
-            config.set_flag(getattr(trt.BuilderFlag, flag))
-        # DLA takes no dynamic shapes: a DLA engine is built for the recipe's opt shape only.
-        profile = input_profile(meta, tensors[0].name)
-        if options.dla_core is not None:
-            profile = InputProfile(profile.name, profile.opt, profile.opt, profile.opt)
-        config.add_optimization_profile(_add_profile(builder, profile))
-
-        timing_path = options.timing_cache or engine_path.with_name("timing.cache")
-        _use_timing_cache(config, timing_path, logger)
-
-        if options.dla_core is not None:
-            if not 0 <= options.dla_core < builder.num_DLA_cores:
-                raise SegdeployError(
-                    f"--dla-core {options.dla_core}: this device has {builder.num_DLA_cores} DLA cores "
-                    "(Jetson AGX/NX Orin and Xavier have 2, desktop GPUs none)"
-                )
-            config.default_device_type = trt.DeviceType.DLA
-            config.DLA_core = options.dla_core
-            config.set_flag(trt.BuilderFlag.GPU_FALLBACK)  # layers DLA cannot run go to the GPU
-
-        calibrator = None
-        calib_cache = None
-        if calibration is not None:
-            # Implicit calibration: TensorRT 8.5-10.x only (plan_build refuses it on 11).
-            from .calibrator import EntropyCalibrator
-
-            calib_cache = calibration_cache_path(calibration.directory, onnx_path)
-            batches = calibration_batches(calibration, meta, options.calib_batch)
-            calibrator = EntropyCalibrator(batches, options.calib_batch, calib_cache)
-            config.int8_calibrator = calibrator
-            fixed = calibration_profile(meta, tensors[0].name, options.calib_batch, calibration.size)
-            if not config.set_calibration_profile(_add_profile(builder, fixed)):
-                raise SegdeployError(f"{onnx_path}: TensorRT refused the calibration profile {fixed.opt}")
-
-        if version.progress_monitor and progress is not None:
-            config.progress_monitor = _progress_monitor(PhaseTracker(progress))
-
-        start = time.perf_counter()
-        serialized = builder.build_serialized_network(network, config)
-        seconds = time.perf_counter() - start
-        if serialized is None:
-            detail = logger.errors[-1] if logger.errors else "no reason given"
-            raise SegdeployError(f"{onnx_path}: TensorRT could not build an engine ({detail})")
-        write_atomic(engine_path, lambda tmp: tmp.write_bytes(memoryview(serialized)))
-        cache_bytes = memoryview(config.get_timing_cache().serialize())
-        write_atomic(timing_path, lambda tmp: tmp.write_bytes(cache_bytes))
-
-        settings: dict[str, Any] = {
-            "workspace_mb": options.workspace_mb,
-            "dla_core": options.dla_core,
-            "timing_cache": str(timing_path),
-            "build_seconds": round(seconds, 1),
+    settings: dict[str, Any] = {
+        "workspace_mb": options.workspace_mb,
+        "dla_core": options.dla_core,
+        "timing_cache": str(timing_path),
+        "build_seconds": round(seconds, 1),
+        "fp32_pinned_layers": pinned,
+    }
+    if calibrated is not None and calibration is not None:
+        settings["calibration"] = {
+            "set": str(calibration.directory),
+            "cache": str(calibrated.cache),
+            "cache_reused": calibrated.reused,
+            "batches": calibrated.batches,
+            "batch": options.calib_batch,
         }
-        if calibrator is not None and calib_cache is not None and calibration is not None:
-            settings["calibration"] = {
-                "set": str(calibration.directory),
-                "cache": str(calib_cache),
-                "cache_reused": calibrator.cache_reused,
-                "batches": calibrator.served,
-                "batch": options.calib_batch,
-            }
-        manifest = engine_manifest(
-            meta, plan, trt.__version__, cuda.gpu, tensors, profile, onnx_path, engine_path, settings
-        )
-        write_json(sidecar_path(engine_path), manifest)
-    finally:
-        cuda.close()
+    manifest = engine_manifest(meta, plan, trt.__version__, gpu, tensors, profile, onnx_path, engine_path, settings)
+    write_json(sidecar_path(engine_path), manifest)
     register_engine(engine_path, onnx_path, plan.precision)
-    return BuildResult(engine_path, sidecar_path(engine_path), plan, seconds, timing_path, calib_cache)
+    calibration_cache = calibrated.cache if calibrated is not None else None
+    return BuildResult(engine_path, sidecar_path(engine_path), plan, seconds, timing_path, calibration_cache)

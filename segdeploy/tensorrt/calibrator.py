@@ -8,24 +8,37 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pycuda.driver as cuda
 import tensorrt as trt
 
+from ..cuda import CudaSession
 from ..files import write_atomic
+from .calibration_key import write_key
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from typing_extensions import Buffer
 
 
 class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
-    """Hands TensorRT one device buffer per batch; reuses `cache` when it exists (no batches read then)."""
+    """Hands TensorRT one device buffer per float32 batch. With `reuse`, TensorRT reads `cache` and asks
+    for no batches; otherwise the new cache is written with its key (calibration_key.py) beside it."""
 
-    def __init__(self, batches: Iterator[np.ndarray], batch: int, cache: Path) -> None:
+    def __init__(
+        self,
+        batches: Iterator[np.ndarray],
+        batch: int,
+        cache: Path,
+        key: dict[str, Any],
+        reuse: bool,
+        cuda: CudaSession,
+    ) -> None:
         trt.IInt8EntropyCalibrator2.__init__(self)
-        self.batches, self.batch, self.cache = batches, batch, cache
-        self.device: cuda.DeviceAllocation | None = None
+        self.batches, self.batch, self.cache, self.key, self.cuda = batches, batch, cache, key, cuda
+        self.cache_reused = reuse
+        self.device: int | None = None
+        self.stream = cuda.stream()
         self.served = 0
-        self.cache_reused = False
 
     def get_batch_size(self) -> int:
         return self.batch
@@ -35,19 +48,17 @@ class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
         host = next(self.batches, None)
         if host is None:
             return None
-        host = np.ascontiguousarray(host)
         if self.device is None:
-            self.device = cuda.mem_alloc(host.nbytes)
-        cuda.memcpy_htod(self.device, host)
+            self.device = self.cuda.alloc(host.nbytes)
+        self.cuda.copy_htod(self.device, host, self.stream)
+        self.cuda.synchronize(self.stream)  # `host` is pageable and reused: finish before returning
         self.served += 1
-        return [int(self.device)]
+        return [self.device]
 
     def read_calibration_cache(self) -> bytes | None:
-        if self.cache.is_file():
-            self.cache_reused = True
-            return self.cache.read_bytes()
-        return None
+        return self.cache.read_bytes() if self.cache_reused else None
 
     def write_calibration_cache(self, cache: Buffer) -> None:
         data = bytes(memoryview(cache))
         write_atomic(self.cache, lambda tmp: tmp.write_bytes(data))
+        write_key(self.cache, self.key)

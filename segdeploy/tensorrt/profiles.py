@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..meta import ModelMeta
+from ..meta import CHANNELS, ModelMeta
 
 Shape = tuple[int, ...]
 
@@ -38,7 +38,7 @@ class InputProfile:
 
 
 def _layout(meta: ModelMeta, batch: int, height: int, width: int) -> Shape:
-    return (batch, height, width, 3) if meta.io.fold_preprocess else (batch, 3, height, width)
+    return (batch, height, width, CHANNELS) if meta.io.fold_preprocess else (batch, CHANNELS, height, width)
 
 
 def input_profile(meta: ModelMeta, name: str) -> InputProfile:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..artifacts.manifest import NAME, describe_file, read_manifest, write_manifest
+from ..cuda.driver import GpuFacts
 from ..errors import SegdeployError
 from ..files import read_json, sha256_of
 from ..meta import ModelMeta
@@ -21,16 +22,6 @@ from .profiles import InputProfile
 from .versions import BuildPlan
 
 FORMAT = "segdeploy.engine/1"
-
-
-@dataclass(frozen=True)
-class GpuFacts:
-    name: str
-    compute_capability: str  # "8.7"
-    memory_mb: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "compute_capability": self.compute_capability, "memory_mb": self.memory_mb}
 
 
 @dataclass(frozen=True)
@@ -97,6 +88,8 @@ def engine_manifest(
         "engine_sha256": sha256_of(engine),
         "tensors": [t.to_dict() for t in tensors],
         "profile": profile.to_dict(),
+        # A static profile (DLA) takes exactly one shape; the runtime resizes frames to it.
+        "accepted_shapes": [list(profile.opt)] if profile.min == profile.max else None,
         "preprocessing": {
             "in_graph": meta.io.fold_preprocess,
             "mean": list(recipe.mean),

@@ -6,6 +6,12 @@
 - TensorRT 8.5, 8.6 and 10.x (JetPack 5 = 8.5, JetPack 6 = 10.3) also build from the FP32 graph with
   builder flags: FP16, or INT8 with the implicit entropy calibrator and a calibration cache.
 - On 8.x a typed graph is still built with flags: an FP16 graph needs the FP16 flag, a Q/DQ graph INT8.
+- With builder flags, tensor types are only hints: a build that enables FP16 also sets
+  OBEY_PRECISION_CONSTRAINTS (8.2-10.x) so the layers segdeploy pins to FP32 (constraints.py) stay there.
+  A strongly typed network obeys its types and takes no precision flags.
+- DLA (Jetson AGX/NX Xavier and Orin): TensorRT 10.x does not run strongly typed networks on DLA, so a
+  DLA build takes the builder-flag path on every version that has it; TensorRT 11 has neither builder
+  precision flags nor GPU_FALLBACK, so DLA is refused there.
 """
 
 from __future__ import annotations
@@ -14,11 +20,9 @@ import re
 from dataclasses import dataclass
 
 from ..errors import SegdeployError
+from ..precisions import FP32, PRECISIONS, REDUCED
 
 OLDEST = (8, 5)
-PRECISIONS = ("fp32", "fp16", "int8")
-
-
 @dataclass(frozen=True, order=True)
 class TrtVersion:
     major: int
@@ -72,7 +76,7 @@ def plan_build(
 ) -> BuildPlan:
     """The build for a graph of `graph_precision` ("fp32", "fp16", "int8" for Q/DQ). `request` is None to
     build the graph as it is typed, or "fp16"/"int8" for the builder-flag path from an FP32 graph."""
-    if dla and (request or graph_precision) == "fp32":
+    if dla and (request or graph_precision) == FP32.name:
         raise SegdeployError(
             f"{subject}: DLA runs FP16 and INT8 only; build model.fp16.onnx, or this graph with --fp16"
         )
@@ -82,15 +86,21 @@ def plan_build(
         raise SegdeployError(
             f"{subject}: TensorRT {version} is older than 8.5, the oldest segdeploy supports (JetPack 5 ships 8.5)"
         )
+    if dla and not version.builder_flags:
+        raise SegdeployError(
+            f"{subject}: TensorRT {version} has no DLA support (no builder precision flags or GPU_FALLBACK); "
+            "DLA engines need TensorRT 8.5-10.x (JetPack 5 or 6)"
+        )
     network = ("EXPLICIT_BATCH",) if version.explicit_batch_flag else ()
     if request is None:
-        if version.strongly_typed:
+        if version.strongly_typed and not dla:
             return BuildPlan("strongly-typed", graph_precision, ("STRONGLY_TYPED",), (), False)
-        flags = {"fp32": (), "fp16": ("FP16",), "int8": ("INT8",)}[graph_precision]
+        flags = PRECISIONS[graph_precision].typed_flags
         return BuildPlan("builder-flags", graph_precision, network, flags, False)
-    if request not in ("fp16", "int8"):
-        raise SegdeployError(f"{subject}: precision '{request}': choose fp16 or int8")
-    if graph_precision != "fp32":
+    requestable = {p.name: p for p in REDUCED}
+    if request not in requestable:
+        raise SegdeployError(f"{subject}: precision '{request}': choose {' or '.join(requestable)}")
+    if graph_precision != FP32.name:
         raise SegdeployError(
             f"{subject}: this graph is already {graph_precision}; build it without --fp16/--int8 "
             "(builder precision flags apply to the FP32 model.onnx)"
@@ -100,7 +110,5 @@ def plan_build(
             f"{subject}: TensorRT {version} has no builder precision flags or INT8 calibrator; build "
             f"model.{request}.onnx instead (segdeploy export --{request})"
         )
-    if request == "fp16":
-        return BuildPlan("builder-flags", "fp16", network, ("FP16",), False)
-    # INT8 with FP16 allowed too: layers without an INT8 kernel fall back to FP16 rather than FP32.
-    return BuildPlan("builder-flags", "int8", network, ("INT8", "FP16"), True)
+    wanted = requestable[request]
+    return BuildPlan("builder-flags", wanted.name, network, wanted.request_flags, wanted.calibrates)

@@ -25,7 +25,7 @@ from ..data.augment import TrainingSet
 from ..data.dataset import SegmentationSplit
 from ..data.spec import DatasetSpec
 from ..files import refuse_overwrite, write_json
-from ..meta import ModelMeta
+from ..meta import CHANNELS, ModelMeta
 from ..models.checkpoint import load_weights
 from ..models.registry import build_model
 from ..recipes import Recipe, recipe_from_dict
@@ -98,8 +98,8 @@ def train(
     schedule = Schedule(settings.schedule, peak_lr, settings.epochs * batches.steps)
     loss_fn = build_loss(settings.loss, settings.class_weights, spec.ignore_index).to(world.device)
     scaler = precision.scaler()
-    mean = torch.tensor(recipe.mean, device=world.device).view(1, 3, 1, 1) * 255
-    std = torch.tensor(recipe.std, device=world.device).view(1, 3, 1, 1) * 255
+    mean = torch.tensor(recipe.mean, device=world.device).view(1, CHANNELS, 1, 1) * 255
+    std = torch.tensor(recipe.std, device=world.device).view(1, CHANNELS, 1, 1) * 255
 
     start_epoch, best_miou, history = 0, -1.0, []
     seed_everything(settings.seed + world.rank)  # dropout and the like differ between processes

@@ -28,8 +28,8 @@ def validate(
 ) -> ConfusionMatrix:
     """The confusion matrix of `model` over all of `split`, identical on every process."""
     share_buffers(model, world)
-    backend = TorchBackend(model, meta, device=str(world.device), channels_last=channels_last)
-    matrix = evaluate(backend, split, indices=validation_share(len(split), world))
+    with TorchBackend(model, meta, device=str(world.device), channels_last=channels_last) as backend:
+        matrix = evaluate(backend, split, indices=validation_share(len(split), world))
     total = world.sum_(torch.from_numpy(matrix.matrix).to(world.device))
     matrix.matrix = total.cpu().numpy()
     return matrix

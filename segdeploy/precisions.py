@@ -1,0 +1,96 @@
+"""The precision table: per precision (fp32, fp16, int8) its ONNX file name, manifest kind, export
+validation tolerance, TensorRT build flags and default accuracy-drop gate. Every other module asks it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import SegdeployError
+
+
+@dataclass(frozen=True)
+class PrecisionTolerance:
+    """How far a reduced-precision artifact may drift from the FP32 reference on real data."""
+
+    miou_delta: float
+    pixel_agreement: float
+
+
+@dataclass(frozen=True)
+class LogitTolerance:
+    """Per image: |output - reference| <= atol + rtol * max |reference logit|. The relative part keeps a
+    model with large logits (hundreds) from failing on float rounding that an absolute bound calls drift."""
+
+    atol: float
+    rtol: float
+
+    def allowed(self, reference: np.ndarray) -> np.ndarray:
+        """The bound per image of reference logits (N, C, H, W), shaped (N, 1, 1, 1)."""
+        scale = np.abs(reference).max(axis=(1, 2, 3), keepdims=True)
+        bound: np.ndarray = self.atol + self.rtol * scale
+        return bound
+
+    def excess(self, reference: np.ndarray, output: np.ndarray) -> float:
+        """How far the worst image exceeds its bound (<= 0: every image is within it)."""
+        diff = np.abs(output.astype(np.float64) - reference).max(axis=(1, 2, 3), keepdims=True)
+        return float((diff - self.allowed(reference)).max())
+
+    def __str__(self) -> str:
+        return f"{self.atol:.0e} + {self.rtol:.0e} x max |logit|"
+
+
+@dataclass(frozen=True)
+class Precision:
+    name: str  # as the manifest's and the ONNX metadata's "precision" record it
+    graph_file: str  # the ONNX graph `segdeploy export` writes
+    kind: str  # the manifest "kind" of that graph
+    validation: LogitTolerance  # its logits against the PyTorch reference on probe frames
+    typed_flags: tuple[str, ...]  # TensorRT < 10 (no strongly typed networks): BuilderFlags for a graph of this type
+    request_flags: tuple[str, ...]  # TensorRT <= 10.x: BuilderFlags to build this from the FP32 graph (); () none
+    calibrates: bool  # that builder-flag path calibrates (the implicit INT8 calibrator)
+    gate: PrecisionTolerance  # the default accuracy-drop gate against the reference (recipe: tolerance)
+    parity_logits: bool  # parity also holds its logits to `validation`
+
+
+# BuilderFlag.OBEY_PRECISION_CONSTRAINTS (TensorRT 8.2-10.x): with FP16 enabled through builder flags, the
+# layers segdeploy pins to FP32 (tensorrt/constraints.py: the FP16 block list) stay FP32; without it
+# TensorRT treats layer precisions as hints (PREFER_PRECISION_CONSTRAINTS would fall back silently).
+OBEY = "OBEY_PRECISION_CONSTRAINTS"
+
+FP32 = Precision(
+    "fp32", "model.onnx", "onnx", LogitTolerance(1e-3, 1e-5), (), (), False, PrecisionTolerance(1e-3, 0.999), True
+)
+FP16 = Precision(
+    "fp16",
+    "model.fp16.onnx",
+    "onnx",
+    LogitTolerance(1e-2, 1e-2),
+    ("FP16", OBEY),
+    ("FP16", OBEY),
+    False,
+    PrecisionTolerance(0.002, 0.995),
+    False,
+)
+# INT8 builds allow FP16 too: layers without an INT8 kernel fall back to FP16 rather than FP32.
+INT8 = Precision(
+    "int8",
+    "model.int8.onnx",
+    "onnx",
+    LogitTolerance(0.1, 0.1),
+    ("INT8",),
+    ("INT8", "FP16", OBEY),
+    True,
+    PrecisionTolerance(0.01, 0.98),
+    False,
+)
+PRECISIONS = {p.name: p for p in (FP32, FP16, INT8)}
+REDUCED = (FP16, INT8)  # the ones builder flags can request from the FP32 graph
+
+
+def precision(name: str, subject: str = "precision") -> Precision:
+    """The row for `name`, or a one-line error naming `subject`."""
+    if name not in PRECISIONS:
+        raise SegdeployError(f"{subject}: unknown precision '{name}' (known: {', '.join(PRECISIONS)})")
+    return PRECISIONS[name]
