@@ -2,9 +2,10 @@
 process using every core against two processes (gloo, one core each) with SyncBatchNorm and with plain
 BatchNorm, at the same global batch. Configurations are interleaved, `--repeats` times each; the
 figure is the trainer's own images_per_second (training steps only, validation excluded) from
-history.json. Skips, exit 0, when ../shared/datasets/isbi2012 is absent.
+history.json. Skips, exit 0, when the data set's folder is absent.
 
-Usage: python benchmarks/distributed_cpu.py [--repeats 3] [--json benchmarks/results/distributed-cpu.json]
+Usage: python benchmarks/distributed_cpu.py [--repeats 3] [--data recipes/data/isbi2012.yaml]
+       [--json benchmarks/results/distributed-cpu.json]
 """
 
 from __future__ import annotations
@@ -45,12 +46,12 @@ def write_recipe(path: Path, processes: int, sync_batchnorm: bool) -> Path:
     return path
 
 
-def run(name: str, work: Path) -> dict[str, float]:
+def run(name: str, data: Path, work: Path) -> dict[str, float]:
     processes, threads, sync_batchnorm = CONFIGS[name]
     out = work / f"run-{time.monotonic_ns()}"
     recipe = write_recipe(work / f"{out.name}.yaml", processes, sync_batchnorm)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
-    command += ["-m", "segdeploy", "train", str(recipe), "--data", str(DATA), "--out", str(out), "--device", "cpu"]
+    command += ["-m", "segdeploy", "train", str(recipe), "--data", str(data), "--out", str(out), "--device", "cpu"]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(REPO)}
     started = time.perf_counter()
     subprocess.run(command, env=env, cwd=REPO, check=True, capture_output=True)
@@ -62,19 +63,21 @@ def run(name: str, work: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "distributed-cpu.json")
     args = parser.parse_args()
-    if not (REPO.parent / "shared" / "datasets" / "isbi2012").is_dir():
-        print("skip: ../shared/datasets/isbi2012 is absent")
+    root = args.data.parent / yaml.safe_load(args.data.read_text())["root"]
+    if not root.is_dir():
+        print(f"skip: {root} is absent")
         return
     results: dict[str, list[dict[str, float]]] = {name: [] for name in CONFIGS}
     with tempfile.TemporaryDirectory() as work:
         for repeat in range(args.repeats):
             for name in CONFIGS:
-                results[name].append(run(name, Path(work)))
+                results[name].append(run(name, args.data.resolve(), Path(work)))
                 print(f"repeat {repeat + 1} {name}: {results[name][-1]}", flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    setup = {"global_batch": GLOBAL_BATCH, "crop": CROP, "repeats_per_epoch": REPEATS_PER_EPOCH, "data": str(DATA)}
+    setup = {"global_batch": GLOBAL_BATCH, "crop": CROP, "repeats_per_epoch": REPEATS_PER_EPOCH, "data": str(args.data)}
     args.json.write_text(json.dumps({"setup": setup, "runs": results}, indent=2) + "\n")
     print("| configuration | images/s (median) | runs | wall s per run |\n| --- | --- | --- | --- |")
     for name, runs in results.items():

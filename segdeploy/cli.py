@@ -476,7 +476,7 @@ def calibrate(
 @app.command()
 @reports_errors
 def predict(
-    artifact: Annotated[Path, typer.Argument(help="A checkpoint (.pt) or ONNX model.")],
+    artifact: Annotated[Path, typer.Argument(help="A checkpoint (.pt), ONNX model or engine (.plan).")],
     inputs: Annotated[list[Path], typer.Argument(help="Images, folders of images, video files (needs OpenCV).")],
     out: Annotated[Path, typer.Option(help="Output folder: masks/ and overlays/.")],
     overlay: Annotated[bool, typer.Option("--overlay", help="Also write colour overlays with a legend.")] = False,

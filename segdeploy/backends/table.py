@@ -1,6 +1,6 @@
 """The backend table: per artifact kind, the backend class that runs it, its file suffixes and what it
-can do. Opening, parity, bench, predict, report and the runtime all go through it; adding a backend
-(OpenVINO, say) is one module and one row."""
+can do. Opening, parity, bench, predict, report, compare, export validation and the runtime all go
+through it; adding a backend (OpenVINO, say) is one module and one row."""
 
 from __future__ import annotations
 
