@@ -3,7 +3,9 @@ command exits 143/130 with one line, its output holds the complete old state (or
 and no temporary file or folder remains, in the output's folder or in TMPDIR.
 
 Each command runs in a subprocess through a driver that wraps one library function (the point): after the
-function returns, the driver writes a marker file and sleeps, so that the signal lands right there."""
+function returns, the driver writes a marker file and sleeps, so that the signal lands right there. The
+sleep is cut into short ones: CPython runs a handler in the main thread, and a signal the kernel hands to
+another thread (ONNX Runtime's, PyTorch's) would otherwise wait for one long sleep to end."""
 
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ original = getattr(module, name)
 def paused(*args, **kwargs):
     result = original(*args, **kwargs)
     marker.write_text(point)
-    time.sleep(120)
+    for _ in range(1200):  # short sleeps: a signal that lands on another thread runs its handler at once
+        time.sleep(0.1)
     return result
 setattr(module, name, paused)
 from segdeploy.cli import app
