@@ -43,7 +43,8 @@ def _frames(count: int = 2, height: int = 64, width: int = 96, seed: int = 0) ->
 
 
 def _build(onnx: Path, **options):
-    from segdeploy.tensorrt.build import BuildOptions, build_engine
+    from segdeploy.tensorrt.build import build_engine
+    from segdeploy.tensorrt.options import BuildOptions
 
     return build_engine(onnx, options=BuildOptions(**options), log=lambda _: None)
 

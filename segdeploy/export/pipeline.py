@@ -15,7 +15,7 @@ from ..models.registry import build_model
 from ..precision.pipeline import PrecisionOptions, add_precisions, check_precision_inputs
 from ..precision.sensitivity import Int8Result
 from ..precisions import FP16, FP32, INT8
-from ..recipes import Recipe, check_opset
+from ..recipes import Recipe, check_opset, choose_recipe
 from .onnx_export import ProbeResult, export_onnx, probes_as_dicts
 
 
@@ -29,6 +29,37 @@ class ExportResult:
     trained: bool
     reduced: dict[str, Path] = field(default_factory=dict)  # the FP16 / INT8 graphs by file name
     int8: Int8Result | None = None
+
+    def check_int8_gate(self) -> None:
+        """Fail (exit code 1) when the INT8 graph stays above its mIoU-drop gate."""
+        if self.int8 is not None and not self.int8.within:
+            raise SegdeployError(
+                f"{self.reduced[INT8.graph_file]}: INT8 mIoU drop {self.int8.drop:.4f} stays above "
+                f"{self.int8.max_drop} even with {len(self.int8.excluded)} nodes in float",
+                exit_code=1,
+            )
+
+
+def export_model(
+    recipe: str | None,
+    checkpoint: Path | None,
+    out: Path | None = None,
+    io: IOSpec = IOSpec(),
+    *,
+    model: str | None = None,
+    encoder: str | None = None,
+    force: bool = False,
+    pretrained: bool = False,
+    precision: PrecisionOptions = PrecisionOptions(),
+    log: Callable[[str], None] = print,
+    opset: int | None = None,
+) -> ExportResult:
+    """`export_artifacts` from names: recipe `recipe` (or `model`/`encoder`; none needed with a segdeploy
+    checkpoint) into `out` [exports/NAME]."""
+    chosen = choose_recipe(recipe, model, encoder) if (recipe or model or checkpoint is None) else None
+    name = chosen.name if chosen else (checkpoint.stem if checkpoint else "model")
+    out_dir = out or Path("exports") / name
+    return export_artifacts(chosen, checkpoint, out_dir, io, force, pretrained, precision, log, opset)
 
 
 def export_artifacts(
