@@ -147,15 +147,15 @@ def export(
     """Export to ONNX (model.onnx + model.pt reference + manifest.json), validated against PyTorch;
     --fp16 and --int8 add reduced-precision graphs; with TensorRT installed, an engine beside each."""
     from .console import show
-    from .export.pipeline import export_model
+    from .export.pipeline import export_artifacts
     from .look.tables import int8_summary, sensitivity_table
     from .meta import IOSpec
     from .precision.pipeline import PrecisionOptions
 
     precision = PrecisionOptions.from_flags(fp16, int8, calib, calib_method, max_miou_drop, val_split, sensitivity)
-    result = export_model(
-        recipe, checkpoint, out, IOSpec(fold_preprocess, argmax), model=model, encoder=encoder,
-        force=force, pretrained=pretrained, precision=precision, log=_say, opset=opset,
+    result = export_artifacts(
+        recipe, checkpoint, out, IOSpec(fold_preprocess, argmax), force, pretrained, precision, _say, opset,
+        model=model, encoder=encoder,
     )  # fmt: skip
     if not result.trained:
         _note("note:", "no --checkpoint given, exported untrained weights")
@@ -265,21 +265,18 @@ def parity(
     """mIoU, per-class IoU, agreement and logit differences of every artifact against PyTorch."""
     from .console import show
     from .data.spec import load_dataset_spec
-    from .files import refuse_overwrite, write_json
     from .look.tables import parity_table
     from .parity import run_parity
 
-    refuse_overwrite([json_out] if json_out else [], force)
+    spec = load_dataset_spec(data)
     report = run_parity(
-        artifact_dir, load_dataset_spec(data), split, batch_size=batch, save_disagreement=save_disagreement
+        artifact_dir, spec, split, batch, save_disagreement=save_disagreement, json_out=json_out, force=force
     )
     show(parity_table(report.to_dict()))
     for note in report.skipped:
         _note("skipped", note)
     for warning in report.warnings:
         _note("warning:", warning)
-    if json_out is not None:
-        write_json(json_out, report.to_dict())
     for row in report.rows:
         for failure in row.failures:
             typer.echo(f"parity: {row.artifact}: {failure}", err=True)
@@ -423,20 +420,11 @@ def compare(
     """Several models on the same images: mIoU, and the error on ground-truth boundaries apart from
     the interior error."""
     from .console import show
-    from .data.spec import load_dataset_spec
-    from .files import atomic_path, refuse_overwrite, write_json
-    from .look.compare import compare_models
-    from .look.figures import compare_figure, figure_png
+    from .look.compare_outputs import compare_to_files
     from .look.tables import compare_table
 
-    refuse_overwrite([figure, *([json_out] if json_out else [])], force)
-    spec = load_dataset_spec(data)
-    result = compare_models(artifacts, spec, split, num, boundary, log=_say)
+    result = compare_to_files(artifacts, data, split, num, boundary, figure, json_out, force, log=_say)
     show(compare_table(result))
-    with atomic_path(figure) as tmp:
-        tmp.write_bytes(figure_png(compare_figure(result, spec.class_names, spec.colors)))
-    if json_out is not None:
-        write_json(json_out, result.to_dict())
     _say(f"wrote {figure}" + (f" and {json_out}" if json_out else ""))
 
 
@@ -451,15 +439,13 @@ def demo(
     """Train, export and check parity end to end on the CPU in a few minutes."""
     from .console import show
     from .demo import run_demo
-    from .files import write_json
     from .look.tables import parity_table
 
     result = run_demo(out, data, epochs=epochs, force=force, log=_say)
     show(parity_table(result.parity.to_dict()))
-    write_json(out / "parity.json", result.parity.to_dict())
     _say(
         f"artifacts: data {result.data.parent}, checkpoints {result.training.best.parent}, "
-        f"export {result.export.out_dir} (model.onnx, model.pt, manifest.json), report {out / 'parity.json'}"
+        f"export {result.export.out_dir} (model.onnx, model.pt, manifest.json), report {result.report}"
     )
     if not result.parity.passed:
         raise typer.Exit(1)

@@ -40,42 +40,28 @@ class ExportResult:
             )
 
 
-def export_model(
-    recipe: str | None,
+def export_artifacts(
+    recipe: Recipe | str | None,
     checkpoint: Path | None,
-    out: Path | None = None,
+    out_dir: Path | None = None,
     io: IOSpec = IOSpec(),
+    force: bool = False,
+    pretrained: bool = False,
+    precision: PrecisionOptions = PrecisionOptions(),
+    log: Callable[[str], None] = print,
+    opset: int | None = None,
     *,
     model: str | None = None,
     encoder: str | None = None,
-    force: bool = False,
-    pretrained: bool = False,
-    precision: PrecisionOptions = PrecisionOptions(),
-    log: Callable[[str], None] = print,
-    opset: int | None = None,
 ) -> ExportResult:
-    """`export_artifacts` from names: recipe `recipe` (or `model`/`encoder`; none needed with a segdeploy
-    checkpoint) into `out` [exports/NAME]."""
-    chosen = choose_recipe(recipe, model, encoder) if (recipe or model or checkpoint is None) else None
-    name = chosen.name if chosen else (checkpoint.stem if checkpoint else "model")
-    out_dir = out or Path("exports") / name
-    return export_artifacts(chosen, checkpoint, out_dir, io, force, pretrained, precision, log, opset)
-
-
-def export_artifacts(
-    recipe: Recipe | None,
-    checkpoint: Path | None,
-    out_dir: Path,
-    io: IOSpec = IOSpec(),
-    force: bool = False,
-    pretrained: bool = False,
-    precision: PrecisionOptions = PrecisionOptions(),
-    log: Callable[[str], None] = print,
-    opset: int | None = None,
-) -> ExportResult:
-    """Export a checkpoint (or, without one, the recipe's freshly initialised model) into `out_dir`,
-    with FP16 and INT8 graphs beside the FP32 one when `precision` asks for them; `opset` replaces the
-    recipe's."""
+    """Export a checkpoint (or, without one, the recipe's freshly initialised model) into `out_dir`
+    [exports/NAME], with FP16 and INT8 graphs beside the FP32 one when `precision` asks for them; `opset`
+    replaces the recipe's. A recipe given by name (or `model`/`encoder`) is loaded as `choose_recipe` does;
+    with a segdeploy checkpoint none is needed."""
+    if not isinstance(recipe, Recipe):
+        recipe = choose_recipe(recipe, model, encoder) if (recipe or model or checkpoint is None) else None
+    if out_dir is None:
+        out_dir = Path("exports") / (recipe.name if recipe else checkpoint.stem if checkpoint else "model")
     if opset is not None:
         check_opset(opset, "--opset")
     require_folder(out_dir)
@@ -84,9 +70,9 @@ def export_artifacts(
     targets += [out_dir / INT8.graph_file] if precision.calibration is not None else []
     refuse_overwrite(targets, force)
     if checkpoint is not None:
-        model, meta, _ = load_model(checkpoint, recipe)
+        network, meta, _ = load_model(checkpoint, recipe)
     elif recipe is not None:
-        model = build_model(recipe.architecture, recipe.encoder, recipe.num_classes, pretrained=pretrained)
+        network = build_model(recipe.architecture, recipe.encoder, recipe.num_classes, pretrained=pretrained)
         names = [f"class{i}" for i in range(recipe.num_classes)]
         meta = ModelMeta(recipe, names, default_colors(recipe.num_classes))
     else:
@@ -96,8 +82,8 @@ def export_artifacts(
     int8_inputs = check_precision_inputs(meta, precision)  # fail before the export's work, not after
     with staged_folder(out_dir, replaced=_previous_export) as staging:
         onnx_path, reference_path = staging / FP32.graph_file, staging / "model.pt"
-        probes = export_onnx(model, meta, onnx_path)
-        save_checkpoint(reference_path, model, meta)
+        probes = export_onnx(network, meta, onnx_path)
+        save_checkpoint(reference_path, network, meta)
         manifest = new_manifest(meta, checkpoint)
         manifest["artifacts"]["model.pt"] = describe_file(reference_path, "pytorch")
         manifest["artifacts"][FP32.graph_file] = {
