@@ -420,10 +420,12 @@ def compare(
     """Several models on the same images: mIoU, and the error on ground-truth boundaries apart from
     the interior error."""
     from .console import show
-    from .look.compare_outputs import compare_to_files
+    from .data.spec import load_dataset_spec
+    from .look.compare import compare_models
     from .look.tables import compare_table
 
-    result = compare_to_files(artifacts, data, split, num, boundary, figure, json_out, force, log=_say)
+    spec = load_dataset_spec(data)
+    result = compare_models(artifacts, spec, split, num, boundary, _say, figure, json_out, force)
     show(compare_table(result))
     _say(f"wrote {figure}" + (f" and {json_out}" if json_out else ""))
 
