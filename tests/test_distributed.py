@@ -157,7 +157,7 @@ def test_only_rank_0_prints_and_writes(first_step):
 
 
 @pytest.fixture(scope="module")
-def resumed(data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def resumed(data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """3 epochs of 8 steps on 2 processes: once uninterrupted; once with rank 1 killed (SIGKILL) as soon
     as epoch 1's last.pt appears, then resumed on 2 processes to the end."""
     work = tmp_path_factory.mktemp("resume")
@@ -179,7 +179,7 @@ def resumed(data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, P
     assert again.wait() == 0, again.output(0, "stderr")
     on_one = Run(1, train_args(recipe, data, work / "on-one", "--resume", str(work / "on-one" / "last.pt")), work)
     assert on_one.wait() == 0, on_one.output(0, "stderr")
-    return {"whole": work / "whole", "crashed": work / "crashed", "on_one": work / "on-one"}
+    return {"whole": work / "whole", "crashed": work / "crashed", "on_one": work / "on-one", "log": on_one}
 
 
 def test_a_run_killed_one_epoch_in_and_resumed_ends_bitwise_equal(resumed):
@@ -202,6 +202,8 @@ def test_a_two_process_checkpoint_resumes_on_one_process(resumed):
     assert [h["processes"] for h in history] == [2, 1, 1]
     assert payload["processes"] == 1 and payload["scheduler"]["step"] == payload["scheduler"]["total_steps"]
     assert payload["scheduler"]["peak_lr"] == pytest.approx(1e-2)  # one process: the recipe's lr
+    assert "after epoch 1 (best val mIoU" in resumed["log"].output(0, "stdout")
+    assert "written by 2 processes, continued by 1" in resumed["log"].output(0, "stdout")
 
 
 def test_bad_input_on_rank_1_ends_both_processes_with_one_line(data, tmp_path):
