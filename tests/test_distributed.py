@@ -28,6 +28,7 @@ from segdeploy.data.synthetic import write_synthetic_dataset
 from segdeploy.errors import ReportedElsewhere, SegdeployError
 from segdeploy.evaluate import evaluate
 from segdeploy.train.distributed import World, describe, joined
+from segdeploy.train.precision import choose_precision
 from segdeploy.train.sampling import validation_share
 from segdeploy.train.schedule import Schedule
 
@@ -264,3 +265,20 @@ def test_a_world_of_one_without_torchrun_and_its_errors(monkeypatch):
     assert describe(RuntimeError("first\nsecond")) == "RuntimeError: first"
     assert describe(RuntimeError("[gloo/pair.cc:545] Read error")) == "RuntimeError: Read error"
     assert issubclass(ReportedElsewhere, SegdeployError)
+
+
+def test_mixed_precision_is_bf16_on_cpus_that_have_it_and_never_scaled():
+    cpu = torch.device("cpu")
+    assert choose_precision(cpu, amp=False, channels_last=False).dtype is None
+    chosen = choose_precision(cpu, amp=True, channels_last=True)
+    assert chosen.dtype == (torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None)
+    assert not chosen.scaler().is_enabled() and chosen.memory_format == torch.channels_last
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_mixed_precision_on_a_gpu_is_bf16_from_ampere_else_fp16_with_a_scaler():
+    chosen = choose_precision(torch.device("cuda"), amp=True, channels_last=True)
+    ampere = torch.cuda.get_device_capability()[0] >= 8
+    assert chosen.dtype == (torch.bfloat16 if ampere else torch.float16)
+    assert chosen.scaler().is_enabled() == (not ampere)
