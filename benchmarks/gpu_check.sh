@@ -17,4 +17,4 @@ timeout 180 "$PYTHON" -m pytest tests/test_cuda_contract.py -m gpu -q -p no:cach
 echo "== 2. context stack at exit"
 timeout 60 "$PYTHON" benchmarks/gpu_check.py --exit-check
 echo "== 3. PyTorch CUDA parity and latency"
-timeout 300 "$PYTHON" benchmarks/gpu_check.py --recipes unet deeplabv3plus
+timeout 240 "$PYTHON" benchmarks/gpu_check.py --recipes unet deeplabv3plus

@@ -31,14 +31,28 @@ def _console() -> Any:
     return console
 
 
+def _say(text: str) -> None:
+    """Print a line as it is: paths and names may hold brackets, which rich would take for markup."""
+    _console().print(text, markup=False, highlight=False)
+
+
+def _note(label: str, text: str) -> None:
+    from rich.markup import escape
+
+    _console().print(f"[yellow]{label}[/] {escape(text)}", highlight=False)
+
+
 def reports_errors(command: F) -> F:
-    """Turn SegdeployError into one line on stderr and a non-zero exit code."""
+    """Turn SegdeployError, and SIGINT/SIGTERM, into one line on stderr and a non-zero exit code."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .interrupts import Interrupted, signals_as_exceptions
+
         try:
-            return command(*args, **kwargs)
-        except SegdeployError as exc:
+            with signals_as_exceptions():
+                return command(*args, **kwargs)
+        except (SegdeployError, Interrupted) as exc:
             if not isinstance(exc, ReportedElsewhere):
                 typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
@@ -144,7 +158,7 @@ def train(
         settings = dataclasses.replace(chosen.train, **{k: v for k, v in changes.items() if v is not None})
         if settings.loss not in ("ce", "dice", "focal", "ce+dice"):
             raise SegdeployError(f"--loss '{settings.loss}': choose ce, dice, focal or ce+dice")
-        log = world.main_only(_console().print)
+        log = world.main_only(_say)
         result = run_training(
             chosen.replace(train=settings),
             load_dataset_spec(data),
@@ -187,6 +201,7 @@ def export(
     engines: Annotated[
         bool, typer.Option(help="Build a TensorRT engine beside each ONNX model when TensorRT is installed.")
     ] = True,
+    opset: Annotated[int | None, typer.Option(help="ONNX opset, 13 to 21 [the recipe's, 17].")] = None,
     model: ModelOpt = None,
     encoder: EncoderOpt = None,
     force: ForceOpt = False,
@@ -207,7 +222,6 @@ def export(
 
     chosen = _recipe(recipe, model, encoder) if (recipe or model or checkpoint is None) else None
     name = chosen.name if chosen else (checkpoint.stem if checkpoint else "model")
-    console = _console()
     result = export_artifacts(
         chosen,
         checkpoint,
@@ -216,21 +230,22 @@ def export(
         force=force,
         pretrained=pretrained,
         precision=precision,
-        log=console.print,
+        log=_say,
+        opset=opset,
     )
     if not result.trained:
-        console.print("[yellow]note:[/] no --checkpoint given, exported untrained weights")
+        _note("note:", "no --checkpoint given, exported untrained weights")
     for probe in result.probes:
-        console.print(
+        _say(
             f"validated {probe.batch}x{probe.height}x{probe.width}: max |logit difference| "
             f"{probe.max_abs_diff:.2e}, label mismatches {probe.label_mismatches}"
         )
     if result.int8 is not None:
         guard = result.int8.to_dict()
-        console.print(int8_summary(guard))
+        _say(int8_summary(guard))
         if guard["sensitivity_ranking"]:
             show(sensitivity_table(guard))
-    console.print(
+    _say(
         f"wrote {', '.join(str(p) for p in [result.onnx, *result.reduced.values(), result.checkpoint])}, "
         f"{result.manifest}"
     )
@@ -245,24 +260,25 @@ def export(
     from .export.engines import build_engines
     from .tensorrt import INSTALL_HINT
 
-    built = build_engines([result.onnx, *result.reduced.values()], force, console.print, _build_progress)
+    built = build_engines([result.onnx, *result.reduced.values()], force, _say, _build_progress)
     if built is None:
-        console.print(f"[yellow]note:[/] wrote ONNX models only; {INSTALL_HINT}")
+        _note("note:", f"wrote ONNX models only; {INSTALL_HINT}")
     for engine in built or []:
-        console.print(f"wrote {engine.engine} ({engine.plan.mode}, {engine.plan.precision}, {engine.seconds:.0f} s)")
+        _say(f"wrote {engine.engine} ({engine.plan.mode}, {engine.plan.precision}, {engine.seconds:.0f} s)")
 
 
 @contextlib.contextmanager
 def _build_progress(graph: Path) -> Iterator[Callable[[str, int, int], None]]:
     """A progress bar fed by TensorRT's builder phases (TensorRT >= 10; a spinner before)."""
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns, console=_console(), transient=True) as bar:
-        task = bar.add_task(f"building {graph.name}", total=None)
+        task = bar.add_task(escape(f"building {graph.name}"), total=None)
 
         def update(phase: str, done: int, total: int) -> None:
-            bar.update(task, description=f"{graph.name}: {phase}", completed=done, total=total)
+            bar.update(task, description=escape(f"{graph.name}: {phase}"), completed=done, total=total)
 
         yield update
 
@@ -312,8 +328,8 @@ def build(
     request = FP16.name if fp16 else INT8.name if int8 else None
     options = BuildOptions(request, calib, calib_batch, workspace, timing_cache, dla_core, device, force)
     with _build_progress(onnx) as progress:
-        result = build_engine(onnx, out, options, log=_console().print, progress=progress)
-    _console().print(
+        result = build_engine(onnx, out, options, log=_say, progress=progress)
+    _say(
         f"wrote {result.engine} and {result.sidecar.name}: {result.plan.mode}, {result.plan.precision}, "
         f"built in {result.seconds:.0f} s; timing cache {result.timing_cache}"
         + (f"; calibration cache {result.calibration_cache}" if result.calibration_cache else "")
@@ -334,20 +350,24 @@ def parity(
             help="Write per-image maps of where each artifact disagrees with PyTorch (yellow: on a boundary)."
         ),
     ] = None,
+    force: ForceOpt = False,
 ) -> None:
     """mIoU, per-class IoU, agreement and logit differences of every artifact against PyTorch."""
     from .console import show
     from .data.spec import load_dataset_spec
-    from .files import write_json
+    from .files import refuse_overwrite, write_json
     from .look.tables import parity_table
     from .parity import run_parity
 
+    refuse_overwrite([json_out] if json_out else [], force)
     report = run_parity(
         artifact_dir, load_dataset_spec(data), split, batch_size=batch, save_disagreement=save_disagreement
     )
     show(parity_table(report.to_dict()))
     for note in report.skipped:
-        _console().print(f"[yellow]skipped[/] {note}")
+        _note("skipped", note)
+    for warning in report.warnings:
+        _note("warning:", warning)
     if json_out is not None:
         write_json(json_out, report.to_dict())
     for row in report.rows:
@@ -385,17 +405,17 @@ def bench(
     memory: Annotated[bool, typer.Option(help="Measure peak RSS per artifact in a fresh process.")] = True,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every figure and setting as JSON.")] = None,
     plot: Annotated[Path | None, typer.Option(help="PNG of latency against pixels (needs two shapes or more).")] = None,
+    force: ForceOpt = False,
 ) -> None:
     """Latency and throughput of every artifact, interleaved in one run so their ratios hold."""
-    from rich.markup import escape
-
     from .bench.runner import BenchConfig, run_bench
     from .console import show
-    from .files import write_json
+    from .files import refuse_overwrite, write_json
     from .look.tables import bench_table
 
     if plot is not None and len(shape or []) < 2:
         raise SegdeployError("--plot needs two or more --shape values")
+    refuse_overwrite([p for p in (json_out, plot) if p is not None], force)
     for artifact in artifacts:
         if not artifact.exists():
             raise SegdeployError(f"{artifact}: file not found")
@@ -413,23 +433,19 @@ def bench(
         denormals=denormals,
         memory=memory,
     )
-    report = run_bench(artifacts, config, log=_console().print)
+    report = run_bench(artifacts, config, log=_say)
     show(bench_table(report))
     for label, fit in report.scaling.items():
-        _console().print(
-            f"{escape(label)}: {fit['intercept_ms']:.1f} ms + {fit['ms_per_megapixel']:.1f} ms per megapixel"
-        )
+        _say(f"{label}: {fit['intercept_ms']:.1f} ms + {fit['ms_per_megapixel']:.1f} ms per megapixel")
     for label, mem in report.memory.items():
-        _console().print(
-            f"{label}: peak RSS {mem['peak_rss_mb']:.0f} MiB ({mem['baseline_rss_mb']:.0f} before loading)"
-        )
+        _say(f"{label}: peak RSS {mem['peak_rss_mb']:.0f} MiB ({mem['baseline_rss_mb']:.0f} before loading)")
     if json_out is not None:
         write_json(json_out, report.to_dict())
     if plot is not None:
         from .bench.plot import latency_plot
 
         latency_plot(report, plot)
-        _console().print(f"wrote {plot}")
+        _say(f"wrote {plot}")
 
 
 @app.command()
@@ -454,13 +470,13 @@ def calibrate(
     result = write_calibration_set(folder, data, split, num, seed, chosen.mean, chosen.std, force=force)
     coverage = json.loads((folder / "manifest.json").read_text())["class_coverage"]["selected"]
     shares = ", ".join(f"{k} {100 * v['pixel_fraction']:.1f}% in {v['images']} images" for k, v in coverage.items())
-    _console().print(f"wrote {folder}: {len(result.ids)} images of {result.size[0]}x{result.size[1]} ({shares})")
+    _say(f"wrote {folder}: {len(result.ids)} images of {result.size[0]}x{result.size[1]} ({shares})")
 
 
 @app.command()
 @reports_errors
 def predict(
-    artifact: Annotated[Path, typer.Argument(help="A checkpoint (.pt) or ONNX model.")],
+    artifact: Annotated[Path, typer.Argument(help="A checkpoint (.pt), ONNX model or engine (.plan).")],
     inputs: Annotated[list[Path], typer.Argument(help="Images, folders of images, video files (needs OpenCV).")],
     out: Annotated[Path, typer.Option(help="Output folder: masks/ and overlays/.")],
     overlay: Annotated[bool, typer.Option("--overlay", help="Also write colour overlays with a legend.")] = False,
@@ -477,7 +493,7 @@ def predict(
     working = cast(WorkingSize, size) if size in ("recipe", "native") else parse_size(size)
     result = run_predict(artifact, inputs, out, overlay, alpha, working, force)
     overlays = f" and {len(result.overlays)} overlays in {out / 'overlays'}" if overlay else ""
-    _console().print(f"wrote {len(result.masks)} masks in {out / 'masks'}{overlays}")
+    _say(f"wrote {len(result.masks)} masks in {out / 'masks'}{overlays}")
 
 
 @app.command()
@@ -497,10 +513,8 @@ def report(
     """One self-contained HTML page (images embedded) and a Markdown summary of parity and bench runs."""
     from .look.report import make_report
 
-    html, markdown = make_report(
-        artifact_dir, out or artifact_dir / "report.html", data, runs, num, force, log=_console().print
-    )
-    _console().print(f"wrote {html} ({html.stat().st_size / 1e6:.2f} MB) and {markdown}")
+    html, markdown = make_report(artifact_dir, out or artifact_dir / "report.html", data, runs, num, force, log=_say)
+    _say(f"wrote {html} ({html.stat().st_size / 1e6:.2f} MB) and {markdown}")
 
 
 @app.command()
@@ -526,13 +540,13 @@ def compare(
 
     refuse_overwrite([figure, *([json_out] if json_out else [])], force)
     spec = load_dataset_spec(data)
-    result = compare_models(artifacts, spec, split, num, boundary, log=_console().print)
+    result = compare_models(artifacts, spec, split, num, boundary, log=_say)
     show(compare_table(result))
     with atomic_path(figure) as tmp:
         tmp.write_bytes(figure_png(compare_figure(result, spec.class_names, spec.colors)))
     if json_out is not None:
         write_json(json_out, result.to_dict())
-    _console().print(f"wrote {figure}" + (f" and {json_out}" if json_out else ""))
+    _say(f"wrote {figure}" + (f" and {json_out}" if json_out else ""))
 
 
 @app.command()
@@ -549,11 +563,10 @@ def demo(
     from .files import write_json
     from .look.tables import parity_table
 
-    console = _console()
-    result = run_demo(out, data, epochs=epochs, force=force, log=console.print)
+    result = run_demo(out, data, epochs=epochs, force=force, log=_say)
     show(parity_table(result.parity.to_dict()))
     write_json(out / "parity.json", result.parity.to_dict())
-    console.print(
+    _say(
         f"artifacts: data {result.data.parent}, checkpoints {result.training.best.parent}, "
         f"export {result.export.out_dir} (model.onnx, model.pt, manifest.json), report {out / 'parity.json'}"
     )

@@ -17,9 +17,11 @@ def read_yaml(path: Path) -> dict[str, Any]:
     import yaml  # here, not above: the runtime builds recipes from manifests and never imports PyYAML
 
     try:
-        payload = yaml.safe_load(path.read_text())
+        payload = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SegdeployError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise SegdeployError(f"{path}: not a UTF-8 YAML file (byte {exc.start} cannot be decoded)") from None
     except (OSError, yaml.YAMLError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SegdeployError(f"{path}: not readable YAML ({reason})") from None
@@ -82,7 +84,9 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         return {_coerce(key_t, k, where): _coerce(val_t, v, where) for k, v in value.items()}
     if hint is Any:
         return value
-    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+    if hint is float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise SegdeployError(f"{where}: expected a number, got {value!r}")
         return float(value)
     if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)

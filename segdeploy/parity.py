@@ -52,6 +52,7 @@ class ParityReport:
     rows: list[ParityRow]
     data: str = ""  # the dataset YAML
     skipped: list[str] = field(default_factory=list)  # artifacts this machine cannot run, with the reason
+    warnings: list[str] = field(default_factory=list)  # e.g. class names that differ from the data set's
 
     @property
     def passed(self) -> bool:
@@ -73,6 +74,7 @@ class _Tally:
         self.pixels = 0
         self.on_boundary = 0
         self.max_diff: float | None = 0.0
+        self.nonfinite = 0  # NaN or infinite logits seen
         self.image_agreement: dict[str, float] = {}
 
     def add(
@@ -83,6 +85,8 @@ class _Tally:
         masks: np.ndarray,
         ids: list[str],
     ) -> np.ndarray:
+        if output.dtype.kind == "f":
+            self.nonfinite += int((~np.isfinite(output)).sum())
         labels = predictions(output)
         self.matrix.update(labels, masks)
         differ = labels != reference_labels
@@ -100,13 +104,21 @@ class _Tally:
         return labels
 
 
-def check_classes(backend: Backend, spec: DatasetSpec, name: str | None = None) -> None:
-    """Refuse a model whose class count differs from the data set's (`name`: how to call it [its label])."""
+def check_classes(backend: Backend, spec: DatasetSpec, name: str | None = None) -> str | None:
+    """Refuse a model whose class count differs from the data set's (`name`: how to call it [its label]);
+    returns a warning when the count agrees but the names do not."""
+    names = ", ".join(backend.meta.class_names)
     if backend.meta.num_classes != spec.num_classes:
         raise SegdeployError(
             f"{name or backend.label}: model has {backend.meta.num_classes} classes "
-            f"({', '.join(backend.meta.class_names)}) but {spec.source} has {spec.num_classes}"
+            f"({names}) but {spec.source} has {spec.num_classes}"
         )
+    if backend.meta.class_names != spec.class_names:
+        return (
+            f"{name or backend.label}: class names ({names}) differ from {spec.source}'s "
+            f"({', '.join(spec.class_names)}); classes are matched by index"
+        )
+    return None
 
 
 def _row(tally: _Tally, reference: ConfusionMatrix | None, names: list[str], tolerance: Tolerance) -> ParityRow:
@@ -118,6 +130,8 @@ def _row(tally: _Tally, reference: ConfusionMatrix | None, names: list[str], tol
         tally.matrix.miou(),
         dict(zip(names, tally.matrix.iou().tolist())),
     )
+    if tally.nonfinite:
+        row.failures.append(f"{tally.nonfinite} NaN or infinite logits")
     if reference is None:
         return row
     row.miou_delta = row.miou - reference.miou()
@@ -147,6 +161,8 @@ def run_parity(
 ) -> ParityReport:
     """Run the reference (model.pt) and every ONNX artifact in `artifact_dir` over `split` of `spec`;
     with `save_disagreement`, write a map of where each artifact disagrees with the reference per image."""
+    if batch_size < 1:
+        raise SegdeployError(f"--batch {batch_size}: expected 1 or more")
     manifest = read_manifest(artifact_dir)
     runnable, skipped = runnable_artifacts(manifest)
     if not runnable:
@@ -170,8 +186,7 @@ def _compare(
     artifact_dir: Path,
     skipped: list[str],
 ) -> ParityReport:
-    for backend in (reference, *others):
-        check_classes(backend, spec)
+    warnings = [w for w in (check_classes(backend, spec) for backend in (reference, *others)) if w]
     data = SegmentationSplit(spec, split)
     logits = reference.meta.recipe.tolerance.logits()
     tallies = [_Tally(b, spec.num_classes, spec.ignore_index, logits) for b in (reference, *others)]
@@ -198,7 +213,9 @@ def _compare(
     tolerance = reference.meta.recipe.tolerance
     rows = [_row(tallies[0], None, spec.class_names, tolerance)]
     rows += [_row(t, tallies[0].matrix, spec.class_names, tolerance) for t in tallies[1:]]
-    return ParityReport(str(artifact_dir), spec.name, split, len(data), asdict(tolerance), rows, spec.source, skipped)
+    return ParityReport(
+        str(artifact_dir), spec.name, split, len(data), asdict(tolerance), rows, spec.source, skipped, warnings
+    )
 
 
 def reference_artifact(manifest: dict[str, Any], artifact_dir: Path) -> str:

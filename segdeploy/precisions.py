@@ -46,9 +46,9 @@ class Precision:
     name: str  # as the manifest's and the ONNX metadata's "precision" record it
     graph_file: str  # the ONNX graph `segdeploy export` writes
     kind: str  # the manifest "kind" of that graph
-    validation: LogitTolerance  # its logits against the PyTorch reference on probe frames
+    validation: LogitTolerance  # its logits against the reference on probe frames (FP16/INT8: recorded)
     typed_flags: tuple[str, ...]  # TensorRT < 10 (no strongly typed networks): BuilderFlags for a graph of this type
-    request_flags: tuple[str, ...]  # TensorRT <= 10.x: BuilderFlags to build this from the FP32 graph (); () none
+    request_flags: tuple[str, ...]  # TensorRT <= 10.x: BuilderFlags to build this from the FP32 graph
     calibrates: bool  # that builder-flag path calibrates (the implicit INT8 calibrator)
     gate: PrecisionTolerance  # the default accuracy-drop gate against the reference (recipe: tolerance)
     parity_logits: bool  # parity also holds its logits to `validation`
@@ -60,30 +60,38 @@ class Precision:
 OBEY = "OBEY_PRECISION_CONSTRAINTS"
 
 FP32 = Precision(
-    "fp32", "model.onnx", "onnx", LogitTolerance(1e-3, 1e-5), (), (), False, PrecisionTolerance(1e-3, 0.999), True
+    name="fp32",
+    graph_file="model.onnx",
+    kind="onnx",
+    validation=LogitTolerance(atol=1e-3, rtol=1e-5),
+    typed_flags=(),
+    request_flags=(),
+    calibrates=False,
+    gate=PrecisionTolerance(miou_delta=1e-3, pixel_agreement=0.999),
+    parity_logits=True,
 )
 FP16 = Precision(
-    "fp16",
-    "model.fp16.onnx",
-    "onnx",
-    LogitTolerance(1e-2, 1e-2),
-    ("FP16", OBEY),
-    ("FP16", OBEY),
-    False,
-    PrecisionTolerance(0.002, 0.995),
-    False,
+    name="fp16",
+    graph_file="model.fp16.onnx",
+    kind="onnx",
+    validation=LogitTolerance(atol=1e-2, rtol=1e-2),
+    typed_flags=("FP16", OBEY),
+    request_flags=("FP16", OBEY),
+    calibrates=False,
+    gate=PrecisionTolerance(miou_delta=0.002, pixel_agreement=0.995),
+    parity_logits=False,
 )
-# INT8 builds allow FP16 too: layers without an INT8 kernel fall back to FP16 rather than FP32.
 INT8 = Precision(
-    "int8",
-    "model.int8.onnx",
-    "onnx",
-    LogitTolerance(0.1, 0.1),
-    ("INT8",),
-    ("INT8", "FP16", OBEY),
-    True,
-    PrecisionTolerance(0.01, 0.98),
-    False,
+    name="int8",
+    graph_file="model.int8.onnx",
+    kind="onnx",
+    validation=LogitTolerance(atol=0.1, rtol=0.1),
+    typed_flags=("INT8",),
+    # FP16 allowed too: layers without an INT8 kernel fall back to FP16 rather than FP32.
+    request_flags=("INT8", "FP16", OBEY),
+    calibrates=True,
+    gate=PrecisionTolerance(miou_delta=0.01, pixel_agreement=0.98),
+    parity_logits=False,
 )
 PRECISIONS = {p.name: p for p in (FP32, FP16, INT8)}
 REDUCED = (FP16, INT8)  # the ones builder flags can request from the FP32 graph

@@ -13,6 +13,7 @@ from .precisions import FP16, FP32, INT8, LogitTolerance, PrecisionTolerance
 
 MinOptMax = tuple[int, int, int]
 Size = tuple[int, int]
+OPSETS = (13, 21)  # Q/DQ per channel needs 13; 21 is the newest ONNX Runtime and the exporter both handle
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,31 @@ def recipe_from_dict(raw: dict[str, Any], where: str) -> Recipe:
     return recipe
 
 
+def check_opset(opset: int, where: str) -> None:
+    low, high = OPSETS
+    if not low <= opset <= high:
+        raise SegdeployError(f"{where}: opset {opset} is not supported; choose {low} to {high}")
+
+
+def _check_training(train: TrainSettings, where: str) -> None:
+    for name in ("epochs", "batch_size", "repeats"):
+        if getattr(train, name) < 1:
+            raise SegdeployError(f"{where}: train.{name} {getattr(train, name)}: must be at least 1")
+    if min(train.crop) < 1:
+        raise SegdeployError(f"{where}: train.crop {list(train.crop)}: height and width must be at least 1")
+    if not train.lr > 0:
+        raise SegdeployError(f"{where}: train.lr {train.lr}: must be above 0")
+    if not 0 < train.scale[0] <= train.scale[1]:
+        raise SegdeployError(f"{where}: train.scale {list(train.scale)}: expected 0 < low <= high")
+
+
 def _check(recipe: Recipe, where: str) -> None:
+    check_opset(recipe.export.opset, where)
+    _check_training(recipe.train, where)
+    if min(recipe.input_size) < 1:
+        raise SegdeployError(f"{where}: input_size {list(recipe.input_size)}: height and width must be at least 1")
+    if not all(s > 0 for s in recipe.std):
+        raise SegdeployError(f"{where}: std {list(recipe.std)}: every value must be above 0")
     for axis in ("batch", "height", "width"):
         low, opt, high = getattr(recipe.export, axis)
         if not 1 <= low <= opt <= high:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from segdeploy.backends import open_backend
-from segdeploy.backends.base import ClosedError
+from segdeploy.backends.base import Backend, ClosedError
 from segdeploy.data.calibration import write_calibration_set
 from segdeploy.export.pipeline import ExportResult, export_artifacts
 from segdeploy.meta import STRIDE, UNBOUNDED, AcceptedShapes, IOSpec, ShapeError
@@ -66,6 +66,7 @@ def backend(request, exports):
 def test_same_frames_in_logits_or_class_maps_out(case, exports, request):
     for io, export in exports.items():
         with open_backend(artifact(case, export, request)) as backend:
+            assert isinstance(backend, Backend)
             output = backend.run(FRAMES)
             assert backend.meta.io.argmax == (io == "argmax")
             assert backend.precision == PRECISION.get(case, "fp32")

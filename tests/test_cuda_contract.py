@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import os
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -17,6 +19,7 @@ import torch
 from segdeploy.cuda import CudaSession
 from segdeploy.errors import CaptureError, SegdeployError
 
+from .conftest import REPO
 from .fixtures.fake_cuda import FakeDriver
 
 
@@ -251,3 +254,27 @@ def test_calls_without_a_session_context_fail_on_the_stand_in():
         driver.alloc(16)
     with pytest.raises(SegdeployError, match="this machine has 1 GPU"):
         CudaSession(3, driver)
+
+
+EXIT_SCRIPT = """
+import atexit
+from tests.fixtures.fake_cuda import FakeDriver
+from segdeploy.cuda import CudaSession
+
+driver = FakeDriver()
+atexit.register(lambda: print("left at exit:", driver.leftover(), sorted(driver.live().items())))  # runs last
+session = CudaSession(0, driver)
+session.alloc(64)
+session.stream()
+_keep = session  # never closed, still referenced when the interpreter exits
+"""
+
+
+def test_a_session_open_at_exit_is_released_by_the_atexit_net():
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT], capture_output=True, text=True, check=False, cwd=REPO, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert "left at exit: [] [('device', 0), ('events', 0), ('execs', 0), ('graphs', 0), ('host', 0)" in result.stdout
+    assert "('retained', 0), ('streams', 0)]" in result.stdout

@@ -4,6 +4,7 @@ mean and std."""
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 
@@ -31,6 +32,8 @@ def test_an_int8_export_reads_the_calibration_set_once(tiny_data, tmp_path, monk
     result = export_artifacts(recipe, None, tmp_path / "e", precision=options, log=lambda _: None)
     assert result.int8 is not None and result.int8.ranking  # calibrated, evaluated and ranked ...
     assert len(loads) == 1 and len(reads) == 1  # ... from one reading of the set
+    entry = json.loads(result.manifest.read_text())["artifacts"]["model.int8.onnx"]
+    assert isinstance(entry["probe_within_tolerance"], bool)  # against the precision table's INT8 bound
 
 
 def test_calibration_frames_are_normalised_with_the_sets_mean_and_std(tiny_data, tmp_path):

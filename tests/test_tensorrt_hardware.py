@@ -264,3 +264,39 @@ def test_tensorrt_stubs_alone_are_not_tensorrt(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(stubs))
     monkeypatch.delitem(sys.modules, "tensorrt", raising=False)
     assert tensorrt_available() is False
+
+
+# --- the stand-in itself refuses what TensorRT refuses ----------------------------------------------
+
+
+def test_the_stand_in_refuses_builds_tensorrt_refuses(fake_trt, exported):
+    from segdeploy.cuda import CudaSession
+
+    trt = fake_trt.tensorrt
+    errors: list[str] = []
+
+    class Logger(trt.ILogger):
+        def log(self, severity, msg):
+            errors.append(msg)
+
+    def build(flags: int, dla: bool, low: tuple, high: tuple):
+        with CudaSession(0) as cuda, cuda.current():
+            builder = trt.Builder(Logger())
+            network = builder.create_network(flags)
+            parser = trt.OnnxParser(network, builder.logger)
+            assert parser.parse_from_file(str(exported.onnx))
+            config = builder.create_builder_config()
+            profile = builder.create_optimization_profile()
+            profile.set_shape("input", low, low, high)
+            config.add_optimization_profile(profile)
+            if dla:
+                config.default_device_type, config.DLA_core = trt.DeviceType.DLA, 0
+            result = builder.build_serialized_network(network, config)
+            del config, parser, network, builder, profile
+            return result
+
+    static, dynamic = (1, 3, 64, 96), (2, 3, 128, 128)
+    assert build(1 << 1, True, static, static) is None and "strongly typed" in errors[-1]  # DLA on 10.x
+    assert build(0, True, static, dynamic) is None and "dynamic shapes" in errors[-1]
+    assert build(0, False, (1, 64, 96, 3), (1, 64, 96, 3)) is None and "do not fit input" in errors[-1]  # NHWC
+    assert build(0, True, static, static) is not None

@@ -10,6 +10,7 @@ import torch
 from segdeploy.cli import app
 from segdeploy.data.spec import load_dataset_spec
 from segdeploy.export.pipeline import export_artifacts
+from segdeploy.files import sha256_of
 from segdeploy.models.checkpoint import load_model
 from segdeploy.models.registry import build_model
 from segdeploy.parity import run_parity
@@ -101,6 +102,11 @@ def test_parity_fails_with_exit_1_beyond_tolerance(trained, tiny_data, tmp_path,
     payload = torch.load(tmp_path / "exp" / "model.pt", weights_only=True)
     payload["state_dict"] = {k: v * 1.5 if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
     torch.save(payload, tmp_path / "exp" / "model.pt")  # the reference now disagrees with the ONNX model
+    cli = runner.invoke(app, ["parity", str(tmp_path / "exp"), "--data", str(tiny_data)])
+    one_line_error(cli, "model.pt", "sha256 differs")  # the manifest does not describe this reference
+    manifest = json.loads((tmp_path / "exp" / "manifest.json").read_text())
+    manifest["artifacts"]["model.pt"]["sha256"] = sha256_of(tmp_path / "exp" / "model.pt")
+    (tmp_path / "exp" / "manifest.json").write_text(json.dumps(manifest))
     cli = runner.invoke(app, ["parity", str(tmp_path / "exp"), "--data", str(tiny_data)])
     assert cli.exit_code == 1
     assert "parity: model.onnx" in cli.stderr

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from types import TracebackType
-from typing import Any, Literal, Protocol, TypedDict, TypeVar
+from typing import Any, Literal, Protocol, TypedDict, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -38,6 +38,7 @@ class ClosedError(SegdeployError):
     """A backend used after close()."""
 
 
+@runtime_checkable
 class Backend(Protocol):
     """Runs one artifact. `run(frames)` takes uint8 frames (N, H, W, 3) and returns float32 logits
     (N, C, H, W), or int32 class maps (N, H, W) when the artifact ends in an argmax (meta.io.argmax).
@@ -88,7 +89,7 @@ class BackendBase(ABC):
     meta: ModelMeta
     _closed = False
     _prepare_ms = 0.0
-    stages: dict[str, float] = {}  # noqa: RUF012 - replaced, never mutated: the device stages of the last run
+    stages: dict[str, float] = {}  # h2d/compute/d2h ms of the last run, where CUDA events time them (replaced whole)
 
     @abstractmethod
     def _prepare(self, frames: np.ndarray) -> Any: ...

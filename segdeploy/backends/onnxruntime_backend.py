@@ -74,7 +74,11 @@ class OnnxRuntimeBackend(BackendBase):
         return self.meta.feed(frames)
 
     def _infer(self, feed: np.ndarray) -> np.ndarray:
-        return np.asarray(self.session.run(None, {self.input_name: feed})[0])
+        try:
+            return np.asarray(self.session.run(None, {self.input_name: feed})[0])
+        except Exception as exc:  # ONNX Runtime's own errors (allocation, shapes) carry no common base class
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise SegdeployError(f"{self.label}: ONNX Runtime failed on input {tuple(feed.shape)} ({reason})") from None
 
     def _release(self) -> None:
         del self.session

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import SegdeployError
+
 
 @dataclass(frozen=True)
 class BackendOptions:
@@ -14,6 +16,10 @@ class BackendOptions:
     cuda_graph: bool = False  # TensorRT: replay the enqueue as a CUDA graph
     torch_variant: str = "channels_last"  # PyTorch: one of TORCH_VARIANTS
     logits: bool = False  # PyTorch: return logits even when the model ends in an argmax (the parity reference)
+
+    def __post_init__(self) -> None:
+        if self.threads < 0:
+            raise SegdeployError(f"--threads {self.threads}: expected 0 (the library's default) or more")
 
 
 def cuda_index(device: str) -> int:

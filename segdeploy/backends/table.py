@@ -1,6 +1,6 @@
 """The backend table: per artifact kind, the backend class that runs it, its file suffixes and what it
-can do. Opening, parity, bench, predict, report and the runtime all go through it; adding a backend
-(OpenVINO, say) is one module and one row."""
+can do. Opening, parity, bench, predict, report, compare, export validation and the runtime all go
+through it; adding a backend (OpenVINO, say) is one module and one row."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SegdeployError
+from ..integrity import verify_artifact
 from ..tensorrt import INSTALL_HINT, tensorrt_available
 from .base import Backend
 from .options import BackendOptions
@@ -83,6 +84,7 @@ def open_backend(path: Path, options: BackendOptions | None = None, kind: str | 
         raise SegdeployError(f"{path}: no backend runs artifacts of kind '{kind}'")
     if not row.available():
         raise SegdeployError(f"{path}: {row.missing}")
+    verify_artifact(path)
     backend: Backend = row.backend_class().open(path, options)
     return backend
 

@@ -24,6 +24,21 @@ from .base import BackendBase, MemoryUse
 from .options import TORCH_VARIANTS, BackendOptions
 
 
+def pick_device(device: str) -> torch.device:
+    """A PyTorch device from 'auto', 'cpu', 'cuda' or 'cuda:N', or one line saying why not."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except RuntimeError:
+        raise SegdeployError(f"--device '{device}': expected auto, cpu, cuda or cuda:N") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise SegdeployError(f"device '{device}' requested but CUDA is not available on this machine")
+    if chosen.type not in ("cpu", "cuda"):
+        raise SegdeployError(f"--device '{device}': expected auto, cpu, cuda or cuda:N")
+    return chosen
+
+
 class TorchBackend(BackendBase):
     name = "pytorch"
 
@@ -41,7 +56,7 @@ class TorchBackend(BackendBase):
     ) -> None:
         self.meta = meta
         self.label = label
-        self.device = torch.device(device)
+        self.device = pick_device(device)
         self.channels_last = channels_last
         self.autocast = autocast
         self.compiled = compile

@@ -50,6 +50,22 @@ class BenchConfig:
     memory: bool = True
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        """One check of the settings, for the command line and the Python API alike."""
+        for name, value, low in (
+            ("batch", self.batch, 1),
+            ("iterations", self.iterations, 1),
+            ("warmup", self.warmup, 0),
+        ):
+            if value < low:
+                raise SegdeployError(f"--{name} {value}: expected {low} or more")
+        if self.duration is not None and not self.duration > 0:
+            raise SegdeployError(f"--duration {self.duration}: expected a number of seconds above 0")
+        for height, width in self.shapes:
+            if min(height, width) < 1:
+                raise SegdeployError(f"--shape {height}x{width}: height and width must be at least 1")
+        self.backend_options()  # its own checks (threads)
+
     @classmethod
     def from_options(
         cls,

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SegdeployError
-from ..files import read_json, refuse_overwrite, write_json
+from ..files import read_json, refuse_overwrite, require_folder, staged_folder, write_json
 from ..meta import CHANNELS, AcceptedShapes, IOSpec, ModelMeta, normalize
 from .dataset import SegmentationSplit
 from .spec import DatasetSpec, load_dataset_spec
@@ -49,7 +49,6 @@ class CalibrationSet:
                     f"{self.directory}: image '{sample_id}' is {image.shape[:2]}, the set says {self.size}"
                 )
             yield image[None]
-
 
     def feed(self, frames: np.ndarray, io: IOSpec) -> np.ndarray:
         """The model's input for calibration frames: themselves when the graph normalises, else normalised
@@ -102,8 +101,8 @@ def write_calibration_set(
     std: tuple[float, float, float] = (0.229, 0.224, 0.225),
     force: bool = False,
 ) -> CalibrationSet:
-    manifest_path = out_dir / "manifest.json"
-    refuse_overwrite([manifest_path, out_dir / "ids.txt"], force)
+    require_folder(out_dir)
+    refuse_overwrite([out_dir / "manifest.json", out_dir / "ids.txt"], force)
     spec: DatasetSpec = load_dataset_spec(data)
     split = SegmentationSplit(spec, split_name)
     if num < MIN_IMAGES:
@@ -115,28 +114,26 @@ def write_calibration_set(
     if len(sizes) != 1:
         raise SegdeployError(f"{data}: images differ in size {sorted(sizes)}; set 'resize' in the dataset YAML")
     height, width = sizes.pop()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "ids.txt").write_text("\n".join(ids) + "\n")
-    write_json(
-        manifest_path,
-        {
-            "format": FORMAT,
-            "dataset": os.path.relpath(Path(data).resolve(), out_dir.resolve()),
-            "dataset_name": spec.name,
-            "split": split_name,
-            "num": len(ids),
-            "seed": seed,
-            "ids": ids,
-            "preprocessing": {
-                "size": [height, width],
-                "channels": CHANNELS,
-                "layout": "RGB uint8 frames",
-                "mean": list(mean),
-                "std": list(std),
-            },
-            "class_coverage": coverage(split, ids),
+    manifest = {
+        "format": FORMAT,
+        "dataset": os.path.relpath(Path(data).resolve(), out_dir.resolve()),
+        "dataset_name": spec.name,
+        "split": split_name,
+        "num": len(ids),
+        "seed": seed,
+        "ids": ids,
+        "preprocessing": {
+            "size": [height, width],
+            "channels": CHANNELS,
+            "layout": "RGB uint8 frames",
+            "mean": list(mean),
+            "std": list(std),
         },
-    )
+        "class_coverage": coverage(split, ids),
+    }
+    with staged_folder(out_dir, replaced=lambda _: {"manifest.json", "ids.txt"}) as staging:
+        (staging / "ids.txt").write_text("\n".join(ids) + "\n")
+        write_json(staging / "manifest.json", manifest)
     return load_calibration_set(out_dir)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from ..errors import SegdeployError
-from .masks import decode_mask, open_image
+from .masks import as_rgb, decode_mask, open_image
 from .spec import DatasetSpec
 
 Sample = tuple[np.ndarray, np.ndarray]
@@ -23,12 +23,18 @@ class SegmentationSplit:
         self.ids = spec.split_ids(split)
         if not self.ids:
             raise SegdeployError(f"{spec.source}: split '{split}' is empty")
-        for sample_id in self.ids:
-            image_path = spec.image_path(sample_id)
-            if not image_path.is_file():
-                raise SegdeployError(f"{image_path}: image of id '{sample_id}' (split '{split}') not found")
-            if not spec.mask_path(sample_id).is_file():
-                raise SegdeployError(f"{image_path}: unpaired image, no mask at {spec.mask_path(sample_id)}")
+        count = f"of {len(self.ids)} ids of split '{split}'"
+        missing = [i for i in self.ids if not spec.image_path(i).is_file()]
+        if missing:
+            raise SegdeployError(
+                f"{spec.image_path(missing[0])}: image not found; {len(missing)} {count} have none: {_listed(missing)}"
+            )
+        unpaired = [i for i in self.ids if not spec.mask_path(i).is_file()]
+        if unpaired:
+            raise SegdeployError(
+                f"{spec.image_path(unpaired[0])}: unpaired image, no mask at {spec.mask_path(unpaired[0])}; "
+                f"{len(unpaired)} {count} have none: {_listed(unpaired)}"
+            )
         self._cache: dict[int, Sample] = {}
 
     def __len__(self) -> int:
@@ -55,9 +61,13 @@ class SegmentationSplit:
                 f"is {image.size[0]}x{image.size[1]}"
             )
         mask = decode_mask(mask_image, self.spec, mask_path)
-        rgb = image.convert("RGB")
+        rgb = as_rgb(image)
         if self.spec.resize is not None:
             height, width = self.spec.resize
             rgb = rgb.resize((width, height), Image.Resampling.BILINEAR)
             mask = np.asarray(Image.fromarray(mask).resize((width, height), Image.Resampling.NEAREST))
         return np.asarray(rgb, dtype=np.uint8).copy(), np.asarray(mask, dtype=np.uint8).copy()
+
+
+def _listed(ids: list[str], shown: int = 8) -> str:
+    return ", ".join(ids[:shown]) + (f" and {len(ids) - shown} more" if len(ids) > shown else "")

@@ -24,6 +24,20 @@ def open_image(path: Path, load: bool = True) -> Image.Image:
     return image
 
 
+SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
+def as_rgb(image: Image.Image) -> Image.Image:
+    """An image as 8-bit RGB. 16-bit greyscale (and 32-bit holding 16-bit values) is scaled to 8 bits:
+    Pillow's own conversion clips it, so every pixel above 255 would read as white."""
+    if image.mode in (*SIXTEEN_BIT, "I", "F"):
+        values = np.asarray(image).astype(np.float64)
+        sixteen = image.mode in SIXTEEN_BIT or (values.size and values.max() > 255)
+        eight = np.clip(np.round(values / 257.0 if sixteen else values), 0, 255).astype(np.uint8)
+        return Image.fromarray(eight).convert("RGB")
+    return image.convert("RGB")
+
+
 def _first_where(condition: np.ndarray) -> tuple[int, int]:
     rows, cols = np.nonzero(condition)
     return int(rows[0]), int(cols[0])
@@ -33,20 +47,21 @@ def decode_mask(image: Image.Image, spec: DatasetSpec, path: Path) -> np.ndarray
     """Class-index mask (uint8, ignore pixels = spec.ignore_index) from a mask image."""
     if spec.mask_encoding == "rgb":
         return _decode_rgb(image, spec, path)
-    if image.mode not in ("L", "P", "I", "I;16", "1"):
+    if image.mode not in ("L", "P", "I", "1", *SIXTEEN_BIT):
         raise SegdeployError(
             f"{path}: {spec.mask_encoding} mask must be single-channel, got mode {image.mode} "
             "(use mask_encoding: rgb for colour-coded masks)"
         )
     values = np.asarray(image).astype(np.int64)
     if spec.mask_encoding == "binary":
-        bad = (values != 0) & (values != 255)
+        full = 1 if image.mode == "1" else 65535 if image.mode in SIXTEEN_BIT else 255  # foreground at any depth
+        bad = (values != 0) & (values != full)
         if bad.any():
             row, col = _first_where(bad)
             raise SegdeployError(
-                f"{path}: binary mask value {values[row, col]} at (row {row}, col {col}); only 0 and 255"
+                f"{path}: binary mask value {values[row, col]} at (row {row}, col {col}); only 0 and {full}"
             )
-        return (values == 255).astype(np.uint8)
+        return (values == full).astype(np.uint8)
     bad = (values >= spec.num_classes) & (values != spec.ignore_index)
     if bad.any():
         row, col = _first_where(bad)
@@ -58,7 +73,7 @@ def decode_mask(image: Image.Image, spec: DatasetSpec, path: Path) -> np.ndarray
 
 
 def _decode_rgb(image: Image.Image, spec: DatasetSpec, path: Path) -> np.ndarray:
-    rgb = np.asarray(image.convert("RGB")).astype(np.int32)
+    rgb = np.asarray(as_rgb(image)).astype(np.int32)
     codes = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
     table = {(r << 16) | (g << 8) | b: index for index, (r, g, b) in enumerate(spec.colors)}
     if spec.ignore_color is not None:

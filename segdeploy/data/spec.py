@@ -96,13 +96,20 @@ class DatasetSpec:
         return names
 
     def split_ids(self, split: str) -> list[str]:
+        ids = self._split_ids(split)
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise SegdeployError(f"{self.source}: split '{split}' lists ids more than once: {', '.join(repeated)}")
+        return ids
+
+    def _split_ids(self, split: str) -> list[str]:
         entry = self.splits.get(split)
         if isinstance(entry, SplitFile):
             path = self.root_path / entry.file
             try:
-                return [line.strip() for line in path.read_text().splitlines() if line.strip()]
-            except OSError:
-                raise SegdeployError(f"{path}: split file of '{split}' not readable") from None
+                return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            except (OSError, UnicodeDecodeError):
+                raise SegdeployError(f"{path}: split file of '{split}' not readable as UTF-8 text") from None
         if entry is not None:
             return list(entry)
         if self.random_split is not None and split in ("train", "val"):
@@ -117,9 +124,9 @@ def load_dataset_spec(path: Path) -> DatasetSpec:
     raw = read_yaml(path)
     raw.setdefault("name", path.stem)
     raw["source"] = str(path.resolve())
-    for split, ids in (raw.get("splits") or {}).items():
-        if isinstance(ids, list):
-            raw["splits"][split] = [str(i) for i in ids]
+    splits = raw.get("splits")
+    if isinstance(splits, dict):
+        raw["splits"] = {k: [str(i) for i in v] if isinstance(v, list) else v for k, v in splits.items()}
     spec = build(DatasetSpec, raw, str(path))
     if spec.num_classes < 2:
         raise SegdeployError(f"{path}: at least two classes are needed")
@@ -132,4 +139,25 @@ def load_dataset_spec(path: Path) -> DatasetSpec:
             raise SegdeployError(f"{path}: '{pattern_key}' must contain the placeholder {{id}}")
     if not spec.splits and spec.random_split is None:
         raise SegdeployError(f"{path}: give 'splits' (id lists or files) or 'random_split'")
+    _check_values(spec, path)
     return spec
+
+
+def _check_values(spec: DatasetSpec, path: Path) -> None:
+    """Numbers that would otherwise be cast or clipped into something else without a word."""
+    colours = [(f"class '{c.name}' color", c.color) for c in spec.classes]
+    colours += [("ignore_color", spec.ignore_color)] if spec.ignore_color is not None else []
+    for what, colour in colours:
+        if not all(0 <= v <= 255 for v in colour):
+            raise SegdeployError(f"{path}: {what} {list(colour)}: components must be 0..255")
+    if not 0 <= spec.ignore_index <= 255:
+        raise SegdeployError(f"{path}: ignore_index {spec.ignore_index}: must be 0..255 (masks are 8-bit)")
+    if spec.ignore_index < spec.num_classes:
+        raise SegdeployError(
+            f"{path}: ignore_index {spec.ignore_index} is class '{spec.class_names[spec.ignore_index]}'; "
+            f"use a value from {spec.num_classes} to 255"
+        )
+    if spec.resize is not None and min(spec.resize) < 1:
+        raise SegdeployError(f"{path}: resize {list(spec.resize)}: height and width must be at least 1")
+    if spec.random_split is not None and not 0.0 <= spec.random_split.val <= 1.0:
+        raise SegdeployError(f"{path}: random_split val {spec.random_split.val}: a fraction from 0 to 1")

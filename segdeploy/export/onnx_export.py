@@ -111,18 +111,22 @@ def compare(reference_logits: np.ndarray, output: np.ndarray, tolerance: LogitTo
     return diff, mismatches, not mismatches and tolerance.excess(reference_logits, output) <= 0
 
 
-def validate(path: Path, module: DeployModule, meta: ModelMeta, seed: int = 0) -> list[ProbeResult]:
-    """Full onnx.checker pass, an ONNX Runtime load, and a numeric comparison at each probe size."""
+def validate(
+    path: Path, module: DeployModule, meta: ModelMeta, seed: int = 0, shown: Path | None = None
+) -> list[ProbeResult]:
+    """Full onnx.checker pass, an ONNX Runtime load, and a numeric comparison at each probe size;
+    errors name `shown` (the artifact `path` becomes) [path]."""
+    shown = shown or path
     try:
         onnx.checker.check_model(str(path), full_check=True)
     except onnx.checker.ValidationError as exc:
-        raise SegdeployError(f"{path}: onnx.checker rejected the export ({str(exc).splitlines()[0]})") from None
+        raise SegdeployError(f"{shown}: onnx.checker rejected the export ({str(exc).splitlines()[0]})") from None
     with open_backend(path, kind="onnx") as backend:
-        return _probe_sizes(backend, path, module, meta, seed)
+        return _probe_sizes(backend, shown, module, meta, seed)
 
 
-def _probe_sizes(backend: Backend, path: Path, module: DeployModule, meta: ModelMeta, seed: int) -> list[ProbeResult]:
-    """The ONNX model against PyTorch at each of the recipe's probe sizes."""
+def _probe_sizes(backend: Backend, shown: Path, module: DeployModule, meta: ModelMeta, seed: int) -> list[ProbeResult]:
+    """The ONNX model against PyTorch at each of the recipe's probe sizes; errors name `shown`."""
     reference = DeployModule(module.model, meta.recipe.mean, meta.recipe.std, type(meta.io)(True, False)).eval()
     rng = np.random.default_rng(seed)
     tolerance = meta.recipe.tolerance.logits()
@@ -136,14 +140,21 @@ def _probe_sizes(backend: Backend, path: Path, module: DeployModule, meta: Model
             out = backend.run(frames)
         except Exception as exc:
             raise SegdeployError(
-                f"{path}: ONNX Runtime failed at {batch}x{height}x{width} ({str(exc).splitlines()[0]}); "
+                f"{shown}: ONNX Runtime failed at {batch}x{height}x{width} ({str(exc).splitlines()[0]}); "
                 "the export may have fixed a dynamic axis"
             ) from None
+        for name, values in (("PyTorch", ref), ("ONNX Runtime", out)):
+            if values.dtype.kind == "f" and not np.isfinite(values).all():
+                raise SegdeployError(
+                    f"{shown}: {name} gives NaN or infinite logits at {height}x{width} "
+                    "(a zero in the recipe's std, or diverged weights?)",
+                    exit_code=1,
+                )
         diff, mismatches, within = compare(ref, out, tolerance)
         results.append(ProbeResult(batch, height, width, diff, mismatches))
         if not within:
             raise SegdeployError(
-                f"{path}: ONNX Runtime differs from PyTorch at {height}x{width}: max |logit difference| "
+                f"{shown}: ONNX Runtime differs from PyTorch at {height}x{width}: max |logit difference| "
                 f"{diff:.2e} (tolerance {tolerance} per image), {mismatches} confident label mismatches",
                 exit_code=1,
             )
@@ -162,7 +173,7 @@ def export_onnx(model: LogitsAdapter, meta: ModelMeta, target: Path) -> list[Pro
                 f"{str(exc).splitlines()[0] if str(exc) else ''})"
             ) from None
         _finish_graph(tmp, meta)
-        probes = validate(tmp, module, meta)
+        probes = validate(tmp, module, meta, shown=target)
     return probes
 
 

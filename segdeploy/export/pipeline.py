@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..artifacts.manifest import NAME, describe_file, describe_onnx, new_manifest, write_manifest
 from ..errors import SegdeployError
-from ..files import refuse_overwrite
+from ..files import read_json, refuse_overwrite, require_folder, staged_folder
 from ..meta import IOSpec, ModelMeta, default_colors
 from ..models.checkpoint import load_model, save_checkpoint
 from ..models.registry import build_model
 from ..precision.pipeline import PrecisionOptions, add_precisions, check_precision_inputs
 from ..precision.sensitivity import Int8Result
 from ..precisions import FP16, FP32, INT8
-from ..recipes import Recipe
+from ..recipes import Recipe, check_opset
 from .onnx_export import ProbeResult, export_onnx, probes_as_dicts
 
 
@@ -40,11 +40,15 @@ def export_artifacts(
     pretrained: bool = False,
     precision: PrecisionOptions = PrecisionOptions(),
     log: Callable[[str], None] = print,
+    opset: int | None = None,
 ) -> ExportResult:
     """Export a checkpoint (or, without one, the recipe's freshly initialised model) into `out_dir`,
-    with FP16 and INT8 graphs beside the FP32 one when `precision` asks for them."""
-    onnx_path, reference_path, manifest_path = out_dir / FP32.graph_file, out_dir / "model.pt", out_dir / NAME
-    targets = [onnx_path, reference_path, manifest_path]
+    with FP16 and INT8 graphs beside the FP32 one when `precision` asks for them; `opset` replaces the
+    recipe's."""
+    if opset is not None:
+        check_opset(opset, "--opset")
+    require_folder(out_dir)
+    targets = [out_dir / FP32.graph_file, out_dir / "model.pt", out_dir / NAME]
     targets += [out_dir / FP16.graph_file] if precision.fp16 else []
     targets += [out_dir / INT8.graph_file] if precision.calibration is not None else []
     refuse_overwrite(targets, force)
@@ -56,18 +60,45 @@ def export_artifacts(
         meta = ModelMeta(recipe, names, default_colors(recipe.num_classes))
     else:
         raise SegdeployError("export needs a recipe or a checkpoint")
-    meta = ModelMeta(meta.recipe, meta.class_names, meta.colors, io)
+    recipe = meta.recipe if opset is None else meta.recipe.replace(export=replace(meta.recipe.export, opset=opset))
+    meta = ModelMeta(recipe, meta.class_names, meta.colors, io)
     int8_inputs = check_precision_inputs(meta, precision)  # fail before the export's work, not after
-    out_dir.mkdir(parents=True, exist_ok=True)
-    probes = export_onnx(model, meta, onnx_path)
-    save_checkpoint(reference_path, model, meta)
-    manifest = new_manifest(meta, checkpoint)
-    manifest["artifacts"]["model.pt"] = describe_file(reference_path, "pytorch")
-    manifest["artifacts"]["model.onnx"] = {**describe_onnx(onnx_path, FP32), "validation": probes_as_dicts(probes)}
-    entries, int8 = add_precisions(onnx_path, meta, precision, int8_inputs, log=log)
-    manifest["artifacts"].update(entries)
-    write_manifest(out_dir, manifest)
+    with staged_folder(out_dir, replaced=_previous_export) as staging:
+        onnx_path, reference_path = staging / FP32.graph_file, staging / "model.pt"
+        probes = export_onnx(model, meta, onnx_path)
+        save_checkpoint(reference_path, model, meta)
+        manifest = new_manifest(meta, checkpoint)
+        manifest["artifacts"]["model.pt"] = describe_file(reference_path, "pytorch")
+        manifest["artifacts"][FP32.graph_file] = {
+            **describe_onnx(onnx_path, FP32),
+            "validation": probes_as_dicts(probes),
+        }
+        renamed = _renaming(log, staging, out_dir)
+        entries, int8 = add_precisions(onnx_path, meta, precision, int8_inputs, log=renamed)
+        manifest["artifacts"].update(entries)
+        write_manifest(staging, manifest)
     reduced = {name: out_dir / name for name in entries}
     return ExportResult(
-        out_dir, onnx_path, reference_path, manifest_path, probes, checkpoint is not None, reduced, int8
+        out_dir,
+        out_dir / FP32.graph_file,
+        out_dir / "model.pt",
+        out_dir / NAME,
+        probes,
+        checkpoint is not None,
+        reduced,
+        int8,
     )
+
+
+def _previous_export(folder: Path) -> set[str]:
+    """What an export replaces in `folder`: the manifest and every artifact (and engine sidecar) it lists."""
+    if not (folder / NAME).is_file():
+        return set()
+    artifacts = read_json(folder / NAME).get("artifacts") or {}
+    sidecars = {str(entry["sidecar"]) for entry in artifacts.values() if isinstance(entry, dict) and "sidecar" in entry}
+    return {NAME, *map(str, artifacts), *sidecars}
+
+
+def _renaming(log: Callable[[str], None], staging: Path, out_dir: Path) -> Callable[[str], None]:
+    """`log`, with the staging folder's path shown as the folder the files will be in."""
+    return lambda text: log(text.replace(str(staging), str(out_dir)))

@@ -76,11 +76,15 @@ def compare_models(
     the error within `boundary_width` px of a ground-truth boundary apart from the interior error."""
     if num < 1:
         raise SegdeployError(f"--num {num}: expected at least 1 image")
+    if boundary_width < 1:
+        raise SegdeployError(f"--boundary {boundary_width}: expected a band of 1 px or more")
     if not artifacts:
         raise SegdeployError("compare needs at least one checkpoint or ONNX model")
     with open_all(artifacts) as backends:
         for path, backend in zip(artifacts, backends):
-            check_classes(backend, spec, str(path))
+            warning = check_classes(backend, spec, str(path))
+            if warning:
+                log(f"warning: {warning}")
         data = SegmentationSplit(spec, split)
         count = min(num, len(data))
         samples = [data[i] for i in range(count)]

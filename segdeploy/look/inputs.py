@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.masks import open_image
+from ..data.masks import as_rgb, open_image
 from ..errors import SegdeployError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -53,8 +53,8 @@ class Source:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """An image file as uint8 RGB (H, W, 3); greyscale and RGBA are converted."""
-    return np.asarray(open_image(path).convert("RGB"), dtype=np.uint8).copy()
+    """An image file as uint8 RGB (H, W, 3); greyscale (8 or 16 bits) and RGBA are converted."""
+    return np.asarray(as_rgb(open_image(path)), dtype=np.uint8).copy()
 
 
 def _cv2(path: Path) -> Any:
@@ -77,7 +77,7 @@ def _open_video(path: Path) -> Any:
 def _source(path: Path) -> Source:
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
-        open_image(path, load=False).close()  # a file that is no image fails here, before any work
+        open_image(path).close()  # a file that is no image, or a truncated one, fails here, before any work
         return Source(path, video=False)
     if suffix in VIDEO_SUFFIXES:
         _open_video(path).release()  # fails here, before any work, without OpenCV or with a broken file

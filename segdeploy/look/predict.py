@@ -15,7 +15,8 @@ from ..backends import open_backend
 from ..backends.base import Backend
 from ..data.masks import encode_palette_png
 from ..errors import SegdeployError
-from ..files import refuse_overwrite, write_atomic
+from ..files import refuse_overwrite, require_folder, staged_files, write_atomic
+from ..meta import AcceptedShapes
 from ..runtime.segmenter import segment_frames
 from .inputs import Source, collect_sources
 from .overlay import overlay, with_legend
@@ -60,22 +61,28 @@ def predict(
     `size`: the working resolution, 'recipe' (the model's input size) or 'native' (the frame's own)."""
     if not 0.0 <= alpha <= 1.0:
         raise SegdeployError(f"--alpha {alpha}: expected a number from 0 to 1")
+    require_folder(out)
     sources = collect_sources(inputs)
-    folders = [out / "masks"] + ([out / "overlays"] if with_overlay else [])
-    _refuse_existing(sources, folders, force)
+    folders = [Path("masks")] + ([Path("overlays")] if with_overlay else [])
+    _refuse_existing(sources, [out / folder for folder in folders], force)
     with open_backend(artifact) as backend:
         meta = backend.meta
         working = meta.recipe.input_size if size == "recipe" else None if size == "native" else size
+        if working is not None:  # refused before any work, as bench does: the graph's and the export's ranges
+            for accepted in (backend.accepted_shapes(), AcceptedShapes.of_export(meta.recipe.export)):
+                accepted.check_size(1, *working, f"--size {working[0]}x{working[1]}")
         result = PredictResult()
         columns = (TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-        with Progress(*columns, disable=not show_progress) as progress:
+        with Progress(*columns, disable=not show_progress) as progress, staged_files(out) as staging:
             task = progress.add_task("predict", total=sum(s.frame_count() for s in sources) or None)
             for source in sources:
                 for name, frame in source.frames():
                     labels = segment(backend, frame, working)
-                    result.masks.append(_save_png(encode_palette_png(labels, meta.colors), folders[0] / f"{name}.png"))
+                    _save_png(encode_palette_png(labels, meta.colors), staging / folders[0] / f"{name}.png")
+                    result.masks.append(out / folders[0] / f"{name}.png")
                     if with_overlay:
                         picture = with_legend(overlay(frame, labels, meta.colors, alpha), meta.class_names, meta.colors)
-                        result.overlays.append(_save_png(picture, folders[1] / f"{name}.png"))
+                        _save_png(picture, staging / folders[1] / f"{name}.png")
+                        result.overlays.append(out / folders[1] / f"{name}.png")
                     progress.advance(task)
         return result

@@ -15,6 +15,7 @@ from ..bench.runner import BenchReport
 from ..data.spec import load_dataset_spec
 from ..errors import SegdeployError
 from ..files import read_json, refuse_overwrite, write_atomic
+from ..integrity import verify_export
 from .document import Document, Section, Text
 from .report_html import render_html
 from .report_markdown import render_markdown
@@ -80,6 +81,7 @@ def build_report(
     if num < 0:
         raise SegdeployError(f"--num {num}: expected 0 or more images")
     manifest = read_manifest(directory)
+    verify_export(directory)
     runs = find_runs(directory, extra or [])
     document = Document(
         f"segdeploy report: {manifest['model']['recipe']['name']}",

@@ -71,6 +71,8 @@ class Int8Inputs:
 
 def check_precision_inputs(meta: ModelMeta, options: PrecisionOptions) -> Int8Inputs | None:
     """Read and check the calibration set and its data set before any export work is done (None: no INT8)."""
+    if options.max_miou_drop is not None and not 0 <= options.max_miou_drop <= 1:
+        raise SegdeployError(f"--max-miou-drop {options.max_miou_drop}: expected a fraction from 0 to 1")
     if options.calibration is None:
         return None
     calibration = load_calibration_set(options.calibration)

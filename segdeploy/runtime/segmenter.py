@@ -55,8 +55,10 @@ class Segmenter:
         frames = np.asarray(frames)
         single = frames.ndim == 3
         batch = frames[None] if single else frames
-        if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[-1] != CHANNELS:
-            raise SegdeployError(f"expected uint8 RGB frames HxWx3 or NxHxWx3, got {frames.dtype} {frames.shape}")
+        if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[-1] != CHANNELS or 0 in batch.shape:
+            raise SegdeployError(
+                f"expected non-empty uint8 RGB frames HxWx3 or NxHxWx3, got {frames.dtype} {frames.shape}"
+            )
         accepted = self.backend.accepted_shapes()
         fixed = accepted.batch[0] == accepted.batch[1]
         if not fixed and not accepted.batch[0] <= len(batch) <= accepted.batch[1]:

@@ -22,6 +22,7 @@ from ..cuda import CudaSession
 from ..data.calibration import CalibrationSet, check_compatible, load_calibration_set
 from ..errors import SegdeployError
 from ..files import refuse_overwrite, write_atomic, write_json
+from ..integrity import verify_artifact
 from ..meta import CHANNELS, ModelMeta
 from ..precisions import OBEY
 from .calibration_key import cache_path, calibration_key, reusable
@@ -256,6 +257,7 @@ def build_engine(
     """Build `onnx_path` into an engine for this machine's GPU and TensorRT; write engine and sidecar."""
     if not onnx_path.is_file():
         raise SegdeployError(f"{onnx_path}: file not found")
+    verify_artifact(onnx_path)
     engine_path = engine_path or default_engine_path(onnx_path, options.precision)
     refuse_overwrite([engine_path, sidecar_path(engine_path)], options.force)
     meta, graph_precision = _graph_facts(onnx_path)

@@ -23,6 +23,8 @@ from ..errors import SegdeployError
 from ..precisions import FP32, PRECISIONS, REDUCED
 
 OLDEST = (8, 5)
+
+
 @dataclass(frozen=True, order=True)
 class TrtVersion:
     major: int

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from ..backends.torch_backend import pick_device
 from ..errors import ReportedElsewhere, SegdeployError
 
 
@@ -87,13 +88,10 @@ def _env_int(name: str, default: int) -> int:
 
 def resolve_device(device: str, local_rank: int, size: int) -> torch.device:
     """auto, cpu, cuda or cuda:N; in a multi-process run each process takes the GPU of its LOCAL_RANK."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SegdeployError(f"device '{device}' requested but CUDA is not available on this machine")
-    if size == 1 or not device.startswith("cuda"):
-        return torch.device(device)
-    if device != "cuda":
+    chosen = pick_device(device)
+    if size == 1 or chosen.type != "cuda":
+        return chosen
+    if device not in ("auto", "cuda"):
         raise SegdeployError(f"--device {device}: with torchrun each process uses the GPU of its LOCAL_RANK; pass cuda")
     if local_rank >= torch.cuda.device_count():
         raise SegdeployError(

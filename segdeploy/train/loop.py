@@ -24,7 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ..data.augment import TrainingSet
 from ..data.dataset import SegmentationSplit
 from ..data.spec import DatasetSpec
-from ..files import refuse_overwrite, write_json
+from ..files import refuse_overwrite, require_folder, write_json
 from ..meta import CHANNELS, ModelMeta
 from ..models.checkpoint import load_weights
 from ..models.registry import build_model
@@ -72,6 +72,7 @@ def train(
     settings = recipe.train
     log = world.main_only(log)
     best_path, last_path, history_path = out_dir / "best.pt", out_dir / "last.pt", out_dir / "history.json"
+    require_folder(out_dir)
     payload = read_training_state(resume) if resume is not None else None
     if resume is None or resume.resolve().parent != out_dir.resolve():
         refuse_overwrite([best_path, last_path], force)
@@ -189,7 +190,8 @@ def train(
                 ious = " ".join(f"{k}={v:.3f}" for k, v in entry["val_iou"].items())
                 progress.console.print(
                     f"epoch {epoch + 1}/{settings.epochs} loss {entry['loss']:.4f} "
-                    f"val mIoU {entry['val_miou']:.4f} ({ious}) {'*' if improved else ''}"
+                    f"val mIoU {entry['val_miou']:.4f} ({ious}) {'*' if improved else ''}",
+                    markup=False,
                 )
     world.barrier()
     return TrainResult(best_path, last_path, best_miou, history)

@@ -1,0 +1,807 @@
+"""The catalogue of bad and unusual inputs: per row, the input, the command, a fragment of the one-line
+message expected and the exit code. tests/test_bad_inputs.py runs every row and also checks that no
+traceback is printed, that nothing is written beyond what the row allows, and that the temp dir stays
+clean.
+
+A row's command is a CLI argument string (shlex-split after `str.format` with the paths of the shared
+fixtures and of the row's own folder) or `py:NAME`, a call of the Python API from PY_CASES. Placeholders:
+{tmp} the row's folder (also the working directory), {data} the tiny data set's YAML, {bad_data} that YAML
+with the row's `data` overrides, {recipe} a tiny recipe YAML, {bad_recipe} it with the row's `recipe`
+overrides, {exp} an export folder (of a tiny user model), {onnx}/{ckpt} its model.onnx/model.pt, {calib} a
+calibration set, {images} the data set's image folder, {img} one of its images. `files` are made in {tmp}
+before the command runs: bytes, text, or a maker function. Rows that exit 0 name the paths under {tmp}
+they may write, and their fragment must appear on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+NON_UTF8 = b"name: caf\xe9\nroot: .\n"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    command: str
+    fragment: str
+    exit_code: int = 2
+    files: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] | None = None  # overrides of the tiny data set's YAML, written as {bad_data}
+    recipe: dict[str, Any] | None = None  # overrides of the tiny recipe, written as {bad_recipe}
+    writes: tuple[str, ...] = ()  # paths under {tmp} (with all below them) a succeeding row may write
+
+
+# --- makers: (path to create, shared fixture paths) -------------------------------------------------
+
+
+def _export_copy(mutate: Callable[[Path], None] | None = None) -> Callable[[Path, dict[str, Path]], None]:
+    """A hard-linked copy of the shared export folder, then `mutate` on it (files it changes are rewritten)."""
+
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        path.mkdir(parents=True)
+        for source in ctx["exp"].iterdir():
+            os.link(source, path / source.name)
+        if mutate is not None:
+            mutate(path)
+
+    return make
+
+
+def _rewrite(path: Path, data: bytes) -> None:
+    path.unlink()  # a hard link: never write through it into the shared fixture
+    path.write_bytes(data)
+
+
+def _flip_last_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    _rewrite(path, bytes(data))
+
+
+def _manifest_edit(edit: Callable[[dict[str, Any]], None]) -> Callable[[Path], None]:
+    def mutate(folder: Path) -> None:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        edit(manifest)
+        _rewrite(folder / "manifest.json", json.dumps(manifest).encode())
+
+    return mutate
+
+
+def _image(path: Path, ctx: dict[str, Path]) -> None:
+    shutil.copyfile(ctx["img"], path)
+
+
+def _truncated_png(path: Path, ctx: dict[str, Path]) -> None:
+    data = ctx["img"].read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _png16(path: Path, ctx: dict[str, Path]) -> None:
+    grey = (np.asarray(Image.open(ctx["img"]).convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
+    Image.fromarray(grey).save(path)
+
+
+def _folder_of(*makers: tuple[str, Any]) -> Callable[[Path, dict[str, Path]], None]:
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        path.mkdir(parents=True)
+        for name, maker in makers:
+            maker(path / name, ctx)
+
+    return make
+
+
+def _data_copy(truncated: str) -> Callable[[Path, dict[str, Path]], None]:
+    """A hard-linked copy of the tiny data set's images and masks, with image `truncated` cut in half."""
+
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        for folder in ("images", "masks"):
+            (path / folder).mkdir(parents=True)
+            for source in (ctx["data"].parent / folder).iterdir():
+                os.link(source, path / folder / source.name)
+        image = path / "images" / f"{truncated}.png"
+        data = image.read_bytes()
+        _rewrite(image, data[: len(data) // 2])
+
+    return make
+
+
+def _empty_folder(path: Path, ctx: dict[str, Path]) -> None:
+    path.mkdir(parents=True)
+
+
+def _pickle_with_code(path: Path, ctx: dict[str, Path]) -> None:
+    import torch
+
+    torch.save({"state_dict": {}, "args": argparse.Namespace(lr=1)}, path)
+
+
+def _plain_state_dict(path: Path, ctx: dict[str, Path]) -> None:
+    import torch
+
+    torch.save({"conv.weight": torch.zeros(8, 3, 3, 3)}, path)
+
+
+def _onnx_without_metadata(path: Path, ctx: dict[str, Path]) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 4])
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def _calibration_copy(path: Path, ctx: dict[str, Path]) -> None:
+    shutil.copytree(ctx["calib"], path)
+
+
+def _split_file(ids: str) -> Callable[[Path, dict[str, Path]], None]:
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        path.write_text(ids)
+
+    return make
+
+
+def _bench_json(path: Path, ctx: dict[str, Path]) -> None:
+    path.write_text(json.dumps({"format": "segdeploy.bench/1", "rows": []}))
+
+
+# --- the Python API rows ------------------------------------------------------------------------------
+
+
+def _segment(frames: Any, path_key: str = "onnx", **options: Any) -> Callable[[dict[str, Path]], Any]:
+    def call(ctx: dict[str, Path]) -> Any:
+        from segdeploy.runtime import Segmenter
+
+        return Segmenter(ctx[path_key], **options)(frames)
+
+    return call
+
+
+def _bench_config(**changes: Any) -> Callable[[dict[str, Path]], Any]:
+    def call(ctx: dict[str, Path]) -> Any:
+        from segdeploy.bench.runner import BenchConfig, run_bench
+
+        return run_bench([ctx["onnx"]], BenchConfig(shapes=[(64, 96)], memory=False, **changes), log=lambda _: None)
+
+    return call
+
+
+def _sidecar_non_utf8(ctx: dict[str, Path]) -> Any:
+    from segdeploy.tensorrt.sidecar import read_engine_manifest
+
+    return read_engine_manifest(ctx["tmp"] / "model.plan")
+
+
+def _export_api(**changes: Any) -> Callable[[dict[str, Path]], Any]:
+    def call(ctx: dict[str, Path]) -> Any:
+        from segdeploy.export.pipeline import export_artifacts
+        from segdeploy.recipes import load_recipe
+
+        return export_artifacts(load_recipe(str(ctx["recipe"])), None, ctx["tmp"] / "e", log=lambda _: None, **changes)
+
+    return call
+
+
+def _spec(**overrides: Any) -> Callable[[dict[str, Path]], Any]:
+    def call(ctx: dict[str, Path]) -> Any:
+        from segdeploy.data.dataset import SegmentationSplit
+        from segdeploy.data.spec import load_dataset_spec
+
+        return SegmentationSplit(load_dataset_spec(ctx["bad_data"]), "train")
+
+    return call
+
+
+PY_CASES: dict[str, Callable[[dict[str, Path]], Any]] = {
+    "zero_size_frame": _segment(np.zeros((0, 0, 3), np.uint8)),
+    "zero_width_frame": _segment(np.zeros((64, 0, 3), np.uint8)),
+    "empty_batch": _segment(np.zeros((0, 64, 96, 3), np.uint8)),
+    "float_frame": _segment(np.zeros((64, 96, 3), np.float32)),
+    "four_channels": _segment(np.zeros((64, 96, 4), np.uint8)),
+    "flat_frame": _segment(np.zeros((64,), np.uint8)),
+    "runtime_checkpoint": _segment(np.zeros((64, 96, 3), np.uint8), "ckpt"),
+    "runtime_threads": _segment(np.zeros((64, 96, 3), np.uint8), threads=-1),
+    "runtime_tampered": _segment(np.zeros((64, 96, 3), np.uint8), "tampered"),
+    "runtime_missing": _segment(np.zeros((64, 96, 3), np.uint8), "missing"),
+    "bench_api_iterations": _bench_config(iterations=0),
+    "bench_api_threads": _bench_config(threads=-1),
+    "bench_api_warmup": _bench_config(warmup=-1),
+    "sidecar_non_utf8": _sidecar_non_utf8,
+    "export_api_opset": _export_api(opset=5),
+    "split_api_duplicates": _spec(),
+}
+
+# --- the catalogue ------------------------------------------------------------------------------------
+
+_DS = "calibrate --data {bad_data} --num 8 --out {tmp}/cal"  # the cheapest full read of a data set
+_TRAIN = "train {recipe} --data {data} --out {tmp}/run"
+_EXPORT = "export {recipe} --out {tmp}/e"
+_BENCH = "bench {onnx} --iterations 2 --warmup 0 --no-memory"
+_PREDICT = "predict {onnx} {img} --out {tmp}/p"
+_TAMPERED_ONNX = {"x": _export_copy(lambda f: _flip_last_byte(f / "model.onnx"))}
+_TAMPERED_PT = {"x": _export_copy(lambda f: _flip_last_byte(f / "model.pt"))}
+
+CASES: list[Case] = [
+    # data set YAML, read by calibrate
+    Case(
+        "data non-UTF-8", "calibrate --data {tmp}/d.yaml --num 8 --out {tmp}/cal", "UTF-8", files={"d.yaml": NON_UTF8}
+    ),
+    Case(
+        "data YAML syntax",
+        "calibrate --data {tmp}/d.yaml --num 8 --out {tmp}/cal",
+        "not readable YAML",
+        files={"d.yaml": "a: [1, 2\n"},
+    ),
+    Case(
+        "data top-level list",
+        "calibrate --data {tmp}/d.yaml --num 8 --out {tmp}/cal",
+        "expected a mapping",
+        files={"d.yaml": "- 1\n- 2\n"},
+    ),
+    Case("data missing file", "calibrate --data {tmp}/none.yaml --num 8 --out {tmp}/cal", "file not found"),
+    Case("data is a folder", "calibrate --data {tmp} --num 8 --out {tmp}/cal", "not readable"),
+    Case("data unknown key", _DS, "unknown key 'colour'", data={"colour": 1}),
+    Case("data no classes", _DS, "classes", data={"classes": None}),
+    Case("data one class", _DS, "at least two classes", data={"classes": [{"name": "a", "color": [0, 0, 0]}]}),
+    Case("data bad encoding", _DS, "is not one of", data={"mask_encoding": "png"}),
+    Case("data binary with 3 classes", _DS, "exactly two classes", data={"mask_encoding": "binary"}),
+    Case(
+        "data rgb same colours",
+        _DS,
+        "distinct",
+        data={
+            "classes": [
+                {"name": "a", "color": [0, 0, 0]},
+                {"name": "b", "color": [0, 0, 0]},
+                {"name": "c", "color": [1, 1, 1]},
+            ]
+        },
+    ),
+    Case("data images without {id}", _DS, "placeholder", data={"images": "images/x.png"}),
+    Case("data masks without {id}", _DS, "placeholder", data={"masks": "masks/x.png"}),
+    Case("data no splits", _DS, "give 'splits'", data={"splits": None}),
+    Case("data ignore_color 300", _DS, "0..255", data={"ignore_color": [300, 0, 0]}),
+    Case("data ignore_color negative", _DS, "0..255", data={"ignore_color": [0, -1, 0]}),
+    Case("data ignore_color 2 values", _DS, "expected 3 values", data={"ignore_color": [0, 0]}),
+    Case(
+        "data class colour 256",
+        _DS,
+        "0..255",
+        data={
+            "classes": [
+                {"name": "soil", "color": [0, 0, 0]},
+                {"name": "crop", "color": [0, 256, 0]},
+                {"name": "weed", "color": [255, 0, 0]},
+            ]
+        },
+    ),
+    Case("data ignore_index 257", _DS, "0..255", data={"ignore_index": 257}),
+    Case("data ignore_index -1", _DS, "0..255", data={"ignore_index": -1}),
+    Case("data ignore_index is a class", _DS, "is class 'crop'", data={"ignore_index": 1}),
+    Case("data ignore_index text", _DS, "expected int", data={"ignore_index": "void"}),
+    Case("data resize 0x0", _DS, "resize", data={"resize": [0, 0]}),
+    Case("data resize negative", _DS, "resize", data={"resize": [-64, 96]}),
+    Case("data resize 3 values", _DS, "expected 2 values", data={"resize": [1, 2, 3]}),
+    Case("data random_split 1.5", _DS, "fraction", data={"splits": None, "random_split": {"val": 1.5}}),
+    Case("data random_split -0.5", _DS, "fraction", data={"splits": None, "random_split": {"val": -0.5}}),
+    Case("data random_split text", _DS, "expected a number", data={"splits": None, "random_split": {"val": "half"}}),
+    Case("data random_split unknown key", _DS, "unknown key", data={"splits": None, "random_split": {"test": 0.1}}),
+    Case(
+        "data duplicate ids",
+        _DS,
+        "more than once: 000",
+        data={"splits": {"train": ["000", "000", "001", "002", "003", "004", "005", "006", "007"], "val": ["008"]}},
+    ),
+    Case(
+        "data missing ids together",
+        _DS,
+        "3 of 11 ids of split 'train' have none: x1, x2, x3",
+        data={
+            "splits": {
+                "train": ["000", "001", "002", "003", "x1", "004", "x2", "005", "x3", "006", "007"],
+                "val": ["008"],
+            }
+        },
+    ),
+    Case("data missing masks", _DS, "unpaired image", data={"masks": "nomasks/{id}.png"}),
+    Case("data split file missing", _DS, "not readable", data={"splits": {"train": {"file": "nope.txt"}}}),
+    Case(
+        "data split file non-UTF-8",
+        _DS,
+        "not readable",
+        data={"splits": {"train": {"file": "{tmp}/s.txt"}}},
+        files={"s.txt": b"\xff\xfe000\n"},
+    ),
+    Case(
+        "data split file with duplicates",
+        _DS,
+        "more than once",
+        data={"splits": {"train": {"file": "{tmp}/s.txt"}}},
+        files={"s.txt": _split_file("000\n001\n000\n")},
+    ),
+    Case("data split not there", "calibrate --data {data} --split test --num 8 --out {tmp}/cal", "no split 'test'"),
+    Case("data empty split", _DS, "is empty", data={"splits": {"train": [], "val": ["008"]}}),
+    Case(
+        "data image folder missing",
+        _DS,
+        "image folder",
+        data={"splits": None, "random_split": {"val": 0.2}, "images": "none/{id}.png"},
+    ),
+    Case(
+        "data no image matches",
+        _DS,
+        "no images match",
+        data={"splits": None, "random_split": {"val": 0.2}, "images": "images/{id}.jpg"},
+    ),
+    Case(
+        "data colour as text",
+        _DS,
+        "expected a list",
+        data={
+            "classes": [
+                {"name": "soil", "color": "black"},
+                {"name": "crop", "color": [0, 255, 0]},
+                {"name": "weed", "color": [255, 0, 0]},
+            ]
+        },
+    ),
+    Case("data index masks are RGB", _DS, "single-channel", data={"mask_encoding": "index"}),
+    Case(
+        "data colour not in class list",
+        _DS,
+        "is not in the class list",
+        data={
+            "classes": [
+                {"name": "soil", "color": [0, 0, 1]},
+                {"name": "crop", "color": [0, 255, 0]},
+                {"name": "weed", "color": [255, 0, 0]},
+            ]
+        },
+    ),
+    Case("data truncated image", _DS, "005.png", data={"root": "{tmp}/ds"}, files={"ds": _data_copy("005")}),
+    # recipe YAML, read by export
+    Case("recipe non-UTF-8", "export {tmp}/r.yaml --out {tmp}/e", "UTF-8", files={"r.yaml": NON_UTF8}),
+    Case("recipe opset 5", "export {bad_recipe} --out {tmp}/e", "opset 5", recipe={"export": {"opset": 5}}),
+    Case("recipe opset 22", "export {bad_recipe} --out {tmp}/e", "opset 22", recipe={"export": {"opset": 22}}),
+    Case("recipe std zero", "export {bad_recipe} --out {tmp}/e", "std", recipe={"std": [0, 0, 0]}),
+    Case("recipe std negative", "export {bad_recipe} --out {tmp}/e", "std", recipe={"std": [0.2, -0.2, 0.2]}),
+    Case("recipe input_size 0", "export {bad_recipe} --out {tmp}/e", "input_size", recipe={"input_size": [0, 0]}),
+    Case("recipe crop 0", "export {bad_recipe} --out {tmp}/e", "train.crop", recipe={"train": {"crop": [0, 0]}}),
+    Case(
+        "recipe crop negative", "export {bad_recipe} --out {tmp}/e", "train.crop", recipe={"train": {"crop": [-1, 64]}}
+    ),
+    Case("recipe epochs 0", "export {bad_recipe} --out {tmp}/e", "train.epochs", recipe={"train": {"epochs": 0}}),
+    Case("recipe repeats 0", "export {bad_recipe} --out {tmp}/e", "train.repeats", recipe={"train": {"repeats": 0}}),
+    Case(
+        "recipe scale inverted",
+        "export {bad_recipe} --out {tmp}/e",
+        "train.scale",
+        recipe={"train": {"scale": [1.5, 0.5]}},
+    ),
+    Case(
+        "recipe batch range",
+        "export {bad_recipe} --out {tmp}/e",
+        "1 <= min <= opt <= max",
+        recipe={"export": {"batch": [2, 1, 8]}},
+    ),
+    Case(
+        "recipe probe outside range",
+        "export {bad_recipe} --out {tmp}/e",
+        "outside the export",
+        recipe={"export": {"probe_sizes": [[2048, 2048]]}},
+    ),
+    Case("recipe unknown name", "export nosuchrecipe --out {tmp}/e", "unknown recipe 'nosuchrecipe'"),
+    Case("recipe path missing", "export {tmp}/none.yaml --out {tmp}/e", "recipe file not found"),
+    Case("recipe one class", "export {bad_recipe} --out {tmp}/e", "num_classes", recipe={"num_classes": 1}),
+    Case(
+        "recipe class weights",
+        "export {bad_recipe} --out {tmp}/e",
+        "class_weights",
+        recipe={"train": {"class_weights": [1, 2]}},
+    ),
+    Case("recipe unknown key", "export {bad_recipe} --out {tmp}/e", "unknown key", recipe={"colour": 1}),
+    Case("recipe schedule", "export {bad_recipe} --out {tmp}/e", "is not one of", recipe={"train": {"schedule": "x"}}),
+    Case("recipe lr text", "export {bad_recipe} --out {tmp}/e", "expected a number", recipe={"train": {"lr": "fast"}}),
+    Case("recipe lr zero", "export {bad_recipe} --out {tmp}/e", "train.lr", recipe={"train": {"lr": 0}}),
+    Case(
+        "recipe architecture",
+        "export {bad_recipe} --out {tmp}/e",
+        "unknown architecture",
+        recipe={"architecture": "nonet"},
+    ),
+    # train options
+    Case("train --epochs 0", _TRAIN + " --epochs 0", "train.epochs 0"),
+    Case("train --epochs -1", _TRAIN + " --epochs -1", "train.epochs -1"),
+    Case("train --batch 0", _TRAIN + " --batch 0", "train.batch_size 0"),
+    Case("train --batch -3", _TRAIN + " --batch -3", "train.batch_size -3"),
+    Case("train --batch above the data", _TRAIN + " --batch 64", "fewer than one batch"),
+    Case("train --crop 0x0", _TRAIN + " --crop 0x0", "size '0x0'"),
+    Case("train --crop text", _TRAIN + " --crop big", "size 'big'"),
+    Case("train --crop negative", _TRAIN + " --crop -5x10", "size '-5x10'"),
+    Case("train --lr 0", _TRAIN + " --lr 0", "train.lr"),
+    Case("train --lr -1", _TRAIN + " --lr -1", "train.lr"),
+    Case("train --loss", _TRAIN + " --loss l2", "--loss 'l2'"),
+    Case("train --class-weights text", _TRAIN + " --class-weights a,b,c", "--class-weights"),
+    Case("train --class-weights count", _TRAIN + " --class-weights 1,2", "class_weights has 2 values"),
+    Case("train --device cuda", _TRAIN + " --device cuda", "CUDA is not available"),
+    Case("train --device bogus", _TRAIN + " --device tpu7", "--device 'tpu7'"),
+    Case("train --resume nothing", _TRAIN + " --resume {tmp}/run/last.pt", "last.pt"),
+    Case("train existing best.pt", _TRAIN, "already exists", files={"run/best.pt": b"x"}),
+    Case("train --out is a file", "train {recipe} --data {data} --out {tmp}/f", "not a folder", files={"f": b"x"}),
+    Case("train --model bad module", _TRAIN + " --model nosuch.module:f", "cannot import module"),
+    Case("train --model no factory", _TRAIN + " --model tests.fixtures.user_models:nope", "no callable"),
+    Case("train --data missing", "train {recipe} --data {tmp}/none.yaml --out {tmp}/run", "file not found"),
+    Case(
+        "train --data non-UTF-8",
+        "train {recipe} --data {tmp}/d.yaml --out {tmp}/run",
+        "UTF-8",
+        files={"d.yaml": NON_UTF8},
+    ),
+    # export options
+    Case("export --opset 5", _EXPORT + " --opset 5", "opset 5 is not supported; choose 13 to 21"),
+    Case("export --opset 99", _EXPORT + " --opset 99", "opset 99"),
+    Case("export --int8 without --calib", _EXPORT + " --int8", "--int8 needs --calib"),
+    Case("export --calib without --int8", _EXPORT + " --calib {calib}", "only used with --int8"),
+    Case("export --calib-method", _EXPORT + " --int8 --calib {calib} --calib-method best", "--calib-method 'best'"),
+    Case("export --calib not a set", _EXPORT + " --int8 --calib {tmp}", "not a calibration set"),
+    Case("export --calib size misfit", "export unet --out {tmp}/e --int8 --calib {calib}", "does not fit"),
+    Case("export --max-miou-drop -1", _EXPORT + " --int8 --calib {calib} --max-miou-drop -1", "--max-miou-drop"),
+    Case("export --val-split", _EXPORT + " --int8 --calib {calib} --val-split test", "no split 'test'"),
+    Case("export --checkpoint missing", _EXPORT + " --checkpoint {tmp}/none.pt", "checkpoint not found"),
+    Case(
+        "export --checkpoint garbage",
+        _EXPORT + " --checkpoint {tmp}/g.pt",
+        "not a readable PyTorch checkpoint",
+        files={"g.pt": b"garbage"},
+    ),
+    Case(
+        "export --checkpoint with code",
+        _EXPORT + " --checkpoint {tmp}/c.pt",
+        "refused",
+        files={"c.pt": _pickle_with_code},
+    ),
+    Case(
+        "export --checkpoint plain dict",
+        "export --checkpoint {tmp}/s.pt --out {tmp}/e",
+        "plain state dict",
+        files={"s.pt": _plain_state_dict},
+    ),
+    Case(
+        "export --checkpoint misfit",
+        _EXPORT + " --checkpoint {tmp}/s.pt",
+        "weights do not fit",
+        files={"s.pt": _plain_state_dict},
+    ),
+    Case("export --out is a file", "export {recipe} --out {tmp}/f", "not a folder", files={"f": b"x"}),
+    Case(
+        "export existing without --force",
+        "export {recipe} --out {tmp}/x",
+        "already exists",
+        files={"x": _export_copy()},
+    ),
+    Case("export --model bad", "export --model nosuch:f --out {tmp}/e", "cannot import module"),
+    Case("export --encoder bad", "export unet --encoder nosuch --out {tmp}/e", "nosuch"),
+    Case("export fixed encoder", "export lraspp --encoder resnet18 --out {tmp}/e", "encoder"),
+    Case(
+        "export TensorRT hint intact",
+        "export {recipe} --out {tmp}/e",
+        "pip install 'segdeploy[tensorrt]'",
+        0,
+        writes=("e",),
+    ),
+    Case("export path with [/]", "export {recipe} --out {tmp}/a[/]b", "a[/]b", 0, writes=("a[",)),
+    # calibrate options
+    Case("calibrate --num 0", "calibrate --data {data} --num 0 --out {tmp}/cal", "at least 8"),
+    Case("calibrate --num -3", "calibrate --data {data} --num -3 --out {tmp}/cal", "at least 8"),
+    Case("calibrate --num too many", "calibrate --data {data} --num 100 --out {tmp}/cal", "fewer than --num 100"),
+    Case("calibrate --recipe", "calibrate --data {data} --num 8 --recipe nope --out {tmp}/cal", "unknown recipe"),
+    Case(
+        "calibrate existing",
+        "calibrate --data {data} --num 8 --out {tmp}/c",
+        "already exists",
+        files={"c": _calibration_copy},
+    ),
+    Case(
+        "calibrate --out is a file", "calibrate --data {data} --num 8 --out {tmp}/f", "not a folder", files={"f": b"x"}
+    ),
+    Case(
+        "calibrate path with [v2]",
+        "calibrate --data {data} --num 8 --out {tmp}/cal[v2]",
+        "cal[v2]",
+        0,
+        writes=("cal[v2]",),
+    ),
+    # parity options
+    Case("parity no manifest", "parity {tmp} --data {data}", "no manifest.json"),
+    Case(
+        "parity manifest non-UTF-8",
+        "parity {tmp}/x --data {data}",
+        "UTF-8",
+        files={"x": _export_copy(lambda f: _rewrite(f / "manifest.json", b'{"format": "\xe9"}'))},
+    ),
+    Case(
+        "parity manifest not JSON",
+        "parity {tmp}/x --data {data}",
+        "not readable JSON",
+        files={"x": _export_copy(lambda f: _rewrite(f / "manifest.json", b"{"))},
+    ),
+    Case(
+        "parity manifest other format",
+        "parity {tmp}/x --data {data}",
+        "not a segdeploy manifest",
+        files={"x": _export_copy(lambda f: _rewrite(f / "manifest.json", b'{"format": "x"}'))},
+    ),
+    Case("parity --split", "parity {exp} --data {data} --split test", "no split 'test'"),
+    Case("parity --batch 0", "parity {exp} --data {data} --batch 0", "--batch 0"),
+    Case(
+        "parity --json existing",
+        "parity {exp} --data {data} --json {tmp}/p.json",
+        "already exists",
+        files={"p.json": "{}"},
+    ),
+    Case("parity --json a folder", "parity {exp} --data {data} --json {tmp}", "is a folder"),
+    Case("parity --json onto model.onnx", "parity {exp} --data {data} --json {onnx}", "already exists"),
+    Case("parity tampered onnx", "parity {tmp}/x --data {data}", "sha256 differs", files=_TAMPERED_ONNX),
+    Case("parity tampered reference", "parity {tmp}/x --data {data}", "sha256 differs", files=_TAMPERED_PT),
+    Case(
+        "parity artifact missing",
+        "parity {tmp}/x --data {data}",
+        "model.onnx",
+        files={"x": _export_copy(lambda f: (f / "model.onnx").unlink())},
+    ),
+    Case(
+        "parity other class count",
+        "parity {exp} --data {bad_data}",
+        "model has 3 classes",
+        data={
+            "mask_encoding": "binary",
+            "classes": [{"name": "a", "color": [0, 0, 0]}, {"name": "b", "color": [1, 1, 1]}],
+        },
+    ),
+    Case(
+        "parity class names differ",
+        "parity {exp} --data {bad_data}",
+        "class names",
+        0,
+        data={
+            "classes": [
+                {"name": "ground", "color": [0, 0, 0]},
+                {"name": "crop", "color": [0, 255, 0]},
+                {"name": "weed", "color": [255, 0, 0]},
+            ]
+        },
+    ),
+    Case(
+        "parity NaN logits",
+        "parity {tmp}/x --data {data}",
+        "NaN or infinite",
+        1,
+        files={"x": _export_copy(lambda f: _nan_reference(f))},
+    ),
+    # bench options
+    Case("bench --iterations 0", _BENCH.replace("2", "0", 1), "--iterations 0"),
+    Case("bench --iterations -5", "bench {onnx} --iterations -5 --no-memory", "--iterations -5"),
+    Case("bench --warmup -1", "bench {onnx} --warmup -1 --no-memory", "--warmup -1"),
+    Case("bench --batch 0", _BENCH + " --batch 0", "--batch 0"),
+    Case("bench --threads -1", _BENCH + " --threads -1", "--threads -1"),
+    Case("bench --duration 0", _BENCH + " --duration 0", "--duration 0"),
+    Case("bench --shape 0x0", _BENCH + " --shape 0x0", "size '0x0'"),
+    Case("bench --shape text", _BENCH + " --shape big", "size 'big'"),
+    Case("bench --shape too large", _BENCH + " --shape 2048x2048", "is not accepted"),
+    Case("bench --shape not /32", _BENCH + " --shape 65x97", "multiples of 32"),
+    Case("bench --batch too large", _BENCH + " --batch 64", "batch 64 outside"),
+    Case("bench --denormals", _BENCH + " --denormals drop", "--denormals 'drop'"),
+    Case("bench --plot one shape", _BENCH + " --plot {tmp}/p.png", "--plot needs two"),
+    Case("bench --json existing", _BENCH + " --json {tmp}/b.json", "already exists", files={"b.json": "{}"}),
+    Case("bench --json onto model.onnx", _BENCH + " --json {onnx}", "already exists"),
+    Case(
+        "bench --plot existing",
+        _BENCH + " --shape 64x96 --shape 96x128 --plot {tmp}/p.png",
+        "already exists",
+        files={"p.png": b"x"},
+    ),
+    Case("bench missing artifact", "bench {tmp}/none.onnx --no-memory", "file not found"),
+    Case(
+        "bench not an artifact", "bench {tmp}/a.txt --no-memory", "not a benchmarkable artifact", files={"a.txt": "x"}
+    ),
+    Case(
+        "bench --torch-variant",
+        "bench {ckpt} --torch-variant fast --iterations 1 --no-memory",
+        "--torch-variant 'fast'",
+    ),
+    Case("bench --provider", _BENCH + " --provider NoSuchProvider", "NoSuchProvider not available"),
+    Case("bench --device cuda", "bench {ckpt} --device cuda --iterations 1 --no-memory", "CUDA is not available"),
+    Case("bench garbage onnx", "bench {tmp}/g.onnx --no-memory", "ONNX Runtime cannot load", files={"g.onnx": b"x"}),
+    Case(
+        "bench onnx without metadata",
+        "bench {tmp}/m.onnx --no-memory",
+        "no segdeploy metadata",
+        files={"m.onnx": _onnx_without_metadata},
+    ),
+    Case(
+        "bench engine without TensorRT",
+        "bench {tmp}/m.plan --no-memory",
+        "pip install 'segdeploy[tensorrt]'",
+        files={"m.plan": b"x"},
+    ),
+    Case(
+        "bench tampered", "bench {tmp}/x/model.onnx --iterations 1 --no-memory", "sha256 differs", files=_TAMPERED_ONNX
+    ),
+    # predict options
+    Case("predict --alpha 2", _PREDICT + " --alpha 2", "--alpha 2"),
+    Case("predict --alpha negative", _PREDICT + " --alpha -0.1", "--alpha -0.1"),
+    Case("predict --size outside", _PREDICT + " --size 1024", "--size 1024x1024: shape 1x1024x1024 is not accepted"),
+    Case("predict --size beyond memory", _PREDICT + " --size 8192", "is not accepted"),
+    Case("predict --size 0", _PREDICT + " --size 0", "size '0'"),
+    Case("predict --size text", _PREDICT + " --size big", "size 'big'"),
+    Case("predict --size not /32", _PREDICT + " --size 65x97", "multiples of 32"),
+    Case("predict --out is a file", "predict {onnx} {img} --out {tmp}/f", "not a folder", files={"f": b"x"}),
+    Case(
+        "predict existing mask",
+        "predict {onnx} {tmp}/in/a.png --out {tmp}/p",
+        "already exists",
+        files={"in/a.png": _image, "p/masks/a.png": b"x"},
+    ),
+    Case(
+        "predict truncated PNG in a folder",
+        "predict {onnx} {tmp}/in --out {tmp}/p",
+        "b.png",
+        files={"in": _folder_of(("a.png", _image), ("b.png", _truncated_png), ("c.png", _image))},
+    ),
+    Case("predict not an image", "predict {onnx} {tmp}/a.txt --out {tmp}/p", "not an image", files={"a.txt": "x"}),
+    Case("predict garbage PNG", "predict {onnx} {tmp}/a.png --out {tmp}/p", "unreadable image", files={"a.png": b"x"}),
+    Case("predict missing input", "predict {onnx} {tmp}/none.png --out {tmp}/p", "file not found"),
+    Case(
+        "predict empty folder", "predict {onnx} {tmp}/in --out {tmp}/p", "holds no images", files={"in": _empty_folder}
+    ),
+    Case(
+        "predict same stems",
+        "predict {onnx} {tmp}/a/x.png {tmp}/b/x.png --out {tmp}/p",
+        "same name",
+        files={"a/x.png": _image, "b/x.png": _image},
+    ),
+    Case(
+        "predict not an artifact",
+        "predict {tmp}/m.txt {img} --out {tmp}/p",
+        "not a model artifact",
+        files={"m.txt": "x"},
+    ),
+    Case("predict tampered", "predict {tmp}/x/model.onnx {img} --out {tmp}/p", "sha256 differs", files=_TAMPERED_ONNX),
+    Case(
+        "predict garbage video", "predict {onnx} {tmp}/v.mp4 --out {tmp}/p", "unreadable video", files={"v.mp4": b"x"}
+    ),
+    Case(
+        "predict engine without TensorRT",
+        "predict {tmp}/m.plan {img} --out {tmp}/p",
+        "segdeploy[tensorrt]",
+        files={"m.plan": b"x"},
+    ),
+    Case(
+        "predict 16-bit PNG",
+        "predict {onnx} {tmp}/g.png --out {tmp}/p",
+        "wrote 1 masks",
+        0,
+        files={"g.png": _png16},
+        writes=("p",),
+    ),
+    Case("predict path with [/]", "predict {onnx} {img} --out {tmp}/o[/]p", "o[/]p", 0, writes=("o[",)),
+    # report options
+    Case("report no manifest", "report {tmp}", "no manifest.json"),
+    Case("report no runs", "report {tmp}/x", "no parity or bench JSON", files={"x": _export_copy()}),
+    Case(
+        "report --runs not a run",
+        "report {exp} --runs {tmp}/r.json --out {tmp}/r.html",
+        "neither a parity JSON",
+        files={"r.json": "{}"},
+    ),
+    Case(
+        "report --runs non-UTF-8",
+        "report {exp} --runs {tmp}/r.json --out {tmp}/r.html",
+        "UTF-8",
+        files={"r.json": b'{"a": "\xe9"}'},
+    ),
+    Case(
+        "report --runs bench lacking fields",
+        "report {exp} --runs {tmp}/r.json --out {tmp}/r.html",
+        "lacks",
+        files={"r.json": _bench_json},
+    ),
+    Case("report --num -1", "report {exp} --num -1 --out {tmp}/r.html", "--num -1"),
+    Case("report existing html", "report {exp} --out {tmp}/r.html", "already exists", files={"r.html": "x"}),
+    Case("report --out a folder", "report {exp} --out {tmp}", "is a folder"),
+    Case("report tampered", "report {tmp}/x --out {tmp}/r.html", "sha256 differs", files=_TAMPERED_ONNX),
+    # compare options
+    Case("compare --num 0", "compare {onnx} --data {data} --num 0 --figure {tmp}/c.png", "--num 0"),
+    Case("compare --boundary 0", "compare {onnx} --data {data} --boundary 0 --figure {tmp}/c.png", "--boundary 0"),
+    Case("compare missing", "compare {tmp}/none.onnx --data {data} --figure {tmp}/c.png", "file not found"),
+    Case(
+        "compare --figure existing",
+        "compare {onnx} --data {data} --figure {tmp}/c.png",
+        "already exists",
+        files={"c.png": b"x"},
+    ),
+    Case(
+        "compare --json existing",
+        "compare {onnx} --data {data} --figure {tmp}/c.png --json {tmp}/c.json",
+        "already exists",
+        files={"c.json": "{}"},
+    ),
+    Case("compare --split", "compare {onnx} --data {data} --split test --figure {tmp}/c.png", "no split 'test'"),
+    Case(
+        "compare other class count",
+        "compare {onnx} --data {bad_data} --figure {tmp}/c.png",
+        "model has 3 classes",
+        data={
+            "mask_encoding": "binary",
+            "classes": [{"name": "a", "color": [0, 0, 0]}, {"name": "b", "color": [1, 1, 1]}],
+        },
+    ),
+    Case(
+        "compare tampered",
+        "compare {tmp}/x/model.onnx --data {data} --figure {tmp}/c.png",
+        "sha256 differs",
+        files=_TAMPERED_ONNX,
+    ),
+    # build options (no TensorRT on this machine: the checks before it, then its install hint)
+    Case("build missing", "build {tmp}/none.onnx", "file not found"),
+    Case("build --fp16 --int8", "build {onnx} --fp16 --int8", "choose one"),
+    Case("build --int8 without --calib", "build {onnx} --int8", "--int8 needs --calib"),
+    Case("build --calib-batch 0", "build {onnx} --calib-batch 0", "must be positive"),
+    Case("build --workspace 0", "build {onnx} --workspace 0", "must be positive"),
+    Case("build without TensorRT", "build {onnx}", "pip install 'segdeploy[tensorrt]'"),
+    # the Python API: same checks, same messages
+    Case("runtime zero-size frame", "py:zero_size_frame", "non-empty"),
+    Case("runtime zero-width frame", "py:zero_width_frame", "non-empty"),
+    Case("runtime empty batch", "py:empty_batch", "non-empty"),
+    Case("runtime float frame", "py:float_frame", "uint8"),
+    Case("runtime four channels", "py:four_channels", "RGB"),
+    Case("runtime flat frame", "py:flat_frame", "HxWx3"),
+    Case("runtime checkpoint", "py:runtime_checkpoint", "not PyTorch checkpoints"),
+    Case("runtime threads -1", "py:runtime_threads", "--threads -1"),
+    Case("runtime tampered", "py:runtime_tampered", "sha256 differs", files=_TAMPERED_ONNX),
+    Case("runtime missing", "py:runtime_missing", "file not found"),
+    Case("bench API iterations 0", "py:bench_api_iterations", "--iterations 0"),
+    Case("bench API threads -1", "py:bench_api_threads", "--threads -1"),
+    Case("bench API warmup -1", "py:bench_api_warmup", "--warmup -1"),
+    Case(
+        "engine sidecar non-UTF-8",
+        "py:sidecar_non_utf8",
+        "UTF-8",
+        files={"model.plan": b"engine", "model.plan.json": b'{"format": "caf\xe9"}'},
+    ),
+    Case("export API opset 5", "py:export_api_opset", "opset 5 is not supported"),
+    Case(
+        "split API duplicates",
+        "py:split_api_duplicates",
+        "more than once",
+        data={"splits": {"train": ["000", "000"], "val": ["008"]}},
+    ),
+]
+
+
+def _nan_reference(folder: Path) -> None:
+    """Make the reference checkpoint give NaN logits, and record its new hash, as a diverged model would."""
+    import hashlib
+
+    import torch
+
+    payload = torch.load(folder / "model.pt", weights_only=True)
+    payload["state_dict"] = {
+        k: v * float("nan") if v.is_floating_point() else v for k, v in payload["state_dict"].items()
+    }
+    (folder / "model.pt").unlink()
+    torch.save(payload, folder / "model.pt")
+    digest = hashlib.sha256((folder / "model.pt").read_bytes()).hexdigest()
+    _manifest_edit(lambda m: m["artifacts"]["model.pt"].update(sha256=digest))(folder)
