@@ -128,3 +128,14 @@ def test_predict_masks_are_all_written_together(exported, tiny_data, tmp_path):
     assert len(result.masks) == 12 and all(p.is_file() for p in result.masks + result.overlays)
     assert Image.open(result.masks[0]).mode == "P"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o"]
+
+
+def test_json_never_holds_a_bare_nan(tmp_path):
+    from segdeploy.files import read_json, write_json
+
+    write_json(tmp_path / "a.json", {"x": float("nan"), "y": [float("inf"), 1.5]})
+    text = (tmp_path / "a.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"x": None, "y": [None, 1.5]}
+    (tmp_path / "b.json").write_text('{"x": NaN}')
+    assert read_json(tmp_path / "b.json") == {"x": None}
