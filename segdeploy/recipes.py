@@ -138,9 +138,6 @@ def _check(recipe: Recipe, where: str) -> None:
             raise SegdeployError(f"{where}: size {h}x{w} is outside the export height/width ranges")
     if recipe.num_classes < 2:
         raise SegdeployError(f"{where}: num_classes must be at least 2")
-    for key in ("epochs", "batch_size", "repeats"):
-        if getattr(recipe.train, key) < 1:
-            raise SegdeployError(f"{where}: train.{key} must be at least 1, got {getattr(recipe.train, key)}")
     weights = recipe.train.class_weights
     if weights is not None and len(weights) != recipe.num_classes:
         raise SegdeployError(f"{where}: train.class_weights has {len(weights)} values for {recipe.num_classes} classes")

@@ -231,7 +231,7 @@ def test_bad_input_on_rank_1_ends_both_processes_with_one_line(data, tmp_path):
 def test_epochs_and_batch_below_one_are_refused_in_one_line(option, key, data, tmp_path, runner):
     recipe = write_recipe(tmp_path / "tiny.yaml")
     result = runner.invoke(app, ["train", str(recipe), "--data", str(data), "--out", str(tmp_path / "o"), option, "0"])
-    one_line_error(result, f"train.{key} must be at least 1, got 0")
+    one_line_error(result, f"train.{key} 0: must be at least 1")
     assert not (tmp_path / "o").exists()
 
 
