@@ -1,6 +1,6 @@
 """Training throughput under torchrun on this machine's CPU: U-Net (ResNet-18) on ISBI 2012 crops, one
-process using every core against two processes (gloo, one core each) with SyncBatchNorm and with plain
-BatchNorm, at the same global batch. Configurations are interleaved, `--repeats` times each; the
+process (one thread, then every core) against two processes (gloo, one thread each) with SyncBatchNorm
+and with plain BatchNorm, at the same global batch. Configurations are interleaved, `--repeats` times each; the
 figure is the trainer's own images_per_second (training steps only, validation excluded) from
 history.json. Skips, exit 0, when the data set's folder is absent.
 
@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "recipes" / "data" / "isbi2012.yaml"
 GLOBAL_BATCH, CROP, REPEATS_PER_EPOCH = 8, 128, 4
 CONFIGS = {  # name: (processes, threads per process, sync_batchnorm)
+    "1 process x 1 thread": (1, 1, True),
     "1 process x 2 threads": (1, 2, True),
     "2 processes x 1 thread, SyncBatchNorm": (2, 1, True),
     "2 processes x 1 thread, plain BatchNorm": (2, 1, False),

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from .errors import ReportedElsewhere, SegdeployError
-from .precisions import FP16, INT8
 
 app = typer.Typer(
     add_completion=False,
@@ -60,38 +57,6 @@ def reports_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """'256x320' (height x width) or '256' (square)."""
-    parts = text.lower().split("x")
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise SegdeployError(f"size '{text}': expected HEIGHTxWIDTH, e.g. 256x320") from None
-    if len(values) == 1:
-        values *= 2
-    if len(values) != 2 or min(values) < 1:
-        raise SegdeployError(f"size '{text}': expected HEIGHTxWIDTH, e.g. 256x320")
-    return values[0], values[1]
-
-
-def _recipe(name: str | None, model: str | None, encoder: str | None) -> Any:
-    from .recipes import load_recipe
-
-    recipe = load_recipe(name or "unet")
-    if model is not None:
-        recipe = recipe.replace(architecture=model, encoder=None, name=recipe.name if name else model)
-    if encoder is not None:
-        recipe = recipe.replace(encoder=encoder)
-    return recipe
-
-
-def _check_calibration_options(int8: bool, calib: Path | None) -> None:
-    if int8 and calib is None:
-        raise SegdeployError("--int8 needs --calib calibration/NAME (make one with 'segdeploy calibrate')")
-    if calib is not None and not int8:
-        raise SegdeployError("--calib is only used with --int8")
-
-
 RecipeArg = Annotated[str, typer.Argument(help="Recipe name (see recipes/) or path to a recipe YAML.")]
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Your own model as package.module:factory.")]
 EncoderOpt = Annotated[str | None, typer.Option(help="Encoder, e.g. resnet18, resnet50, mobilenet_v3.")]
@@ -134,42 +99,15 @@ def train(
 ) -> None:
     """Train a recipe on a dataset; writes best.pt, last.pt and history.json. Under torchrun, each process
     trains on its share (DistributedDataParallel) and rank 0 alone prints and writes."""
-    from .data.spec import load_dataset_spec
-    from .train.distributed import joined
-    from .train.loop import train as run_training
+    from .train.options import TrainOptions, train_recipe
 
-    with joined(device) as world:
-        chosen = _recipe(recipe, model, encoder)
-        changes: dict[str, Any] = {
-            "epochs": epochs,
-            "batch_size": batch,
-            "lr": lr,
-            "loss": loss,
-            "amp": amp,
-            "crop": parse_size(crop) if crop else None,
-        }
-        if class_weights is not None:
-            try:
-                changes["class_weights"] = [float(w) for w in class_weights.split(",")]
-            except ValueError:
-                raise SegdeployError(
-                    f"--class-weights '{class_weights}': expected numbers separated by commas"
-                ) from None
-        settings = dataclasses.replace(chosen.train, **{k: v for k, v in changes.items() if v is not None})
-        if settings.loss not in ("ce", "dice", "focal", "ce+dice"):
-            raise SegdeployError(f"--loss '{settings.loss}': choose ce, dice, focal or ce+dice")
-        log = world.main_only(_say)
-        result = run_training(
-            chosen.replace(train=settings),
-            load_dataset_spec(data),
-            out or (resume.parent if resume else Path("runs") / chosen.name),
-            resume=resume,
-            force=force,
-            pretrained=pretrained,
-            log=log,
-            world=world,
-        )
-        log(f"best val mIoU {result.best_miou:.4f}: {result.best}  (last: {result.last})")
+    options = TrainOptions(epochs, batch, crop, lr, loss, class_weights, amp)
+    result = train_recipe(
+        recipe, data, out, options, model=model, encoder=encoder, device=device, resume=resume,
+        pretrained=pretrained, force=force, log=_say,
+    )  # fmt: skip
+    if result is not None:
+        _say(f"best val mIoU {result.best_miou:.4f}: {result.best}  (last: {result.last})")
 
 
 @app.command()
@@ -212,27 +150,13 @@ def export(
     from .export.pipeline import export_artifacts
     from .look.tables import int8_summary, sensitivity_table
     from .meta import IOSpec
-    from .precision.int8 import CALIBRATION_METHODS
     from .precision.pipeline import PrecisionOptions
 
-    _check_calibration_options(int8, calib)
-    if calib_method not in CALIBRATION_METHODS:
-        raise SegdeployError(f"--calib-method '{calib_method}': choose {', '.join(CALIBRATION_METHODS)}")
-    precision = PrecisionOptions(fp16, calib, calib_method, max_miou_drop, val_split, sensitivity)
-
-    chosen = _recipe(recipe, model, encoder) if (recipe or model or checkpoint is None) else None
-    name = chosen.name if chosen else (checkpoint.stem if checkpoint else "model")
+    precision = PrecisionOptions.from_flags(fp16, int8, calib, calib_method, max_miou_drop, val_split, sensitivity)
     result = export_artifacts(
-        chosen,
-        checkpoint,
-        out or Path("exports") / name,
-        IOSpec(fold_preprocess, argmax),
-        force=force,
-        pretrained=pretrained,
-        precision=precision,
-        log=_say,
-        opset=opset,
-    )
+        recipe, checkpoint, out, IOSpec(fold_preprocess, argmax), force, pretrained, precision, _say, opset,
+        model=model, encoder=encoder,
+    )  # fmt: skip
     if not result.trained:
         _note("note:", "no --checkpoint given, exported untrained weights")
     for probe in result.probes:
@@ -249,12 +173,7 @@ def export(
         f"wrote {', '.join(str(p) for p in [result.onnx, *result.reduced.values(), result.checkpoint])}, "
         f"{result.manifest}"
     )
-    if result.int8 is not None and not result.int8.within:
-        raise SegdeployError(
-            f"{result.reduced['model.int8.onnx']}: INT8 mIoU drop {result.int8.drop:.4f} stays above "
-            f"{result.int8.max_drop} even with {len(result.int8.excluded)} nodes in float",
-            exit_code=1,
-        )
+    result.check_int8_gate()
     if not engines:
         return
     from .export.engines import build_engines
@@ -313,22 +232,13 @@ def build(
     """Build a TensorRT engine (and its sidecar manifest) from an ONNX model, on the GPU that will run it.
     TensorRT >= 10 builds the graph strongly typed: FP16 and INT8 come from model.fp16.onnx and
     model.int8.onnx. --fp16/--int8 take the builder-flag path from model.onnx instead (JetPack 5/6)."""
-    from .tensorrt import require_tensorrt
+    from .tensorrt.options import BuildOptions, build_if_installed
 
-    if fp16 and int8:
-        raise SegdeployError("--fp16 and --int8: choose one (INT8 builds already allow FP16 layers)")
-    _check_calibration_options(int8, calib)
-    if calib_batch < 1 or workspace < 1:
-        raise SegdeployError("--calib-batch and --workspace must be positive")
-    if not onnx.is_file():
-        raise SegdeployError(f"{onnx}: file not found")
-    require_tensorrt(str(onnx))
-    from .tensorrt.build import BuildOptions, build_engine
-
-    request = FP16.name if fp16 else INT8.name if int8 else None
-    options = BuildOptions(request, calib, calib_batch, workspace, timing_cache, dla_core, device, force)
-    with _build_progress(onnx) as progress:
-        result = build_engine(onnx, out, options, log=_say, progress=progress)
+    options = BuildOptions.from_flags(
+        fp16, int8, calib, calib_batch=calib_batch, workspace_mb=workspace, timing_cache=timing_cache,
+        dla_core=dla_core, device=device, force=force,
+    )  # fmt: skip
+    result = build_if_installed(onnx, out, options, _say, _build_progress)
     _say(
         f"wrote {result.engine} and {result.sidecar.name}: {result.plan.mode}, {result.plan.precision}, "
         f"built in {result.seconds:.0f} s; timing cache {result.timing_cache}"
@@ -355,21 +265,18 @@ def parity(
     """mIoU, per-class IoU, agreement and logit differences of every artifact against PyTorch."""
     from .console import show
     from .data.spec import load_dataset_spec
-    from .files import refuse_overwrite, write_json
     from .look.tables import parity_table
     from .parity import run_parity
 
-    refuse_overwrite([json_out] if json_out else [], force)
+    spec = load_dataset_spec(data)
     report = run_parity(
-        artifact_dir, load_dataset_spec(data), split, batch_size=batch, save_disagreement=save_disagreement
+        artifact_dir, spec, split, batch, save_disagreement=save_disagreement, json_out=json_out, force=force
     )
     show(parity_table(report.to_dict()))
     for note in report.skipped:
         _note("skipped", note)
     for warning in report.warnings:
         _note("warning:", warning)
-    if json_out is not None:
-        write_json(json_out, report.to_dict())
     for row in report.rows:
         for failure in row.failures:
             typer.echo(f"parity: {row.artifact}: {failure}", err=True)
@@ -408,19 +315,13 @@ def bench(
     force: ForceOpt = False,
 ) -> None:
     """Latency and throughput of every artifact, interleaved in one run so their ratios hold."""
-    from .bench.runner import BenchConfig, run_bench
+    from .bench.outputs import bench_to_files
+    from .bench.runner import BenchConfig
     from .console import show
-    from .files import refuse_overwrite, write_json
     from .look.tables import bench_table
 
-    if plot is not None and len(shape or []) < 2:
-        raise SegdeployError("--plot needs two or more --shape values")
-    refuse_overwrite([p for p in (json_out, plot) if p is not None], force)
-    for artifact in artifacts:
-        if not artifact.exists():
-            raise SegdeployError(f"{artifact}: file not found")
     config = BenchConfig.from_options(
-        shapes=[parse_size(s) for s in shape or []],
+        shapes=shape,
         batch=batch,
         iterations=iterations,
         duration=duration,
@@ -433,18 +334,13 @@ def bench(
         denormals=denormals,
         memory=memory,
     )
-    report = run_bench(artifacts, config, log=_say)
+    report = bench_to_files(artifacts, config, json_out, plot, force, log=_say)
     show(bench_table(report))
     for label, fit in report.scaling.items():
         _say(f"{label}: {fit['intercept_ms']:.1f} ms + {fit['ms_per_megapixel']:.1f} ms per megapixel")
     for label, mem in report.memory.items():
         _say(f"{label}: peak RSS {mem['peak_rss_mb']:.0f} MiB ({mem['baseline_rss_mb']:.0f} before loading)")
-    if json_out is not None:
-        write_json(json_out, report.to_dict())
     if plot is not None:
-        from .bench.plot import latency_plot
-
-        latency_plot(report, plot)
         _say(f"wrote {plot}")
 
 
@@ -461,16 +357,10 @@ def calibrate(
     force: ForceOpt = False,
 ) -> None:
     """Choose an INT8 calibration set that covers every class, deterministically."""
-    from .data.calibration import write_calibration_set
-    from .data.spec import load_dataset_spec
-    from .recipes import load_recipe
+    from .data.calibration import make_calibration_set
 
-    chosen = load_recipe(recipe or "unet")
-    folder = out or Path("calibration") / (name or load_dataset_spec(data).name)
-    result = write_calibration_set(folder, data, split, num, seed, chosen.mean, chosen.std, force=force)
-    coverage = json.loads((folder / "manifest.json").read_text())["class_coverage"]["selected"]
-    shares = ", ".join(f"{k} {100 * v['pixel_fraction']:.1f}% in {v['images']} images" for k, v in coverage.items())
-    _say(f"wrote {folder}: {len(result.ids)} images of {result.size[0]}x{result.size[1]} ({shares})")
+    result = make_calibration_set(data, split, num, seed, name=name, out=out, recipe=recipe, force=force)
+    _say(f"wrote {result.directory}: {result.summary()}")
 
 
 @app.command()
@@ -487,11 +377,9 @@ def predict(
     force: ForceOpt = False,
 ) -> None:
     """Class-index palette PNG masks (and colour overlays) for images, folders and videos."""
-    from .look.predict import WorkingSize
     from .look.predict import predict as run_predict
 
-    working = cast(WorkingSize, size) if size in ("recipe", "native") else parse_size(size)
-    result = run_predict(artifact, inputs, out, overlay, alpha, working, force)
+    result = run_predict(artifact, inputs, out, overlay, alpha, size, force)
     overlays = f" and {len(result.overlays)} overlays in {out / 'overlays'}" if overlay else ""
     _say(f"wrote {len(result.masks)} masks in {out / 'masks'}{overlays}")
 
@@ -533,19 +421,12 @@ def compare(
     the interior error."""
     from .console import show
     from .data.spec import load_dataset_spec
-    from .files import atomic_path, refuse_overwrite, write_json
     from .look.compare import compare_models
-    from .look.figures import compare_figure, figure_png
     from .look.tables import compare_table
 
-    refuse_overwrite([figure, *([json_out] if json_out else [])], force)
     spec = load_dataset_spec(data)
-    result = compare_models(artifacts, spec, split, num, boundary, log=_say)
+    result = compare_models(artifacts, spec, split, num, boundary, _say, figure, json_out, force)
     show(compare_table(result))
-    with atomic_path(figure) as tmp:
-        tmp.write_bytes(figure_png(compare_figure(result, spec.class_names, spec.colors)))
-    if json_out is not None:
-        write_json(json_out, result.to_dict())
     _say(f"wrote {figure}" + (f" and {json_out}" if json_out else ""))
 
 
@@ -560,15 +441,13 @@ def demo(
     """Train, export and check parity end to end on the CPU in a few minutes."""
     from .console import show
     from .demo import run_demo
-    from .files import write_json
     from .look.tables import parity_table
 
     result = run_demo(out, data, epochs=epochs, force=force, log=_say)
     show(parity_table(result.parity.to_dict()))
-    write_json(out / "parity.json", result.parity.to_dict())
     _say(
         f"artifacts: data {result.data.parent}, checkpoints {result.training.best.parent}, "
-        f"export {result.export.out_dir} (model.onnx, model.pt, manifest.json), report {out / 'parity.json'}"
+        f"export {result.export.out_dir} (model.onnx, model.pt, manifest.json), report {result.report}"
     )
     if not result.parity.passed:
         raise typer.Exit(1)

@@ -93,3 +93,17 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if hint in (int, str, bool) and not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
         raise SegdeployError(f"{where}: expected {hint.__name__}, got {value!r}")
     return value
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'256x320' (height x width) or '256' (square)."""
+    parts = text.lower().split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise SegdeployError(f"size '{text}': expected HEIGHTxWIDTH, e.g. 256x320") from None
+    if len(values) == 1:
+        values *= 2
+    if len(values) != 2 or min(values) < 1:
+        raise SegdeployError(f"size '{text}': expected HEIGHTxWIDTH, e.g. 256x320")
+    return values[0], values[1]

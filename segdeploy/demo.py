@@ -22,6 +22,7 @@ class DemoResult:
     training: TrainResult
     export: ExportResult
     parity: ParityReport
+    report: Path  # the parity report as JSON
 
 
 def demo_recipe(epochs: int) -> Recipe:
@@ -51,5 +52,6 @@ def run_demo(
     log(f"exporting {training.best} to ONNX")
     exported = export_artifacts(None, training.best, out / "export", force=True)
     log("checking parity of ONNX Runtime against PyTorch on the validation split")
-    parity = run_parity(exported.out_dir, spec, "val")
-    return DemoResult(data, training, exported, parity)
+    report = out / "parity.json"
+    parity = run_parity(exported.out_dir, spec, "val", json_out=report, force=True)
+    return DemoResult(data, training, exported, parity, report)

@@ -18,6 +18,7 @@ from .disagreement import boundary_band
 from .disagreement import save_disagreement as save_disagreement_map
 from .errors import SegdeployError
 from .evaluate import batches, predictions
+from .files import refuse_overwrite, write_json
 from .metrics import ConfusionMatrix
 from .precisions import PRECISIONS, LogitTolerance
 from .recipes import Tolerance
@@ -158,11 +159,15 @@ def run_parity(
     batch_size: int = 4,
     device: str = "cpu",
     save_disagreement: Path | None = None,
+    json_out: Path | None = None,
+    force: bool = False,
 ) -> ParityReport:
     """Run the reference (model.pt) and every ONNX artifact in `artifact_dir` over `split` of `spec`;
-    with `save_disagreement`, write a map of where each artifact disagrees with the reference per image."""
+    with `save_disagreement`, write a map of where each artifact disagrees with the reference per image;
+    with `json_out`, the report as JSON (refused before running when it exists, unless `force`)."""
     if batch_size < 1:
         raise SegdeployError(f"--batch {batch_size}: expected 1 or more")
+    refuse_overwrite([json_out] if json_out else [], force)
     manifest = read_manifest(artifact_dir)
     runnable, skipped = runnable_artifacts(manifest)
     if not runnable:
@@ -173,7 +178,10 @@ def run_parity(
         ) as reference,
         open_all([artifact_dir / name for name in runnable], device=device) as others,
     ):
-        return _compare(reference, others, spec, split, batch_size, save_disagreement, artifact_dir, skipped)
+        report = _compare(reference, others, spec, split, batch_size, save_disagreement, artifact_dir, skipped)
+    if json_out is not None:
+        write_json(json_out, report.to_dict())
+    return report
 
 
 def _compare(

@@ -172,3 +172,14 @@ def load_recipe(name_or_path: str) -> Recipe:
     raw = read_yaml(path)
     raw.setdefault("name", path.stem)
     return recipe_from_dict(raw, str(path))
+
+
+def choose_recipe(name: str | None, model: str | None = None, encoder: str | None = None) -> Recipe:
+    """Recipe `name` [unet], with its architecture replaced by `model` (package.module:factory) and its
+    encoder by `encoder` where given; with `model` and no `name` the recipe takes the model's name."""
+    recipe = load_recipe(name or "unet")
+    if model is not None:
+        recipe = recipe.replace(architecture=model, encoder=None, name=recipe.name if name else model)
+    if encoder is not None:
+        recipe = recipe.replace(encoder=encoder)
+    return recipe

@@ -197,6 +197,34 @@ def _export_api(**changes: Any) -> Callable[[dict[str, Path]], Any]:
     return call
 
 
+def _train_options(**values: Any) -> Callable[[dict[str, Path]], Any]:
+    def call(ctx: dict[str, Path]) -> Any:
+        from segdeploy.recipes import TrainSettings
+        from segdeploy.train.options import TrainOptions
+
+        return TrainOptions(**values).apply(TrainSettings())
+
+    return call
+
+
+def _precision_flags(**values: Any) -> Callable[[dict[str, Path]], Any]:
+    def call(ctx: dict[str, Path]) -> Any:
+        from segdeploy.precision.pipeline import PrecisionOptions
+
+        return PrecisionOptions.from_flags(**{k: ctx["calib"] if v == "{calib}" else v for k, v in values.items()})
+
+    return call
+
+
+def _build_flags(**values: Any) -> Callable[[dict[str, Path]], Any]:
+    def call(ctx: dict[str, Path]) -> Any:
+        from segdeploy.tensorrt.options import BuildOptions
+
+        return BuildOptions.from_flags(**{"fp16": False, "int8": False, "calibration": None, **values})
+
+    return call
+
+
 def _spec(**overrides: Any) -> Callable[[dict[str, Path]], Any]:
     def call(ctx: dict[str, Path]) -> Any:
         from segdeploy.data.dataset import SegmentationSplit
@@ -224,6 +252,12 @@ PY_CASES: dict[str, Callable[[dict[str, Path]], Any]] = {
     "sidecar_non_utf8": _sidecar_non_utf8,
     "export_api_opset": _export_api(opset=5),
     "split_api_duplicates": _spec(),
+    "train_api_loss": _train_options(loss="l2"),
+    "train_api_class_weights": _train_options(class_weights="a,b,c"),
+    "precision_api_int8": _precision_flags(int8=True),
+    "precision_api_method": _precision_flags(int8=True, calibration="{calib}", method="best"),
+    "build_api_fp16_int8": _build_flags(fp16=True, int8=True),
+    "build_api_calib_batch": _build_flags(calib_batch=0),
 }
 
 # --- the catalogue ------------------------------------------------------------------------------------
@@ -756,6 +790,12 @@ CASES: list[Case] = [
         files={"model.plan": b"engine", "model.plan.json": b'{"format": "caf\xe9"}'},
     ),
     Case("export API opset 5", "py:export_api_opset", "opset 5 is not supported"),
+    Case("train API --loss", "py:train_api_loss", "--loss 'l2'"),
+    Case("train API --class-weights", "py:train_api_class_weights", "--class-weights 'a,b,c'"),
+    Case("export API --int8 without --calib", "py:precision_api_int8", "--int8 needs --calib"),
+    Case("export API --calib-method", "py:precision_api_method", "--calib-method 'best'"),
+    Case("build API --fp16 --int8", "py:build_api_fp16_int8", "choose one"),
+    Case("build API --calib-batch 0", "py:build_api_calib_batch", "must be positive"),
     Case(
         "split API duplicates",
         "py:split_api_duplicates",

@@ -8,6 +8,8 @@ import json
 import re
 import subprocess
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,15 @@ def one_line_error(result: Result, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in text, text
     return text
+
+
+def on_threads(work: Callable[[int], None], values: tuple[int, ...] = (1, 2, 3)) -> None:
+    """Run `work(value)` on one thread per value, all at once, and wait for every one."""
+    threads = [threading.Thread(target=work, args=(value,)) for value in values]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def tiny_recipe(architecture: str = "unet", epochs: int = 1) -> Recipe:

@@ -48,7 +48,8 @@ def artifact(case: str, export: ExportResult, request: pytest.FixtureRequest) ->
     """The file a case opens; the TensorRT stand-in builds an engine from the FP32 graph."""
     if case == "tensorrt-standin":
         request.getfixturevalue("fake_trt")
-        from segdeploy.tensorrt.build import BuildOptions, build_engine
+        from segdeploy.tensorrt.build import build_engine
+        from segdeploy.tensorrt.options import BuildOptions
 
         return build_engine(export.onnx, options=BuildOptions(force=True), log=lambda _: None).engine
     if case == "pytorch":
@@ -150,7 +151,8 @@ print(sorted(name for name in ("torch", "onnx", "yaml") if name in sys.modules))
 
 
 def test_the_runtime_imports_neither_torch_nor_onnx_nor_yaml(exports, fake_trt):
-    from segdeploy.tensorrt.build import BuildOptions, build_engine
+    from segdeploy.tensorrt.build import build_engine
+    from segdeploy.tensorrt.options import BuildOptions
 
     export = exports["logits"]
     engine = build_engine(export.onnx, options=BuildOptions(force=True), log=lambda _: None).engine

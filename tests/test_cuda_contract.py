@@ -9,7 +9,6 @@ import importlib.util
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -21,6 +20,7 @@ from segdeploy.errors import CaptureError, SegdeployError
 
 from .conftest import REPO
 from .fixtures.fake_cuda import FakeDriver
+from .helpers import on_threads
 
 
 def _real_driver(name: str):
@@ -178,11 +178,7 @@ def test_calls_from_other_threads_work_and_are_serialised(driver):
                     if not (host_out == value).all():
                         failures.append(f"thread {value} read {host_out[0]}")
 
-        threads = [threading.Thread(target=worker, args=(v,)) for v in (1, 2, 3)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        on_threads(worker)
         assert failures == []
     assert _context_depth(driver) == before
     if _fake(driver) is not None:

@@ -28,6 +28,7 @@ from segdeploy.data.synthetic import write_synthetic_dataset
 from segdeploy.errors import ReportedElsewhere, SegdeployError
 from segdeploy.evaluate import evaluate
 from segdeploy.train.distributed import World, describe, joined
+from segdeploy.train.precision import choose_precision
 from segdeploy.train.sampling import validation_share
 from segdeploy.train.schedule import Schedule
 
@@ -157,7 +158,7 @@ def test_only_rank_0_prints_and_writes(first_step):
 
 
 @pytest.fixture(scope="module")
-def resumed(data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def resumed(data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """3 epochs of 8 steps on 2 processes: once uninterrupted; once with rank 1 killed (SIGKILL) as soon
     as epoch 1's last.pt appears, then resumed on 2 processes to the end."""
     work = tmp_path_factory.mktemp("resume")
@@ -179,7 +180,7 @@ def resumed(data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, P
     assert again.wait() == 0, again.output(0, "stderr")
     on_one = Run(1, train_args(recipe, data, work / "on-one", "--resume", str(work / "on-one" / "last.pt")), work)
     assert on_one.wait() == 0, on_one.output(0, "stderr")
-    return {"whole": work / "whole", "crashed": work / "crashed", "on_one": work / "on-one"}
+    return {"whole": work / "whole", "crashed": work / "crashed", "on_one": work / "on-one", "log": on_one}
 
 
 def test_a_run_killed_one_epoch_in_and_resumed_ends_bitwise_equal(resumed):
@@ -202,6 +203,8 @@ def test_a_two_process_checkpoint_resumes_on_one_process(resumed):
     assert [h["processes"] for h in history] == [2, 1, 1]
     assert payload["processes"] == 1 and payload["scheduler"]["step"] == payload["scheduler"]["total_steps"]
     assert payload["scheduler"]["peak_lr"] == pytest.approx(1e-2)  # one process: the recipe's lr
+    assert "after epoch 1 (best val mIoU" in resumed["log"].output(0, "stdout")
+    assert "written by 2 processes, continued by 1" in resumed["log"].output(0, "stdout")
 
 
 def test_bad_input_on_rank_1_ends_both_processes_with_one_line(data, tmp_path):
@@ -228,7 +231,7 @@ def test_bad_input_on_rank_1_ends_both_processes_with_one_line(data, tmp_path):
 def test_epochs_and_batch_below_one_are_refused_in_one_line(option, key, data, tmp_path, runner):
     recipe = write_recipe(tmp_path / "tiny.yaml")
     result = runner.invoke(app, ["train", str(recipe), "--data", str(data), "--out", str(tmp_path / "o"), option, "0"])
-    one_line_error(result, f"train.{key} must be at least 1, got 0")
+    one_line_error(result, f"train.{key} 0: must be at least 1")
     assert not (tmp_path / "o").exists()
 
 
@@ -262,3 +265,20 @@ def test_a_world_of_one_without_torchrun_and_its_errors(monkeypatch):
     assert describe(RuntimeError("first\nsecond")) == "RuntimeError: first"
     assert describe(RuntimeError("[gloo/pair.cc:545] Read error")) == "RuntimeError: Read error"
     assert issubclass(ReportedElsewhere, SegdeployError)
+
+
+def test_mixed_precision_is_bf16_on_cpus_that_have_it_and_never_scaled():
+    cpu = torch.device("cpu")
+    assert choose_precision(cpu, amp=False, channels_last=False).dtype is None
+    chosen = choose_precision(cpu, amp=True, channels_last=True)
+    assert chosen.dtype == (torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None)
+    assert not chosen.scaler().is_enabled() and chosen.memory_format == torch.channels_last
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_mixed_precision_on_a_gpu_is_bf16_from_ampere_else_fp16_with_a_scaler():
+    chosen = choose_precision(torch.device("cuda"), amp=True, channels_last=True)
+    ampere = torch.cuda.get_device_capability()[0] >= 8
+    assert chosen.dtype == (torch.bfloat16 if ampere else torch.float16)
+    assert chosen.scaler().is_enabled() == (not ampere)

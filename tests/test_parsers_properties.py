@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from segdeploy.cli import parse_size
+from segdeploy.config import parse_size
 from segdeploy.data.masks import as_rgb, decode_mask
 from segdeploy.data.spec import load_dataset_spec
 from segdeploy.errors import SegdeployError

@@ -363,7 +363,8 @@ def test_runtime_matches_the_backend_and_refuses_checkpoints(tiny_export):
 @pytest.mark.parametrize("graph", ["model.onnx", "model.fp16.onnx"])
 def test_engine_build_run_and_parity_on_gpu(tiny_export, tiny_data, graph, tmp_path):
     from segdeploy.runtime import Segmenter
-    from segdeploy.tensorrt.build import BuildOptions, build_engine
+    from segdeploy.tensorrt.build import build_engine
+    from segdeploy.tensorrt.options import BuildOptions
 
     source = tiny_export.out_dir / graph
     result = build_engine(source, options=BuildOptions(force=True, timing_cache=tmp_path / "timing.cache"))
@@ -392,7 +393,8 @@ def fresh_export(tmp_path):
 
 def test_typed_build_writes_engine_sidecar_and_timing_cache(fake_trt, fresh_export):
     from segdeploy.runtime import Segmenter
-    from segdeploy.tensorrt.build import BuildOptions, build_engine
+    from segdeploy.tensorrt.build import build_engine
+    from segdeploy.tensorrt.options import BuildOptions
 
     phases = []
     result = build_engine(fresh_export.reduced["model.fp16.onnx"], progress=lambda *a: phases.append(a))
@@ -421,7 +423,8 @@ def test_typed_build_writes_engine_sidecar_and_timing_cache(fake_trt, fresh_expo
 
 
 def test_builder_flag_int8_calibrates_once_then_reuses_its_cache(fake_trt, fresh_export, tiny_data, tmp_path):
-    from segdeploy.tensorrt.build import BuildOptions, build_engine
+    from segdeploy.tensorrt.build import build_engine
+    from segdeploy.tensorrt.options import BuildOptions
 
     calibration = write_calibration_set(tmp_path / "calib", tiny_data, num=8)
     options = BuildOptions("int8", calibration.directory, calib_batch=4)
@@ -447,7 +450,8 @@ def test_builder_flag_int8_calibrates_once_then_reuses_its_cache(fake_trt, fresh
 
 
 def test_dla_core_setup_and_refusal(fake_trt, fresh_export):
-    from segdeploy.tensorrt.build import BuildOptions, build_engine
+    from segdeploy.tensorrt.build import build_engine
+    from segdeploy.tensorrt.options import BuildOptions
 
     build_engine(fresh_export.reduced["model.fp16.onnx"], options=BuildOptions(dla_core=1))
     config = fake_trt.STATE.builds[-1]["config"]

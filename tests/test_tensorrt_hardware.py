@@ -7,7 +7,6 @@ from __future__ import annotations
 import gc
 import json
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from segdeploy.precision.pipeline import PrecisionOptions
 from segdeploy.tensorrt.sidecar import read_engine_manifest
 
 from .fixtures import fake_cuda
-from .helpers import tiny_recipe
+from .helpers import on_threads, tiny_recipe
 
 
 def _export(out: Path, io: IOSpec = IOSpec()):
@@ -43,7 +42,8 @@ def _frames(count: int = 2, height: int = 64, width: int = 96, seed: int = 0) ->
 
 
 def _build(onnx: Path, **options):
-    from segdeploy.tensorrt.build import BuildOptions, build_engine
+    from segdeploy.tensorrt.build import build_engine
+    from segdeploy.tensorrt.options import BuildOptions
 
     return build_engine(onnx, options=BuildOptions(**options), log=lambda _: None)
 
@@ -110,11 +110,7 @@ def test_an_engine_opened_on_one_thread_runs_on_others(fake_trt, exported):
         except Exception as exc:  # the thread's failure becomes the test's
             errors.append(f"{type(exc).__name__}: {exc}")
 
-    threads = [threading.Thread(target=camera, args=(seed,)) for seed in (1, 2, 3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    on_threads(camera)
     assert errors == [] and results == {1: True, 2: True, 3: True}
     segment.close()
 

@@ -21,6 +21,7 @@ import torch
 
 from ..backends import BackendOptions, open_variants
 from ..backends.base import DEVICE_STAGES, Backend
+from ..config import parse_size
 from ..errors import SegdeployError
 from ..evaluate import predictions
 from ..meta import CHANNELS, AcceptedShapes, ModelMeta
@@ -70,16 +71,18 @@ class BenchConfig:
     def from_options(
         cls,
         *,
+        shapes: list[str] | None = None,
         torch_variants: list[str] | None = None,
         both_cuda_graphs: bool = False,
         denormals: str = "flush",
         **fields: Any,
     ) -> BenchConfig:
-        """From the command line's terms: PyTorch variants [eager], engines without and with CUDA-graph
-        replay or only without, denormals 'flush' or 'keep'; `fields` as they are."""
+        """From the command line's terms: shapes 'HxW' [the recipe's], PyTorch variants [eager], engines
+        without and with CUDA-graph replay or only without, denormals 'flush' or 'keep'; `fields` as they are."""
         if denormals not in DENORMALS:
             raise SegdeployError(f"--denormals '{denormals}': choose {' or '.join(DENORMALS)}")
         return cls(
+            shapes=[parse_size(s) for s in shapes or []],
             torch_variants=tuple(torch_variants or ["eager"]),
             cuda_graphs=(False, True) if both_cuda_graphs else (False,),
             flush_denormal=denormals == DENORMALS[0],
@@ -219,6 +222,9 @@ def _measure(backends: list[Backend], frames: np.ndarray, config: BenchConfig) -
 def run_bench(artifacts: list[Path], config: BenchConfig, log: Any = print) -> BenchReport:
     if not artifacts:
         raise SegdeployError("bench needs at least one artifact")
+    for artifact in artifacts:
+        if not artifact.exists():
+            raise SegdeployError(f"{artifact}: file not found")
     torch.set_flush_denormal(config.flush_denormal)
     if config.threads:
         torch.set_num_threads(config.threads)

@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import SegdeployError
 from ..files import read_json, refuse_overwrite, require_folder, staged_folder, write_json
 from ..meta import CHANNELS, AcceptedShapes, IOSpec, ModelMeta, normalize
+from ..recipes import load_recipe
 from .dataset import SegmentationSplit
 from .spec import DatasetSpec, load_dataset_spec
 
@@ -54,6 +55,20 @@ class CalibrationSet:
         """The model's input for calibration frames: themselves when the graph normalises, else normalised
         with the mean and std this set records (check_compatible matched them with the model's)."""
         return frames if io.fold_preprocess else normalize(frames, self.mean, self.std)
+
+    def summary(self) -> str:
+        """'64 images of 256x320 (weed 3.1% in 40 images, ...)': the size and class coverage its manifest records."""
+        selected = read_json(self.directory / "manifest.json")["class_coverage"]["selected"]
+        shares = ", ".join(f"{k} {100 * v['pixel_fraction']:.1f}% in {v['images']} images" for k, v in selected.items())
+        return f"{len(self.ids)} images of {self.size[0]}x{self.size[1]} ({shares})"
+
+
+def check_calibration_options(int8: bool, calibration: Path | None) -> None:
+    """--int8 and --calib come together."""
+    if int8 and calibration is None:
+        raise SegdeployError("--int8 needs --calib calibration/NAME (make one with 'segdeploy calibrate')")
+    if calibration is not None and not int8:
+        raise SegdeployError("--calib is only used with --int8")
 
 
 def _class_counts(split: SegmentationSplit) -> np.ndarray:
@@ -135,6 +150,24 @@ def write_calibration_set(
         (staging / "ids.txt").write_text("\n".join(ids) + "\n")
         write_json(staging / "manifest.json", manifest)
     return load_calibration_set(out_dir)
+
+
+def make_calibration_set(
+    data: Path,
+    split: str = "train",
+    num: int = 64,
+    seed: int = 0,
+    *,
+    name: str | None = None,
+    out: Path | None = None,
+    recipe: str | None = None,
+    force: bool = False,
+) -> CalibrationSet:
+    """Write a set of `num` images of `split` into `out` [calibration/NAME, NAME the data set's by default],
+    recording the normalisation of `recipe` [unet]."""
+    chosen = load_recipe(recipe or "unet")
+    folder = out or Path("calibration") / (name or load_dataset_spec(data).name)
+    return write_calibration_set(folder, data, split, num, seed, chosen.mean, chosen.std, force=force)
 
 
 def load_calibration_set(directory: Path) -> CalibrationSet:

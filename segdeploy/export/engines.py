@@ -23,7 +23,8 @@ def build_engines(
     showing the builder's phases; None when TensorRT or a CUDA binding is missing (the ONNX models stand alone)."""
     if not tensorrt_available():
         return None
-    from ..tensorrt.build import BuildOptions, build_engine
+    from ..tensorrt.build import build_engine
+    from ..tensorrt.options import BuildOptions
 
     results = []
     for graph in graphs:

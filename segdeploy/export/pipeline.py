@@ -15,7 +15,7 @@ from ..models.registry import build_model
 from ..precision.pipeline import PrecisionOptions, add_precisions, check_precision_inputs
 from ..precision.sensitivity import Int8Result
 from ..precisions import FP16, FP32, INT8
-from ..recipes import Recipe, check_opset
+from ..recipes import Recipe, check_opset, choose_recipe
 from .onnx_export import ProbeResult, export_onnx, probes_as_dicts
 
 
@@ -30,21 +30,38 @@ class ExportResult:
     reduced: dict[str, Path] = field(default_factory=dict)  # the FP16 / INT8 graphs by file name
     int8: Int8Result | None = None
 
+    def check_int8_gate(self) -> None:
+        """Fail (exit code 1) when the INT8 graph stays above its mIoU-drop gate."""
+        if self.int8 is not None and not self.int8.within:
+            raise SegdeployError(
+                f"{self.reduced[INT8.graph_file]}: INT8 mIoU drop {self.int8.drop:.4f} stays above "
+                f"{self.int8.max_drop} even with {len(self.int8.excluded)} nodes in float",
+                exit_code=1,
+            )
+
 
 def export_artifacts(
-    recipe: Recipe | None,
+    recipe: Recipe | str | None,
     checkpoint: Path | None,
-    out_dir: Path,
+    out_dir: Path | None = None,
     io: IOSpec = IOSpec(),
     force: bool = False,
     pretrained: bool = False,
     precision: PrecisionOptions = PrecisionOptions(),
     log: Callable[[str], None] = print,
     opset: int | None = None,
+    *,
+    model: str | None = None,
+    encoder: str | None = None,
 ) -> ExportResult:
-    """Export a checkpoint (or, without one, the recipe's freshly initialised model) into `out_dir`,
-    with FP16 and INT8 graphs beside the FP32 one when `precision` asks for them; `opset` replaces the
-    recipe's."""
+    """Export a checkpoint (or, without one, the recipe's freshly initialised model) into `out_dir`
+    [exports/NAME], with FP16 and INT8 graphs beside the FP32 one when `precision` asks for them; `opset`
+    replaces the recipe's. A recipe given by name (or `model`/`encoder`) is loaded as `choose_recipe` does;
+    with a segdeploy checkpoint none is needed."""
+    if not isinstance(recipe, Recipe):
+        recipe = choose_recipe(recipe, model, encoder) if (recipe or model or checkpoint is None) else None
+    if out_dir is None:
+        out_dir = Path("exports") / (recipe.name if recipe else checkpoint.stem if checkpoint else "model")
     if opset is not None:
         check_opset(opset, "--opset")
     require_folder(out_dir)
@@ -53,9 +70,9 @@ def export_artifacts(
     targets += [out_dir / INT8.graph_file] if precision.calibration is not None else []
     refuse_overwrite(targets, force)
     if checkpoint is not None:
-        model, meta, _ = load_model(checkpoint, recipe)
+        network, meta, _ = load_model(checkpoint, recipe)
     elif recipe is not None:
-        model = build_model(recipe.architecture, recipe.encoder, recipe.num_classes, pretrained=pretrained)
+        network = build_model(recipe.architecture, recipe.encoder, recipe.num_classes, pretrained=pretrained)
         names = [f"class{i}" for i in range(recipe.num_classes)]
         meta = ModelMeta(recipe, names, default_colors(recipe.num_classes))
     else:
@@ -65,8 +82,8 @@ def export_artifacts(
     int8_inputs = check_precision_inputs(meta, precision)  # fail before the export's work, not after
     with staged_folder(out_dir, replaced=_previous_export) as staging:
         onnx_path, reference_path = staging / FP32.graph_file, staging / "model.pt"
-        probes = export_onnx(model, meta, onnx_path)
-        save_checkpoint(reference_path, model, meta)
+        probes = export_onnx(network, meta, onnx_path)
+        save_checkpoint(reference_path, network, meta)
         manifest = new_manifest(meta, checkpoint)
         manifest["artifacts"]["model.pt"] = describe_file(reference_path, "pytorch")
         manifest["artifacts"][FP32.graph_file] = {

@@ -14,6 +14,7 @@ from ..backends import open_all
 from ..data.dataset import SegmentationSplit
 from ..data.spec import DatasetSpec
 from ..errors import SegdeployError
+from ..files import atomic_path, refuse_overwrite, write_json
 from ..metrics import BoundaryErrors, ConfusionMatrix
 from ..parity import check_classes
 from .predict import segment
@@ -71,9 +72,15 @@ def compare_models(
     num: int = 10,
     boundary_width: int = 3,
     log: Callable[[str], Any] = print,
+    figure: Path | None = None,
+    json_out: Path | None = None,
+    force: bool = False,
 ) -> CompareReport:
     """Run every checkpoint or ONNX model on the first `num` images of `split`: mIoU, per-class IoU and
-    the error within `boundary_width` px of a ground-truth boundary apart from the interior error."""
+    the error within `boundary_width` px of a ground-truth boundary apart from the interior error. With
+    `figure`, a PNG of the masks side by side; with `json_out`, every figure as JSON (both refused before
+    running when they exist, unless `force`)."""
+    refuse_overwrite([p for p in (figure, json_out) if p is not None], force)
     if num < 1:
         raise SegdeployError(f"--num {num}: expected at least 1 image")
     if boundary_width < 1:
@@ -119,6 +126,14 @@ def compare_models(
                     predicted,
                 )
             )
-        return CompareReport(
+        report = CompareReport(
             spec.source, spec.name, split, ids, [s[0] for s in samples], [s[1] for s in samples], models, boundary_width
         )
+    if figure is not None:
+        from .figures import compare_figure, figure_png  # figures reads CompareReport: imported here, not on top
+
+        with atomic_path(figure) as tmp:
+            tmp.write_bytes(figure_png(compare_figure(report, spec.class_names, spec.colors)))
+    if json_out is not None:
+        write_json(json_out, report.to_dict())
+    return report

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..backends import open_backend
 from ..backends.base import Backend
+from ..config import parse_size
 from ..data.masks import encode_palette_png
 from ..errors import SegdeployError
 from ..files import refuse_overwrite, require_folder, staged_files, write_atomic
@@ -52,13 +53,14 @@ def predict(
     out: Path,
     with_overlay: bool = False,
     alpha: float = 0.5,
-    size: WorkingSize = "recipe",
+    size: WorkingSize | str = "recipe",
     force: bool = False,
     show_progress: bool = True,
 ) -> PredictResult:
     """Write OUT/masks/NAME.png (palette PNG: pixel = class index, palette = class colours) per image or
     video frame, and with `with_overlay` OUT/overlays/NAME.png (frame, colours at `alpha`, legend).
-    `size`: the working resolution, 'recipe' (the model's input size) or 'native' (the frame's own)."""
+    `size`: the working resolution, 'HxW', 'recipe' (the model's input size) or 'native' (the frame's own)."""
+    fixed = None if size in ("recipe", "native") else size if isinstance(size, tuple) else parse_size(size)
     if not 0.0 <= alpha <= 1.0:
         raise SegdeployError(f"--alpha {alpha}: expected a number from 0 to 1")
     require_folder(out)
@@ -67,7 +69,7 @@ def predict(
     _refuse_existing(sources, [out / folder for folder in folders], force)
     with open_backend(artifact) as backend:
         meta = backend.meta
-        working = meta.recipe.input_size if size == "recipe" else None if size == "native" else size
+        working = meta.recipe.input_size if size == "recipe" else fixed
         if working is not None:  # refused before any work, as bench does: the graph's and the export's ranges
             for accepted in (backend.accepted_shapes(), AcceptedShapes.of_export(meta.recipe.export)):
                 accepted.check_size(1, *working, f"--size {working[0]}x{working[1]}")

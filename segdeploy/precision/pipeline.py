@@ -12,14 +12,14 @@ import numpy as np
 from ..artifacts.manifest import describe_onnx
 from ..artifacts.metadata import stamp_metadata
 from ..backends import open_backend
-from ..data.calibration import CalibrationSet, check_compatible, load_calibration_set
+from ..data.calibration import CalibrationSet, check_calibration_options, check_compatible, load_calibration_set
 from ..data.dataset import SegmentationSplit
 from ..data.spec import load_dataset_spec
 from ..errors import SegdeployError
 from ..meta import CHANNELS, ModelMeta
 from ..precisions import FP16, INT8, Precision
 from .fp16 import convert_fp16, io_types
-from .int8 import QUANTIZED_OP_TYPES, qdq_violations
+from .int8 import CALIBRATION_METHODS, QUANTIZED_OP_TYPES, qdq_violations
 from .sensitivity import Int8Result, guarded_int8
 
 
@@ -31,6 +31,23 @@ class PrecisionOptions:
     max_miou_drop: float | None = None  # default: the recipe's tolerance.int8.miou_delta (the table's INT8 gate)
     val_split: str = "val"
     always_rank: bool = False  # run the per-layer sensitivity analysis even when INT8 is within bounds
+
+    @classmethod
+    def from_flags(
+        cls,
+        fp16: bool = False,
+        int8: bool = False,
+        calibration: Path | None = None,
+        method: str = "entropy",
+        max_miou_drop: float | None = None,
+        val_split: str = "val",
+        always_rank: bool = False,
+    ) -> PrecisionOptions:
+        """From the command line's terms: --int8 with --calib, and a known --calib-method."""
+        check_calibration_options(int8, calibration)
+        if method not in CALIBRATION_METHODS:
+            raise SegdeployError(f"--calib-method '{method}': choose {', '.join(CALIBRATION_METHODS)}")
+        return cls(fp16, calibration, method, max_miou_drop, val_split, always_rank)
 
 
 def _probe(fp32: Path, other: Path, meta: ModelMeta, kind: Precision) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from ..precisions import OBEY
 from .calibration_key import cache_path, calibration_key, reusable
 from .constraints import LayerFacts, fp32_layers
 from .feeding import batch_count, calibration_batches
+from .options import BuildOptions
 from .profiles import InputProfile, calibration_profile, input_profile
 from .progress import PhaseTracker
 from .sidecar import TensorFacts, engine_manifest, register_engine, sidecar_path
@@ -35,18 +36,6 @@ from .types import NUMPY_DTYPES, dims_list, numpy_dtype
 from .versions import BuildPlan, TrtVersion, plan_build
 
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True)
-class BuildOptions:
-    precision: str | None = None  # None: as the graph is typed; "fp16"/"int8": builder flags on an FP32 graph
-    calibration: Path | None = None  # a calibration set folder, for "int8" with builder flags
-    calib_batch: int = 8
-    workspace_mb: int = 2048
-    timing_cache: Path | None = None  # default: timing.cache beside the engine
-    dla_core: int | None = None
-    device: int = 0
-    force: bool = False
 
 
 @dataclass(frozen=True)

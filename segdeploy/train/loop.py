@@ -113,7 +113,9 @@ def train(
         if rng is not None:
             restore_rng(rng, world.device)
         start_epoch, best_miou, history = int(payload["epoch"]), float(payload["best_miou"]), payload["history"]
-        log(f"resuming {resume} after epoch {start_epoch} (best val mIoU {best_miou:.4f})")
+        saved_by = int(payload.get("processes", 1))
+        moved = f", written by {saved_by} processes, continued by {world.size}" if saved_by != world.size else ""
+        log(f"resuming {resume} after epoch {start_epoch} (best val mIoU {best_miou:.4f}{moved})")
 
     log(
         f"training {recipe.name} ({recipe.architecture}{'/' + recipe.encoder if recipe.encoder else ''}) "
