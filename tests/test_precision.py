@@ -140,6 +140,9 @@ def test_int8_graph_follows_the_qdq_rules(reduced_export):
         assert next(a.i for a in dq.attribute if a.name == "axis") == 0
     entry = json.loads(reduced_export.manifest.read_text())["artifacts"]["model.int8.onnx"]
     assert entry["qdq_rules_violations"] == [] and entry["calibration"]["images"] == 8
+    structure = entry["qdq_structure"]
+    assert structure["weighted_ops"] == len(convs) and structure["float_activation_bytes"] > 0
+    assert len(structure["input_shape"]) == 4
 
 
 def test_qdq_checker_catches_asymmetric_zero_points(reduced_export, tmp_path):
@@ -188,6 +191,7 @@ def test_sensitivity_ranking_on_request(three_layer, calibration, tmp_path, runn
     )
     assert result.exit_code == 0, result.output
     assert "error alone" in result.output and "Conv" in result.output
+    assert "3/3 weighted ops with both inputs quantized" in result.output
     guard = json.loads((tmp_path / "manifest.json").read_text())["artifacts"]["model.int8.onnx"]["accuracy_guard"]
     assert len(guard["sensitivity_ranking"]) == 3 and guard["kept_in_float"] == []
 

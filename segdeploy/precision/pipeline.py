@@ -18,8 +18,10 @@ from ..data.spec import load_dataset_spec
 from ..errors import SegdeployError
 from ..meta import CHANNELS, ModelMeta
 from ..precisions import FP16, INT8, Precision
+from ..tensorrt.profiles import input_profile
 from .fp16 import convert_fp16, io_types
 from .int8 import CALIBRATION_METHODS, QUANTIZED_OP_TYPES, qdq_violations
+from .qdq_report import QdqReport, qdq_report
 from .sensitivity import Int8Result, guarded_int8
 
 
@@ -100,6 +102,14 @@ def check_precision_inputs(meta: ModelMeta, options: PrecisionOptions) -> Int8In
     return Int8Inputs(calibration, SegmentationSplit(spec, options.val_split))
 
 
+def opt_shape_report(path: Path, meta: ModelMeta) -> QdqReport:
+    """The Q/DQ structural report of the graph at `path`, activations sized at the recipe's opt shape."""
+    import onnx
+
+    name = onnx.load(str(path), load_external_data=False).graph.input[0].name
+    return qdq_report(path, input_profile(meta, name).opt)
+
+
 def write_int8(
     fp32: Path, meta: ModelMeta, options: PrecisionOptions, inputs: Int8Inputs, log: Callable[[str], None]
 ) -> tuple[Path, dict[str, Any], Int8Result]:
@@ -110,6 +120,9 @@ def write_int8(
         fp32, target, meta, calibration, options.method, max_drop, val, always_rank=options.always_rank, log=log
     )
     stamp_metadata(target, meta, INT8.name)
+    report = opt_shape_report(target, meta)
+    for line in report.lines():
+        log(line)
     entry = {
         **describe_onnx(target, INT8),
         "calibration": {
@@ -120,6 +133,7 @@ def write_int8(
         },
         "quantized_op_types": QUANTIZED_OP_TYPES,
         "qdq_rules_violations": qdq_violations(target),
+        "qdq_structure": report.to_dict(),
         "accuracy_guard": {**result.to_dict(), "val_split": options.val_split},
         **_probe(fp32, target, meta, INT8),
     }
