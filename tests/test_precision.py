@@ -142,6 +142,9 @@ def test_int8_graph_follows_the_qdq_rules(reduced_export):
     assert entry["qdq_rules_violations"] == [] and entry["calibration"]["images"] == 8
     structure = entry["qdq_structure"]
     assert structure["weighted_ops"] == len(convs) and structure["float_activation_bytes"] > 0
+    assert structure["weighted_ops_fully_quantized_share"] == 1.0 and structure["weighted_outputs_with_qdq"] == 0
+    assert structure["adds_one_quantized"] > 0 and structure["adds_two_quantized"] == 0
+    assert structure["concats_unequal_scales"] == 0
     assert len(structure["input_shape"]) == 4
 
 

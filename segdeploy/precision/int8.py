@@ -1,15 +1,18 @@
-"""INT8 as explicit Q/DQ in the graph, in the form TensorRT builds strongly typed.
+"""INT8 as explicit Q/DQ in the graph, in the form TensorRT builds strongly typed and fuses.
 
-Placement rules (after TensorRT's Q/DQ placement recommendations), and why:
-- Quantize the inputs of weighted ops only, Conv/ConvTranspose/Gemm/MatMul, weights per output
-  channel: TensorRT fuses DQ -> Conv -> Q into one INT8 kernel.
-- Quantize both inputs of Add, so the residual (skip) branch of ResNet blocks reaches the Add in INT8
-  and TensorRT fuses the Add into the preceding convolution instead of leaving an FP32 elementwise
-  layer that reformats tensors, the usual cause of INT8 engines slower than FP16.
-- Do not quantize Resize, Concat, pooling or the graph output: TensorRT runs those on whatever
-  precision arrives, and Q/DQ around them only adds reformatting; the logits stay FP32 before argmax.
-- Symmetric int8 everywhere (zero point 0), activations per tensor, weights per channel on the
-  output-channel axis, opset >= 13: what TensorRT's explicit quantization accepts.
+What is quantized (TensorRT's explicit-quantization placement, as NVIDIA ModelOpt's ONNX PTQ writes it):
+- The inputs of weighted ops, Conv/ConvTranspose/Gemm/MatMul: data and weight; TensorRT fuses DQ -> Conv
+  (-> Q of the next layer's input) into one INT8 kernel. Their outputs carry no Q/DQ (ONNX Runtime's
+  OpTypesToExcludeOutputQuantization): output Q/DQ rounds twice and can block fusion.
+- Residual Adds: one input only, the residual (skip) branch; the other, a conv's output, stays float so
+  TensorRT fuses the Add into that conv (qdq_placement, after quantization). No Q/DQ on the Add's output.
+- Concat: where all its inputs are quantized they share one scale, the largest; where some are float, all
+  are (qdq_placement). Resize, pooling and the logits stay float: the graph output is FP32 before argmax.
+- Symmetric int8 (zero point 0), activations per tensor, opset >= 13. Weights per output channel: axis 0
+  for Conv, Gemm's by transB (0 when B is transposed, else 1), 1 for MatMul. ConvTranspose weights per
+  tensor on every TensorRT version: its kernels take per-channel scales only on axis 0, the input channels,
+  and not the output channels on axis 1 that BatchNorm folding needs (NVIDIA/TensorRT issues #2380 and
+  #1694, where NVIDIA says "We don't support per-output-channel quant for ConvTranspose").
 - Biases stay float: TensorRT folds them into its INT8 kernels itself and does not take the int32
   Q/DQ'd biases ONNX Runtime would otherwise write.
 """
@@ -30,10 +33,18 @@ from ..errors import SegdeployError
 from ..files import atomic_path
 from ..libraries import quiet_logs
 from ..meta import ModelMeta
+from .qdq_placement import place_for_tensorrt
+from .qdq_report import WEIGHTED_OP_TYPES
 
 QUANTIZED_OP_TYPES = ["Conv", "ConvTranspose", "Gemm", "MatMul", "Add"]
-WEIGHT_AXIS = {"Conv": 0, "ConvTranspose": 1, "Gemm": 0, "MatMul": 1}
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+
+
+def weight_axis(node: onnx.NodeProto) -> int | None:
+    """The per-channel axis of a weighted op's weight (its output channels); None: per tensor."""
+    if node.op_type == "Gemm":
+        return 0 if any(a.name == "transB" and a.i for a in node.attribute) else 1
+    return {"Conv": 0, "MatMul": 1}.get(node.op_type)
 
 
 class FrameFeed:
@@ -98,12 +109,16 @@ def quantize(
     }
     if method not in methods:
         raise SegdeployError(f"calibration method '{method}': choose {', '.join(CALIBRATION_METHODS)}")
+    graph = onnx.load(str(prepared), load_external_data=False).graph
+    per_tensor = {n.input[1] for n in graph.node if n.op_type == "ConvTranspose"}
     options = {
         "QuantizeBias": False,
         "ActivationSymmetric": True,
         "WeightSymmetric": True,
         "CalibPercentile": 99.999,
-        "QDQOpTypePerChannelSupportToAxis": WEIGHT_AXIS,
+        "OpTypesToExcludeOutputQuantization": QUANTIZED_OP_TYPES,
+        "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1},  # Conv's and Gemm's (by transB) are ORT's defaults
+        "TensorQuantOverrides": {name: [{"symmetric": True}] for name in per_tensor},
     }
     with atomic_path(target) as tmp, quiet_logs("root"), contextlib.redirect_stdout(io.StringIO()):
         quantize_static(
@@ -122,6 +137,9 @@ def quantize(
             extra_options=options,
             calibration_cache_path=str(cache),
         )
+        model = onnx.load(str(tmp))
+        place_for_tensorrt(model)
+        onnx.save(model, str(tmp))
 
 
 def qdq_violations(path: Path) -> list[str]:
@@ -155,8 +173,12 @@ def qdq_violations(path: Path) -> list[str]:
         if weight:
             axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
             for consumer in consumers.get(node.output[0], []):
-                expected = WEIGHT_AXIS.get(consumer.op_type)
-                if consumer.input[1:2] == [node.output[0]] and expected is not None:
+                if consumer.input[1:2] != [node.output[0]] or consumer.op_type not in WEIGHTED_OP_TYPES:
+                    continue
+                expected = weight_axis(consumer)
+                if expected is None and scale.size != 1:
+                    problems.append(f"{node.name}: weight of {consumer.op_type} not per-tensor")
+                elif expected is not None:
                     channels = initializers[node.input[0]].shape[expected]
                     if scale.size != channels or axis != expected:
                         problems.append(f"{node.name}: weight of {consumer.op_type} not per-channel on axis {expected}")

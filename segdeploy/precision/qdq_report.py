@@ -1,10 +1,12 @@
 """The structure of a Q/DQ graph, as TensorRT's explicit quantization would fuse it.
 
 Counted: weighted ops (Conv/ConvTranspose/Gemm/MatMul) with both data and weight quantized, weighted ops
-whose output feeds a QuantizeLinear (double rounding that can block fusion), Adds with one or two
-quantized inputs (TensorRT fuses conv + add when only the residual input is), quantized Concats whose
-inputs do not share one scale, the bytes of float activations that no Q/DQ pair touches at a given
-input shape (what runs in float), and Casts.
+whose output is quantized for anything but another weighted op or a residual Add (output Q/DQ: it rounds
+twice and can block fusion; a Q/DQ that feeds the next conv or the residual input is the fused form),
+Adds with one or two quantized inputs (TensorRT fuses conv + add when only the residual input is),
+quantized Concats whose inputs do not share one scale, the bytes of float activations that no Q/DQ pair
+touches at a given input shape (what TensorRT writes in float: tensors read only by a pointwise epilogue
+it fuses into the producer, an activation or Add, are not counted), and Casts.
 """
 
 from __future__ import annotations
@@ -21,17 +23,18 @@ from ..errors import SegdeployError
 
 WEIGHTED_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 QDQ_OP_TYPES = ("QuantizeLinear", "DequantizeLinear")
+EPILOGUE_OP_TYPES = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Add")
 
 
 @dataclass(frozen=True)
 class QdqReport:
     weighted_ops: int
     weighted_ops_fully_quantized: int  # data and weight inputs both come from a DequantizeLinear
-    weighted_outputs_with_qdq: int  # the output feeds a QuantizeLinear
+    weighted_outputs_with_qdq: int  # the output's Q/DQ is read by a node other than a weighted op or an Add
     adds_one_quantized: int
     adds_two_quantized: int
     concats_unequal_scales: int  # some input quantized, the inputs' scales not all the same
-    float_activation_bytes: int  # node outputs in float, neither Q/DQ nor quantized after, at `input_shape`
+    float_activation_bytes: int  # float node outputs at `input_shape`: not Q/DQ, not quantized, not fused away
     casts: int
     input_shape: list[int]
 
@@ -101,6 +104,18 @@ def qdq_report(path: Path, input_shape: tuple[int, ...]) -> QdqReport:
     def quantized_after(name: str) -> bool:
         return any(c.op_type == "QuantizeLinear" for c in consumers.get(name, []))
 
+    def fused(name: str) -> bool:
+        readers = consumers.get(name, [])
+        return bool(readers) and all(r.op_type in EPILOGUE_OP_TYPES for r in readers)
+
+    def output_qdq(name: str) -> bool:
+        """`name` is quantized for a node that is neither a weighted op nor an Add."""
+        dqs = [
+            d for q in consumers.get(name, []) if q.op_type == "QuantizeLinear" for d in consumers.get(q.output[0], [])
+        ]
+        readers = [r for d in dqs for r in consumers.get(d.output[0], [])]
+        return any(r.op_type not in (*WEIGHTED_OP_TYPES, "Add") for r in readers)
+
     weighted = [n for n in nodes if n.op_type in WEIGHTED_OP_TYPES]
     adds = [sum(dequantized(i) for i in n.input) for n in nodes if n.op_type == "Add"]
     concats = [[scale_of(i) for i in n.input] for n in nodes if n.op_type == "Concat"]
@@ -110,14 +125,14 @@ def qdq_report(path: Path, input_shape: tuple[int, ...]) -> QdqReport:
         for node in nodes
         if node.op_type not in (*QDQ_OP_TYPES, "Constant")
         for out in node.output
-        if out not in initializers and not quantized_after(out)
+        if out not in initializers and not quantized_after(out) and not fused(out)
     }
     return QdqReport(
         weighted_ops=len(weighted),
         weighted_ops_fully_quantized=sum(
             len(n.input) > 1 and dequantized(n.input[0]) and dequantized(n.input[1]) for n in weighted
         ),  # fmt: skip
-        weighted_outputs_with_qdq=sum(quantized_after(n.output[0]) for n in weighted),
+        weighted_outputs_with_qdq=sum(output_qdq(n.output[0]) for n in weighted),
         adds_one_quantized=adds.count(1),
         adds_two_quantized=adds.count(2),
         concats_unequal_scales=sum(any(s is not None for s in c) and len(set(c)) > 1 for c in concats),

@@ -1,0 +1,121 @@
+"""A post-pass on ONNX Runtime's Q/DQ graph that leaves the placement TensorRT fuses (as NVIDIA ModelOpt does):
+
+- Residual Adds keep Q/DQ on one input only, the residual (skip) branch: the other input, the deeper one,
+  preferably a weighted op's output, goes in float so TensorRT fuses it into that conv as its epilogue.
+- The quantized inputs of a Concat share one scale, the largest (it covers every input's range); a Concat
+  with some float inputs gets float on all of them, and the Q after it (if any) sets one scale for all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from .qdq_report import WEIGHTED_OP_TYPES
+
+
+class _Graph:
+    def __init__(self, model: onnx.ModelProto) -> None:
+        self.graph = model.graph
+        self.initializers = {t.name: t for t in model.graph.initializer}
+        self.producer = {out: node for node in model.graph.node for out in node.output}
+
+    def pair(self, name: str) -> tuple[onnx.NodeProto, onnx.NodeProto] | None:
+        """The Q -> DQ pair of an activation that produces `name`, or None."""
+        dq = self.producer.get(name)
+        if dq is None or dq.op_type != "DequantizeLinear":
+            return None
+        q = self.producer.get(dq.input[0])
+        return None if q is None or q.op_type != "QuantizeLinear" else (q, dq)
+
+    def scale(self, node: onnx.NodeProto) -> float:
+        return float(numpy_helper.to_array(self.initializers[node.input[1]]).max())
+
+
+def _depths(graph: onnx.GraphProto) -> dict[str, int]:
+    """Longest path in nodes from the graph inputs to each tensor (nodes are in topological order)."""
+    depth: dict[str, int] = {}
+    for node in graph.node:
+        level = 1 + max((depth.get(name, 0) for name in node.input), default=0)
+        depth.update((out, level) for out in node.output)
+    return depth
+
+
+def _weighted_output(view: _Graph, name: str) -> bool:
+    source = view.producer.get(name)
+    return source is not None and source.op_type in WEIGHTED_OP_TYPES
+
+
+def _one_quantized_input_per_add(model: onnx.ModelProto) -> None:
+    view, depth = _Graph(model), _depths(model.graph)
+    for node in model.graph.node:
+        if node.op_type != "Add" or len(node.input) != 2:
+            continue
+        pairs = [view.pair(name) for name in node.input]
+        if None in pairs:
+            continue
+        sources = [pair[0].input[0] for pair in pairs if pair is not None]
+        ranks = [(_weighted_output(view, source), depth.get(source, 0)) for source in sources]
+        main = 0 if ranks[0] > ranks[1] else 1  # the conv branch; the other is the residual
+        node.input[main] = sources[main]
+
+
+def _shared_concat_scales(model: onnx.ModelProto) -> None:
+    view = _Graph(model)
+    root: dict[str, str] = {}  # union-find over the DQ outputs that must share a scale
+
+    def find(name: str) -> str:
+        while root.setdefault(name, name) != name:
+            name = root[name]
+        return name
+
+    for node in model.graph.node:
+        if node.op_type != "Concat":
+            continue
+        pairs = [view.pair(name) for name in node.input]
+        if all(pair is None for pair in pairs):
+            continue
+        if any(pair is None for pair in pairs):
+            for index, pair in enumerate(pairs):
+                if pair is not None:
+                    node.input[index] = pair[0].input[0]
+            continue
+        for name in node.input[1:]:
+            root[find(name)] = find(node.input[0])
+    groups: dict[str, list[str]] = {}
+    for name in root:
+        groups.setdefault(find(name), []).append(name)
+    for group, members in groups.items():
+        pairs = [view.pair(name) for name in members]
+        common = max(view.scale(pair[1]) for pair in pairs if pair is not None)
+        shared = f"{group}_shared_scale"
+        model.graph.initializer.append(numpy_helper.from_array(np.array(common, np.float32), shared))
+        for pair in pairs:
+            for qdq in pair or ():
+                qdq.input[1] = shared
+
+
+def _drop_unused(model: onnx.ModelProto) -> None:
+    """Q/DQ nodes nothing reads any more, then initializers nothing reads."""
+    graph = model.graph
+    outputs = {value.name for value in graph.output}
+    while True:
+        read = {name for node in graph.node for name in node.input} | outputs
+        dead = [
+            n for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear") and n.output[0] not in read
+        ]
+        if not dead:
+            break
+        for node in dead:
+            graph.node.remove(node)
+    read = {name for node in graph.node for name in node.input} | outputs
+    for tensor in [t for t in graph.initializer if t.name not in read]:
+        graph.initializer.remove(tensor)
+
+
+def place_for_tensorrt(model: onnx.ModelProto) -> None:
+    """Rewrite `model` in place: one quantized input per residual Add, one scale per quantized Concat."""
+    _one_quantized_input_per_add(model)
+    _shared_concat_scales(model)
+    _drop_unused(model)

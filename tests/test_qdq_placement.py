@@ -1,0 +1,111 @@
+"""Q/DQ placement as TensorRT fuses it: the post-pass on hand-built graphs, and the weight axes of
+quantize() for Gemm (by transB) and ConvTranspose (per tensor)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+from segdeploy.precision.int8 import qdq_violations, quantize
+from segdeploy.precision.qdq_placement import place_for_tensorrt
+from segdeploy.precision.qdq_report import qdq_report
+
+
+def _qdq(name: str, source: str, scale: float) -> tuple[list[onnx.NodeProto], onnx.TensorProto]:
+    nodes = [
+        helper.make_node("QuantizeLinear", [source, f"s_{name}", "zp"], [f"q_{name}"]),
+        helper.make_node("DequantizeLinear", [f"q_{name}", f"s_{name}", "zp"], [name]),
+    ]
+    return nodes, numpy_helper.from_array(np.array(scale, np.float32), f"s_{name}")
+
+
+def _residual_block(path):
+    """x -> Q/DQ -> conv -> Q/DQ -> Add <- Q/DQ <- relu(x) (ORT's form: both Add inputs quantized);
+    concat1 of relu and conv outputs (scales 0.1 and 0.3), concat2 of a quantized and a float input."""
+    parts = [_qdq("xd", "x", 0.2), _qdq("cd", "c", 0.3), _qdq("rd", "r", 0.1)]
+    weight = np.full((2, 2, 1, 1), 0.5, np.float32)
+    nodes = [
+        *parts[0][0],
+        helper.make_node("Conv", ["xd", "w"], ["c"], name="conv"),
+        helper.make_node("Relu", ["x"], ["r"], name="relu"),
+        *parts[1][0],
+        *parts[2][0],
+        helper.make_node("Add", ["cd", "rd"], ["a"], name="add"),
+        helper.make_node("Concat", ["rd", "cd"], ["k1"], axis=1, name="concat1"),
+        helper.make_node("Concat", ["rd", "x"], ["k2"], axis=1, name="concat2"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "block",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 3, 3])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", "C", "H", "W"]) for n in ("a", "k1", "k2")],
+        [numpy_helper.from_array(np.array(0, np.int8), "zp"), numpy_helper.from_array(weight, "w")]
+        + [scale for _, scale in parts],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(path))
+    return model
+
+
+def test_post_pass_leaves_one_quantized_add_input_and_shared_concat_scales(tmp_path):
+    before, after = tmp_path / "before.onnx", tmp_path / "after.onnx"
+    model = _residual_block(before)
+    place_for_tensorrt(model)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(after))
+    first, second = qdq_report(before, (1, 2, 3, 3)), qdq_report(after, (1, 2, 3, 3))
+    assert (first.adds_two_quantized, first.concats_unequal_scales) == (1, 2)
+    assert (second.adds_one_quantized, second.adds_two_quantized, second.concats_unequal_scales) == (1, 0, 0)
+    nodes = {n.name: n for n in model.graph.node}
+    assert list(nodes["add"].input) == ["c", "rd"]  # the conv branch goes float, the residual stays quantized
+    assert list(nodes["concat2"].input) == ["r", "x"]
+    scales = {t.name: float(numpy_helper.to_array(t)) for t in model.graph.initializer if t.dims == []}
+    assert {scales[n.input[1]] for n in model.graph.node if n.output[0] in ("rd", "cd")} == {np.float32(0.3)}
+    x = np.random.default_rng(0).normal(size=(1, 2, 3, 3)).astype(np.float32)
+    outputs = ort.InferenceSession(str(after), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    assert all(np.isfinite(o).all() for o in outputs)
+
+
+class _Feed:
+    def __init__(self) -> None:
+        self.frames = [np.random.default_rng(i).normal(size=(1, 4, 5, 5)).astype(np.float32) for i in range(4)]
+        self.served = 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        self.served += 1
+        return {"x": self.frames[self.served - 1]} if self.served <= len(self.frames) else None
+
+    def rewind(self) -> None:
+        self.served = 0
+
+
+def test_gemm_weights_follow_trans_b_and_conv_transpose_weights_are_per_tensor(tmp_path):
+    rng = np.random.default_rng(1)
+    nodes = [
+        helper.make_node("ConvTranspose", ["x", "wt"], ["y"], name="deconv"),
+        helper.make_node("Flatten", ["y"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "b"], ["out"], name="gemm"),  # transB = 0: B is (K, N), channels on 1
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "axes",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 5, 5])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 7])],
+        [
+            numpy_helper.from_array(rng.normal(size=(4, 3, 2, 2)).astype(np.float32), "wt"),
+            numpy_helper.from_array(rng.normal(size=(108, 7)).astype(np.float32), "b"),
+        ],
+    )
+    source, target = tmp_path / "float.onnx", tmp_path / "int8.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(source))
+    quantize(source, target, _Feed(), "minmax", tmp_path / "cache")  # type: ignore[arg-type]
+    assert qdq_violations(target) == []
+    model = onnx.load(str(target))
+    producer = {o: n for n in model.graph.node for o in n.output}
+    sizes = {t.name: numpy_helper.to_array(t).size for t in model.graph.initializer}
+    consumers = {n.op_type: producer[n.input[1]] for n in model.graph.node if n.op_type in ("ConvTranspose", "Gemm")}
+    assert sizes[consumers["ConvTranspose"].input[1]] == 1
+    assert sizes[consumers["Gemm"].input[1]] == 7
+    assert next(a.i for a in consumers["Gemm"].attribute if a.name == "axis") == 1
