@@ -111,7 +111,7 @@ def check_opset(opset: int, where: str) -> None:
 def _check_training(train: TrainSettings, where: str) -> None:
     for key in ("epochs", "batch_size", "repeats"):
         if getattr(train, key) < 1:
-            raise SegdeployError(f"{where}: train.{key} must be at least 1, got {getattr(train, key)}")
+            raise SegdeployError(f"{where}: train.{key} {getattr(train, key)}: must be at least 1")
     if min(train.crop) < 1:
         raise SegdeployError(f"{where}: train.crop {list(train.crop)}: height and width must be at least 1")
     if not train.lr > 0:
