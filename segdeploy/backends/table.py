@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..artifacts.integrity import verify_artifact
 from ..errors import SegdeployError
-from ..integrity import verify_artifact
 from ..tensorrt import INSTALL_HINT, tensorrt_available
 from .base import Backend
 from .options import BackendOptions

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..artifacts.integrity import verify_export
 from ..artifacts.manifest import read_manifest
 from ..bench.runner import FORMAT as BENCH_FORMAT
 from ..bench.runner import BenchReport
 from ..data.spec import load_dataset_spec
 from ..errors import SegdeployError
 from ..files import read_json, refuse_overwrite, write_atomic
-from ..integrity import verify_export
 from .document import Document, Section, Text
 from .report_html import render_html
 from .report_markdown import render_markdown

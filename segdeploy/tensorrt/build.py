@@ -17,12 +17,12 @@ from typing import Any
 import onnx
 import tensorrt as trt
 
+from ..artifacts.integrity import verify_artifact
 from ..artifacts.metadata import read_onnx_metadata
 from ..cuda import CudaSession
 from ..data.calibration import CalibrationSet, check_compatible, load_calibration_set
 from ..errors import SegdeployError
 from ..files import refuse_overwrite, write_atomic, write_json
-from ..integrity import verify_artifact
 from ..meta import CHANNELS, ModelMeta
 from ..precisions import OBEY
 from .calibration_key import cache_path, calibration_key, reusable
