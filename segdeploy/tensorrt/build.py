@@ -24,7 +24,7 @@ from ..data.calibration import CalibrationSet, check_compatible, load_calibratio
 from ..errors import SegdeployError
 from ..files import refuse_overwrite, write_atomic, write_json
 from ..meta import CHANNELS, ModelMeta
-from ..precisions import OBEY
+from ..precisions import FP16, OBEY
 from .calibration_key import cache_path, calibration_key, reusable
 from .constraints import LayerFacts, fp32_layers
 from .feeding import batch_count, calibration_batches
@@ -272,7 +272,7 @@ def build_engine(
             profile = input_profile(meta, tensors[0].name)
             if options.dla_core is not None:
                 profile = InputProfile(profile.name, profile.opt, profile.opt, profile.opt)
-            pinned = job.pin_fp32_layers(graph_precision == "fp16") if OBEY in plan.builder_flags else 0
+            pinned = job.pin_fp32_layers(graph_precision == FP16.name) if OBEY in plan.builder_flags else 0
             job.configure(profile, timing_path)
             calibrated = None
             if calibration is not None:
