@@ -13,6 +13,13 @@ from ..meta import AcceptedShapes
 from .base import BackendBase, MemoryUse, Timings
 from .options import BackendOptions
 
+# ONNX Runtime's WeightBiasQuantization transformer (1.32) turns the float bias of a DQ-weighted Conv into
+# int32 at input scale x weight scale. TensorRT keeps such biases float (precision/int8.py), and with
+# float16 scales (model.int8-fp16.onnx) that product underflows: on a small U-Net it moved logits by up
+# to 3.2 where the graph as written stays within 0.25 of its FP32-remainder twin. Q/DQ graphs run as
+# written; graphs without Q/DQ are untouched by it.
+DISABLED_OPTIMIZERS = ["WeightBiasQuantization"]
+
 
 class OnnxRuntimeBackend(BackendBase):
     name = "onnxruntime"
@@ -36,7 +43,9 @@ class OnnxRuntimeBackend(BackendBase):
         options.add_session_config_entry("session.set_denormal_as_zero", "1" if flush_denormal else "0")
         self.threads, self.flush_denormal = threads, flush_denormal
         try:
-            self.session: Any = ort.InferenceSession(str(path), sess_options=options, providers=wanted)
+            self.session: Any = ort.InferenceSession(
+                str(path), sess_options=options, providers=wanted, disabled_optimizers=DISABLED_OPTIMIZERS
+            )
         except Exception as exc:
             raise SegdeployError(f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from None
         self.meta, self.precision = read_onnx_metadata(self.session.get_modelmeta().custom_metadata_map, path)

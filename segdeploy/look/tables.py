@@ -45,7 +45,12 @@ def int8_summary(guard: dict[str, Any]) -> str:
     return (
         f"INT8 ({guard['method']} calibration): val mIoU {guard['int8_miou']:.4f} against FP32 "
         f"{guard['fp32_miou']:.4f}, drop {guard['miou_drop']:+.5f} (allowed {guard['max_miou_drop']}), "
-        f"{len(guard['kept_in_float'])} nodes kept in float."
+        f"{len(guard['kept_in_float'])} nodes kept in float"
+        + (
+            f"; with the float remainder in FP16 {guard['fp16_remainder_miou']:.4f}."
+            if guard.get("fp16_remainder_miou") is not None
+            else "."
+        )
     )
 
 

@@ -24,7 +24,7 @@ from ..data.calibration import CalibrationSet, check_compatible, load_calibratio
 from ..errors import SegdeployError
 from ..files import refuse_overwrite, write_atomic, write_json
 from ..meta import CHANNELS, ModelMeta
-from ..precisions import FP16, OBEY
+from ..precisions import FP16, INT8, OBEY
 from .calibration_key import cache_path, calibration_key, reusable
 from .constraints import LayerFacts, fp32_layers
 from .feeding import batch_count, calibration_batches
@@ -68,12 +68,14 @@ def default_engine_path(onnx_path: Path, precision: str | None = None) -> Path:
     return onnx_path.with_suffix(f".flags-{precision}.plan" if precision else ".plan")
 
 
-def _graph_facts(onnx_path: Path) -> tuple[ModelMeta, str]:
+def _graph_facts(onnx_path: Path) -> tuple[ModelMeta, str, int]:
+    """The model's metadata, the graph's precision and its opset."""
     try:
         model = onnx.load(str(onnx_path), load_external_data=False)
     except Exception as exc:
         raise SegdeployError(f"{onnx_path}: not a readable ONNX model ({str(exc).splitlines()[0]})") from None
-    return read_onnx_metadata({p.key: p.value for p in model.metadata_props}, onnx_path)
+    meta, precision = read_onnx_metadata({p.key: p.value for p in model.metadata_props}, onnx_path)
+    return meta, precision, max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
 
 
 def _dims(shape: tuple[int, ...]) -> trt.Dims:
@@ -249,9 +251,14 @@ def build_engine(
     verify_artifact(onnx_path)
     engine_path = engine_path or default_engine_path(onnx_path, options.precision)
     refuse_overwrite([engine_path, sidecar_path(engine_path)], options.force)
-    meta, graph_precision = _graph_facts(onnx_path)
+    meta, graph_precision, opset = _graph_facts(onnx_path)
     version = TrtVersion.parse(trt.__version__)
-    plan = plan_build(version, graph_precision, options.precision, str(onnx_path), options.dla_core is not None)
+    plan = plan_build(version, graph_precision, options.precision, str(onnx_path), options.dla_core is not None, opset)
+    if plan.mode == "strongly-typed" and onnx_path.name == INT8.graph_file:
+        log(
+            f"note: {onnx_path.name} keeps its float remainder in FP32, which a strongly typed build obeys; "
+            f"{INT8.strongly_typed_file} beside it has it in FP16"
+        )
     calibration = None
     if plan.calibrate:
         if options.calibration is None:
