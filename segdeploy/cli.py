@@ -36,7 +36,7 @@ def _say(text: str) -> None:
 def _note(label: str, text: str) -> None:
     from rich.markup import escape
 
-    _console().print(f"[yellow]{label}[/] {escape(text)}", highlight=False)
+    _console().print(f"[yellow]{label}[/] {escape(text)}", highlight=False, soft_wrap=True)  # one line, unfolded
 
 
 def reports_errors(command: F) -> F:
@@ -244,6 +244,33 @@ def build(
         f"built in {result.seconds:.0f} s; timing cache {result.timing_cache}"
         + (f"; calibration cache {result.calibration_cache}" if result.calibration_cache else "")
     )
+
+
+@app.command()
+@reports_errors
+def inspect(
+    engine: Annotated[Path, typer.Argument(help="A TensorRT engine built by 'segdeploy build'.")],
+    device: Annotated[int, typer.Option(help="CUDA device index.")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write every layer as JSON.")] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Which precision each layer of an engine runs in (TensorRT's engine inspector): a table of layers
+    and one line of layers per precision, e.g. to see which layers run INT8."""
+    from .backends.engine_layers import inspect_engine
+    from .console import show
+    from .files import refuse_overwrite, write_json
+    from .look.tables import engine_layers_table
+
+    refuse_overwrite([json_out] if json_out is not None else [], force)
+    layers = inspect_engine(engine, device)
+    if layers.detailed:
+        show(engine_layers_table(layers))
+        _say(f"{engine.name}: {layers.summary()}")
+    else:
+        _note("note:", layers.lacking_detail())
+    if json_out is not None:
+        write_json(json_out, layers.to_dict())
+        _say(f"wrote {json_out}")
 
 
 @app.command()
