@@ -21,7 +21,7 @@ def inspect_engine(engine: Path, device: int = 0) -> EngineLayers:
     device `device`; `detailed` is False when it was built without ProfilingVerbosity.DETAILED."""
     kind = row_for(engine, "TensorRT engine").kind
     if kind != ENGINES:
-        raise SegdeployError(f"{engine}: a {kind} artifact, not a TensorRT engine; build one with 'segdeploy build'")
+        raise SegdeployError(f"{engine}: not a TensorRT engine (kind {kind}); build one with 'segdeploy build'")
     with open_backend(engine, device=f"cuda:{device}") as backend:
         text = cast("TensorRTBackend", backend).layer_information()
     return parse_engine_information(text, engine)
