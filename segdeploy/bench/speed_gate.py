@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..tensorrt.options import BuildOptions
 
 KEY = "speed_gate"  # in the INT8 engine's sidecar
+STAGE = "gpu_compute"  # the bench stage compared: the engine's own time between CUDA events, copies apart
 ITERATIONS, WARMUP = 50, 10
 
 
@@ -42,7 +43,6 @@ class SpeedGate:
     fp16_ms: float
     fp16_engine: Path
     fp16_reused: bool  # an FP16 engine already beside it, not built for the gate
-    timed: str  # the bench stage compared: "gpu_compute" (CUDA events) where both engines report it
 
     @property
     def faster(self) -> bool:
@@ -63,7 +63,7 @@ class SpeedGate:
             "int8_faster": self.faster,
             "fp16_engine": self.fp16_engine.name,
             "fp16_reused": self.fp16_reused,
-            "timed": self.timed,
+            "timed": STAGE,
         }
 
 
@@ -102,10 +102,9 @@ def _reusable(engine: Path, onnx: Path, int8: EngineManifest) -> bool:
     )
 
 
-def _per_frame(rows: list[BenchRow]) -> tuple[list[float], str]:
-    """Median ms per frame of each row, from the CUDA-event compute time when every row has it."""
-    stage = "gpu_compute" if all("gpu_compute" in row.stages_ms for row in rows) else "infer"
-    return [row.stages_ms[stage]["median"] / row.batch for row in rows], stage
+def _per_frame(row: BenchRow) -> float:
+    """Median ms per frame of one engine's compute."""
+    return row.stages_ms[STAGE]["median"] / row.batch
 
 
 def _fp16_engine(
@@ -161,8 +160,7 @@ def speed_gate(
         memory=False,
     )
     _, rows = measure([int8_engine, fp16_engine], config, log=lambda _: None)
-    (int8_ms, fp16_ms), timed = _per_frame(rows)
-    gate = SpeedGate(int8.profile.opt, int8_ms, fp16_ms, fp16_engine, reused, timed)
+    gate = SpeedGate(int8.profile.opt, _per_frame(rows[0]), _per_frame(rows[1]), fp16_engine, reused)
     log(gate.line())
     add_to_sidecar(int8_engine, KEY, gate.to_dict())
     return gate
