@@ -176,3 +176,25 @@ def test_an_engine_built_without_detail_gets_one_line_not_an_empty_table(
 
 def test_inspect_refuses_what_is_not_an_engine_in_one_line(fake_trt, exported, runner):
     one_line_error(runner.invoke(app, ["inspect", str(exported.onnx)]), "model.onnx", "not a TensorRT engine")
+
+
+def test_the_stand_ins_inspector_refuses_what_tensorrt_refuses(fake_trt, exported, tmp_path):
+    from segdeploy.cuda import CudaSession
+
+    trt = fake_trt.tensorrt
+    data = _build(exported.onnx, tmp_path / "model.plan").read_bytes()
+    with CudaSession(0) as cuda, cuda.current():
+        runtime = trt.Runtime(trt.Logger())
+        engine, other = runtime.deserialize_cuda_engine(data), runtime.deserialize_cuda_engine(data)
+        context = other.create_execution_context()
+        inspector = engine.create_engine_inspector()
+        raw = json.loads(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
+        tensors = [t for layer in raw["Layers"] for t in layer["Inputs"]]
+        assert tensors and all("Format/Datatype" not in t and -1 in t["Dimensions"] for t in tensors)  # no context
+        with pytest.raises(AssertionError, match="another engine"):
+            inspector.execution_context = context
+        builder = trt.Builder(trt.Logger())
+        config = builder.create_builder_config()
+        with pytest.raises(TypeError):
+            config.profiling_verbosity = "DETAILED"  # pybind11 takes only a ProfilingVerbosity
+        del config, builder, inspector, context, engine, other, runtime
