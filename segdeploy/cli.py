@@ -180,18 +180,17 @@ def export(
     from .precisions import INT8
     from .tensorrt import INSTALL_HINT
 
-    graphs = [result.onnx, *result.reduced.values()]
-    built = build_engines(graphs, force, _say, _build_progress)
+    built = build_engines([result.onnx, *result.reduced.values()], force, _say, _build_progress)
     if built is None:
         _note("note:", f"wrote ONNX models only; {INSTALL_HINT}")
     for engine in built or []:
         _say(f"wrote {engine.engine} ({engine.plan.mode}, {engine.plan.precision}, {engine.seconds:.0f} s)")
-    for graph, engine in zip(graphs, built or []):  # after every build: the FP16 engine is there to reuse
+    for engine in built or []:  # after every build: the FP16 engine is there to reuse
         if engine.plan.precision == INT8.name:
             from .bench.speed_gate import speed_gate
             from .tensorrt.options import BuildOptions
 
-            speed_gate(graph, engine.engine, BuildOptions(force=force), _say, _build_progress)
+            speed_gate(engine.onnx, engine.engine, BuildOptions(force=force), _say, _build_progress)
 
 
 @contextlib.contextmanager
@@ -242,7 +241,8 @@ def build(
 ) -> None:
     """Build a TensorRT engine (and its sidecar manifest) from an ONNX model, on the GPU that will run it.
     TensorRT >= 10 builds the graph strongly typed: FP16 and INT8 come from model.fp16.onnx and
-    model.int8.onnx. --fp16/--int8 take the builder-flag path from model.onnx instead (JetPack 5/6).
+    model.int8-fp16.onnx (8.x: model.int8.onnx, with INT8 and FP16 flags). --fp16/--int8 take the
+    builder-flag path from model.onnx instead (JetPack 5/6).
     An INT8 engine is timed against an FP16 one (model.fp16.plan, built or reused): the speed gate."""
     from .precisions import INT8
     from .tensorrt.options import BuildOptions, build_if_installed

@@ -137,4 +137,4 @@ def test_export_with_int8_gates_the_engines_it_built(fake_trt, calibration, tmp_
     result = runner.invoke(app, [*args, "--calib-method", "minmax", "--max-miou-drop", "1"])
     assert result.exit_code == 0, result.output
     assert len(_lines(result)) == 1 and "INT8 is NOT faster" in _lines(result)[0]
-    assert _gate(out / "model.int8.plan")["fp16_reused"]  # the export's own model.fp16.plan
+    assert _gate(out / "model.int8-fp16.plan")["fp16_reused"]  # the export's own model.fp16.plan

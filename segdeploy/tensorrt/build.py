@@ -40,6 +40,7 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class BuildResult:
+    onnx: Path  # the graph it was built from
     engine: Path
     sidecar: Path
     plan: BuildPlan
@@ -321,4 +322,4 @@ def build_engine(
     write_json(sidecar_path(engine_path), manifest)
     register_engine(engine_path, onnx_path, plan.precision)
     calibration_cache = calibrated.cache if calibrated is not None else None
-    return BuildResult(engine_path, sidecar_path(engine_path), plan, seconds, timing_path, calibration_cache)
+    return BuildResult(onnx_path, engine_path, sidecar_path(engine_path), plan, seconds, timing_path, calibration_cache)
