@@ -253,27 +253,31 @@ def test_sensitivity_fallback_repairs_an_outlier_layer(three_layer, calibration,
     assert result.ranking[0].node in result.excluded
 
 
-def test_fp16_keeps_interpolating_resizes_in_float32_and_converts_nearest_ones(tmp_path):
+def test_fp16_keeps_only_the_logits_upsampling_in_float32(tmp_path):
+    """nearest Resize -> bilinear Resize of features -> Conv -> bilinear Resize of logits: the last stays FP32."""
     from onnx import TensorProto, helper
 
     from segdeploy.precision.fp16 import convert_fp16
 
     scales = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")
+    weight = numpy_helper.from_array(np.full((3, 2, 1, 1), 0.5, np.float32), "w")
     nodes = [
         helper.make_node("Resize", ["x", "", "scales"], ["near"], mode="nearest", name="near"),
-        helper.make_node("Resize", ["near", "", "scales"], ["y"], mode="linear", name="linear"),
+        helper.make_node("Resize", ["near", "", "scales"], ["feat"], mode="linear", name="features"),
+        helper.make_node("Conv", ["feat", "w"], ["logits"], name="head"),
+        helper.make_node("Resize", ["logits", "", "scales"], ["y"], mode="linear", name="upsample"),
     ]
     graph = helper.make_graph(
         nodes,
         "resizes",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 16, 16])],
-        [scales],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 32, 32])],
+        [scales, weight],
     )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "a.onnx"))
     assert convert_fp16(tmp_path / "a.onnx", tmp_path / "b.onnx") == ["Resize"]
     inferred = onnx.shape_inference.infer_shapes(onnx.load(str(tmp_path / "b.onnx")))
     types = {v.name: v.type.tensor_type.elem_type for v in inferred.graph.value_info}
-    assert types["near"] == TensorProto.FLOAT16
-    casts = [n for n in inferred.graph.node if n.op_type == "Cast"]
-    assert any(n.output[0] in [m.input[0] for m in inferred.graph.node if m.name == "linear"] for n in casts)
+    assert types["near"] == types["feat"] == types["logits"] == TensorProto.FLOAT16
+    upsample = next(n for n in inferred.graph.node if n.name == "upsample")
+    assert next(n for n in inferred.graph.node if upsample.input[0] in n.output).op_type == "Cast"
