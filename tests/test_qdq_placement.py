@@ -153,3 +153,55 @@ def test_calibration_feed_serves_strided_passes():
     assert [feed.get_next()["x"] for _ in range(4)] == [4, 5, 6, 7] and feed.get_next() is None
     feed.rewind()
     assert feed.get_next()["x"] == 0
+
+
+def test_qdq_is_repeated_through_ops_that_commute_with_it(tmp_path):
+    """relu -> MaxPool -> Q/DQ -> conv; nearest Resize(relu) and relu -> Concat -> Q/DQ -> conv: the Q/DQ goes
+    up through MaxPool, Concat and Resize at the same scale, and the outputs do not change."""
+    parts = [_qdq("pd", "p", 0.05), _qdq("kd", "k", 0.07), _qdq("xd", "x", 0.02)]
+    weight = numpy_helper.from_array(np.full((2, 2, 1, 1), 0.5, np.float32), "w")
+    wide = numpy_helper.from_array(np.full((2, 4, 1, 1), 0.25, np.float32), "w4")
+    scales = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "up")
+    nodes = [
+        *parts[2][0],
+        helper.make_node("Conv", ["xd", "w"], ["c"], name="conv0"),
+        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+        helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2], name="pool"),
+        *parts[0][0],
+        helper.make_node("Conv", ["pd", "w"], ["c1"], name="conv1"),
+        helper.make_node("Resize", ["c1", "", "up"], ["u"], mode="nearest", name="resize"),
+        helper.make_node("Concat", ["u", "r"], ["k"], axis=1, name="concat"),
+        *parts[1][0],
+        helper.make_node("Conv", ["kd", "w4"], ["y"], name="conv2"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "commuting",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 8, 8])],
+        [numpy_helper.from_array(np.array(0, np.int8), "zp"), weight, wide, scales] + [s for _, s in parts],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    before, after = tmp_path / "before.onnx", tmp_path / "after.onnx"
+    onnx.save(model, str(before))
+    place_for_tensorrt(model)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(after))
+    producers = {out: n for n in model.graph.node for out in n.output}
+    nodes_by_name = {n.name: n for n in model.graph.node}
+
+    def scale_into(node: str, index: int) -> float | None:
+        dq = producers.get(nodes_by_name[node].input[index])
+        return None if dq is None or dq.op_type != "DequantizeLinear" else dq.input[1]
+
+    assert scale_into("pool", 0) == "s_pd"  # relu -> Q/DQ -> MaxPool, the MaxPool's scale
+    assert scale_into("concat", 0) == scale_into("concat", 1) == "s_kd"
+    assert scale_into("resize", 0) == "s_kd"  # through the Concat, then the nearest Resize
+    report = qdq_report(after, (1, 2, 8, 8))
+    assert report.weighted_outputs_with_qdq == 0 and report.concats_unequal_scales == 0
+    assert report.float_activation_bytes < qdq_report(before, (1, 2, 8, 8)).float_activation_bytes
+    x = np.random.default_rng(0).normal(size=(1, 2, 8, 8)).astype(np.float32)
+    first, second = (
+        ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0] for p in (before, after)
+    )
+    np.testing.assert_array_equal(first, second)

@@ -21,6 +21,23 @@ from .options import BackendOptions
 DISABLED_OPTIMIZERS = ["WeightBiasQuantization"]
 
 
+def _session(ort: Any, path: Path, options: Any, providers: list[str]) -> tuple[Any, bool]:
+    """The inference session and whether its Q/DQ fusions are on. ONNX Runtime 1.32 fuses DQ -> Concat -> Q
+    into QLinearConcat even where the scales are float16, which that kernel refuses at load (INVALID_GRAPH):
+    such a graph loads again with its Q/DQ nodes run as written (session.disable_quant_qdq)."""
+    try:
+        return ort.InferenceSession(str(path), options, providers, disabled_optimizers=DISABLED_OPTIMIZERS), True
+    except Exception as exc:
+        reason = str(exc).splitlines()[0]
+        if "float16" not in reason:
+            raise SegdeployError(f"{path}: ONNX Runtime cannot load it ({reason})") from None
+    options.add_session_config_entry("session.disable_quant_qdq", "1")
+    try:
+        return ort.InferenceSession(str(path), options, providers, disabled_optimizers=DISABLED_OPTIMIZERS), False
+    except Exception as exc:
+        raise SegdeployError(f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from None
+
+
 class OnnxRuntimeBackend(BackendBase):
     name = "onnxruntime"
 
@@ -42,12 +59,7 @@ class OnnxRuntimeBackend(BackendBase):
         options.intra_op_num_threads = threads
         options.add_session_config_entry("session.set_denormal_as_zero", "1" if flush_denormal else "0")
         self.threads, self.flush_denormal = threads, flush_denormal
-        try:
-            self.session: Any = ort.InferenceSession(
-                str(path), sess_options=options, providers=wanted, disabled_optimizers=DISABLED_OPTIMIZERS
-            )
-        except Exception as exc:
-            raise SegdeployError(f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from None
+        self.session, self.qdq_fusions = _session(ort, path, options, wanted)
         self.meta, self.precision = read_onnx_metadata(self.session.get_modelmeta().custom_metadata_map, path)
         graph_input = self.session.get_inputs()[0]
         self.input_name = graph_input.name
@@ -65,6 +77,7 @@ class OnnxRuntimeBackend(BackendBase):
             "providers": self.providers,
             "intra_op_threads": self.threads or "default",
             "denormal_as_zero": self.flush_denormal,
+            "qdq_fusions": self.qdq_fusions,
         }
 
     def accepted_shapes(self) -> AcceptedShapes:

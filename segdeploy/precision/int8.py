@@ -7,7 +7,9 @@ What is quantized (TensorRT's explicit-quantization placement, as NVIDIA ModelOp
 - Residual Adds: one input only, the residual (skip) branch; the other, a conv's output, stays float so
   TensorRT fuses the Add into that conv (qdq_placement, after quantization). No Q/DQ on the Add's output.
 - Concat: where all its inputs are quantized they share one scale, the largest; where some are float, all
-  are (qdq_placement). Resize, pooling and the logits stay float: the graph output is FP32 before argmax.
+  are (qdq_placement). A Q/DQ after MaxPool, Concat or a nearest Resize (ops that commute with it) is
+  repeated on their inputs at its scale, so TensorRT runs them INT8 and the convs before them write INT8.
+  Interpolating Resize, average pooling and the logits stay float: the graph output is FP32 before argmax.
 - Symmetric int8 (zero point 0), activations per tensor, opset >= 13. Weights per output channel: axis 0
   for Conv, Gemm's by transB (0 when B is transposed, else 1), 1 for MatMul. ConvTranspose weights per
   tensor on every TensorRT version: its kernels take per-channel scales only on axis 0, the input channels,

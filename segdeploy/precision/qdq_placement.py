@@ -4,6 +4,10 @@
   preferably a weighted op's output, goes in float so TensorRT fuses it into that conv as its epilogue.
 - The quantized inputs of a Concat share one scale, the largest (it covers every input's range); a Concat
   with some float inputs gets float on all of them, and the Q after it (if any) sets one scale for all.
+- A Q/DQ whose input comes from an op that commutes with quantization (MaxPool, Concat, nearest Resize:
+  they pick, copy or stack values, so Q(op(x)) = op(Q(x)) at one scale) is repeated, same scale, on that
+  op's data inputs: DQ -> op -> Q with equal scales is what TensorRT fuses into an INT8 op, and the
+  producer upstream (a conv and its ReLU) then writes INT8. Repeated until no such op is left upstream.
 """
 
 from __future__ import annotations
@@ -96,6 +100,49 @@ def _shared_concat_scales(model: onnx.ModelProto) -> None:
                 qdq.input[1] = shared
 
 
+def _commutes(node: onnx.NodeProto) -> bool:
+    if node.op_type == "Resize":
+        return next((a.s for a in node.attribute if a.name == "mode"), b"nearest") == b"nearest"
+    return node.op_type == "Concat" or (node.op_type == "MaxPool" and len(node.output) == 1)
+
+
+def _through_commuting_ops(model: onnx.ModelProto) -> None:
+    graph = model.graph
+    moved = True
+    while moved:
+        moved = False
+        view = _Graph(model)
+        readers: dict[str, int] = {}
+        for node in graph.node:
+            for name in node.input:
+                readers[name] = readers.get(name, 0) + 1
+        for q in [n for n in graph.node if n.op_type == "QuantizeLinear"]:
+            source = view.producer.get(q.input[0])
+            if source is None or not _commutes(source) or readers[q.input[0]] != 1:
+                continue
+            count = len(source.input) if source.op_type == "Concat" else 1  # Resize/MaxPool: the data input only
+            inputs = list(source.input[:count])
+            if any(name in view.initializers or view.pair(name) is not None for name in inputs):
+                continue
+            added = []
+            for index, name in enumerate(inputs):
+                edge = f"{source.name or source.output[0]}_in{index}"
+                added += [
+                    onnx.helper.make_node("QuantizeLinear", [name, *q.input[1:]], [f"{edge}_q"], name=f"{edge}_q"),
+                    onnx.helper.make_node(
+                        "DequantizeLinear", [f"{edge}_q", *q.input[1:]], [f"{edge}_dq"], name=f"{edge}_dq"
+                    ),
+                ]
+                source.input[index] = f"{edge}_dq"
+            nodes = list(graph.node)
+            at = nodes.index(source)
+            nodes[at:at] = added
+            del graph.node[:]
+            graph.node.extend(nodes)
+            moved = True
+            break
+
+
 def _drop_unused(model: onnx.ModelProto) -> None:
     """Q/DQ nodes nothing reads any more, then initializers nothing reads."""
     graph = model.graph
@@ -115,7 +162,9 @@ def _drop_unused(model: onnx.ModelProto) -> None:
 
 
 def place_for_tensorrt(model: onnx.ModelProto) -> None:
-    """Rewrite `model` in place: one quantized input per residual Add, one scale per quantized Concat."""
+    """Rewrite `model` in place: one quantized input per residual Add, one scale per quantized Concat, Q/DQ
+    repeated through the ops that commute with it."""
     _one_quantized_input_per_add(model)
     _shared_concat_scales(model)
     _drop_unused(model)
+    _through_commuting_ops(model)

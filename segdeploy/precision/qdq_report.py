@@ -1,8 +1,9 @@
 """The structure of a Q/DQ graph, as TensorRT's explicit quantization would fuse it.
 
 Counted: weighted ops (Conv/ConvTranspose/Gemm/MatMul) with both data and weight quantized, weighted ops
-whose output is quantized for anything but another weighted op or a residual Add (output Q/DQ: it rounds
-twice and can block fusion; a Q/DQ that feeds the next conv or the residual input is the fused form),
+whose output is quantized for anything but another weighted op, a residual Add or an op Q/DQ commutes
+with, MaxPool, Concat, nearest Resize (output Q/DQ: it rounds twice and can block fusion; a Q/DQ that
+feeds the next conv, the residual input or such an op on its way to them is the fused form),
 Adds with one or two quantized inputs (TensorRT fuses conv + add when only the residual input is),
 quantized Concats whose inputs do not share one scale, the bytes of float activations that no Q/DQ pair
 touches at a given input shape (what TensorRT writes in float: tensors read only by a pointwise epilogue
@@ -23,6 +24,8 @@ from ..errors import SegdeployError
 
 WEIGHTED_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 QDQ_OP_TYPES = ("QuantizeLinear", "DequantizeLinear")
+# Ops a Q/DQ passes through unchanged (qdq_placement repeats it on their inputs; TensorRT runs them INT8).
+COMMUTING_OP_TYPES = ("MaxPool", "Concat", "Resize")
 EPILOGUE_OP_TYPES = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Add")
 
 
@@ -110,7 +113,7 @@ class QdqGraph:
         return bool(readers) and all(r.op_type in EPILOGUE_OP_TYPES for r in readers)
 
     def output_qdq(self, name: str) -> bool:
-        """`name` is quantized for a node that is neither a weighted op nor an Add."""
+        """`name` is quantized for a node that does not fuse it (_fusing_reader)."""
         dqs = [
             d
             for q in self.consumers.get(name, [])
@@ -118,7 +121,13 @@ class QdqGraph:
             for d in self.consumers.get(q.output[0], [])
         ]
         readers = [r for d in dqs for r in self.consumers.get(d.output[0], [])]
-        return any(r.op_type not in (*WEIGHTED_OP_TYPES, "Add") for r in readers)
+        return not all(self._fusing_reader(r) for r in readers)
+
+    def _fusing_reader(self, node: onnx.NodeProto) -> bool:
+        """A weighted op, an Add, or an op Q/DQ commutes with whose output is quantized again."""
+        if node.op_type in COMMUTING_OP_TYPES:
+            return self.quantized_after(node.output[0])
+        return node.op_type in (*WEIGHTED_OP_TYPES, "Add")
 
     def of_type(self, *op_types: str) -> list[onnx.NodeProto]:
         return [n for n in self.nodes if n.op_type in op_types]
