@@ -14,6 +14,20 @@ from .base import BackendBase, MemoryUse, Timings
 from .options import BackendOptions
 
 
+def disabled_optimizers(path: Path) -> list[str]:
+    """ONNX Runtime's graph optimizations that miscompute the graph at `path`. WeightBiasQuantization
+    (level 1, microsoft/onnxruntime PR #22889) turns a Conv/Gemm's float bias into int32 with the scale
+    input scale x weight scale, computed in the type of the scales: with float16 scales (ModelOpt's INT8
+    graphs, whose float remainder is FP16) the product underflows and the outputs are garbage (a tiny U-Net:
+    51% of labels agree with FP32 instead of 97%; ONNX Runtime 1.24 and 1.32)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    half = {t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT16}
+    fp16_scales = any(n.op_type == "DequantizeLinear" and n.input[1] in half for n in graph.node)
+    return ["WeightBiasQuantization"] if fp16_scales else []
+
+
 class OnnxRuntimeBackend(BackendBase):
     name = "onnxruntime"
 
@@ -36,7 +50,9 @@ class OnnxRuntimeBackend(BackendBase):
         options.add_session_config_entry("session.set_denormal_as_zero", "1" if flush_denormal else "0")
         self.threads, self.flush_denormal = threads, flush_denormal
         try:
-            self.session: Any = ort.InferenceSession(str(path), sess_options=options, providers=wanted)
+            self.session: Any = ort.InferenceSession(
+                str(path), sess_options=options, providers=wanted, disabled_optimizers=disabled_optimizers(path)
+            )
         except Exception as exc:
             raise SegdeployError(f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from None
         self.meta, self.precision = read_onnx_metadata(self.session.get_modelmeta().custom_metadata_map, path)

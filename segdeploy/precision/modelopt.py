@@ -46,6 +46,27 @@ def last_line(text: str) -> str:
     return lines[-1] if lines else "no output"
 
 
+def drop_unused_initializers(source: Path, target: Path) -> None:
+    """Copy the graph without the initializers no node reads: ModelOpt leaves its first scales and zero
+    points behind, and ONNX Runtime warns about each one every time it loads the graph."""
+    import onnx
+
+    def reads(graph: onnx.GraphProto) -> set[str]:
+        names = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+        for attribute in (a for node in graph.node for a in node.attribute):
+            for body in [attribute.g] if attribute.HasField("g") else attribute.graphs:
+                names |= reads(body)
+        return names
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    read = reads(graph)
+    kept = [t for t in graph.initializer if t.name in read]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    onnx.save(model, str(target))
+
+
 def check_method(method: str) -> None:
     if method not in METHODS:
         raise SegdeployError(f"--calib-method {method}: ModelOpt calibrates with {' or '.join(METHODS)} only")
@@ -110,4 +131,4 @@ class ModelOpt:
                 reason = last_line(done.stderr or done.stdout)
                 raise SegdeployError(f"{source.name}: ModelOpt {self.version} quantization failed ({reason})")
             with atomic_path(target) as tmp:
-                shutil.copyfile(output, tmp)
+                drop_unused_initializers(output, tmp)
