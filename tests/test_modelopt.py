@@ -15,13 +15,12 @@ from pathlib import Path
 import onnx
 import pytest
 
-from segdeploy.artifacts.metadata import read_onnx_metadata
-from segdeploy.backends.onnxruntime_backend import disabled_optimizers
+from segdeploy.artifacts.metadata import ORT_DISABLED_OPTIMIZERS_KEY, read_onnx_metadata
 from segdeploy.cli import app
 from segdeploy.data.calibration import load_calibration_set
 from segdeploy.data.spec import load_dataset_spec
 from segdeploy.precision.int8 import FrameFeed, qdq_violations
-from segdeploy.precision.modelopt import ModelOpt
+from segdeploy.precision.modelopt import ModelOpt, finish_graph
 from segdeploy.train.loop import train
 
 from .conftest import REPO
@@ -145,26 +144,28 @@ def test_an_interrupted_modelopt_run_leaves_no_process_and_no_files(world, fake,
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_fp16_scales_turn_off_onnxruntimes_bias_quantization(tmp_path):
+def test_fp16_scales_turn_off_onnxruntimes_bias_quantization_and_unused_initializers_go(tmp_path):
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
-    def graph(scale_dtype: type) -> Path:
+    def finished(scale_dtype: type) -> onnx.ModelProto:
         initializers = [
             numpy_helper.from_array(np.ones((2, 1, 1, 1), np.int8), "w"),
             numpy_helper.from_array(np.full(2, 0.01, scale_dtype), "s"),
             numpy_helper.from_array(np.zeros(2, np.int8), "z"),
+            numpy_helper.from_array(np.zeros(2, np.int8), "unused"),
         ]
         nodes = [helper.make_node("DequantizeLinear", ["w", "s", "z"], ["wd"], axis=0)]
-        body = helper.make_graph(
-            nodes, "g", [], [helper.make_tensor_value_info("wd", TensorProto.FLOAT, None)], initializers
-        )
-        path = tmp_path / f"{np.dtype(scale_dtype).name}.onnx"
-        onnx.save(helper.make_model(body), str(path))
-        return path
+        output = helper.make_tensor_value_info("wd", TensorProto.FLOAT, None)
+        source, target = tmp_path / "source.onnx", tmp_path / "target.onnx"
+        onnx.save(helper.make_model(helper.make_graph(nodes, "g", [], [output], initializers)), str(source))
+        finish_graph(source, target)
+        return onnx.load(str(target))
 
-    assert disabled_optimizers(graph(np.float16)) == ["WeightBiasQuantization"]
-    assert disabled_optimizers(graph(np.float32)) == []
+    half, single = finished(np.float16), finished(np.float32)
+    assert {p.key: p.value for p in half.metadata_props} == {ORT_DISABLED_OPTIMIZERS_KEY: "WeightBiasQuantization"}
+    assert not single.metadata_props
+    assert [t.name for t in half.graph.initializer] == ["w", "s", "z"]
 
 
 @pytest.mark.skipif(not Path(REAL).exists(), reason=f"no ModelOpt virtual environment ({REAL}); see README")

@@ -7,25 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts.metadata import read_onnx_metadata
+from ..artifacts.metadata import ORT_DISABLED_OPTIMIZERS_KEY, read_onnx_metadata
 from ..errors import SegdeployError
 from ..meta import AcceptedShapes
 from .base import BackendBase, MemoryUse, Timings
 from .options import BackendOptions
-
-
-def disabled_optimizers(path: Path) -> list[str]:
-    """ONNX Runtime's graph optimizations that miscompute the graph at `path`. WeightBiasQuantization
-    (level 1, microsoft/onnxruntime PR #22889) turns a Conv/Gemm's float bias into int32 with the scale
-    input scale x weight scale, computed in the type of the scales: with float16 scales (ModelOpt's INT8
-    graphs, whose float remainder is FP16) the product underflows and the outputs are garbage (a tiny U-Net:
-    51% of labels agree with FP32 instead of 97%; ONNX Runtime 1.24 and 1.32)."""
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    half = {t.name for t in graph.initializer if t.data_type == onnx.TensorProto.FLOAT16}
-    fp16_scales = any(n.op_type == "DequantizeLinear" and n.input[1] in half for n in graph.node)
-    return ["WeightBiasQuantization"] if fp16_scales else []
 
 
 class OnnxRuntimeBackend(BackendBase):
@@ -50,12 +36,16 @@ class OnnxRuntimeBackend(BackendBase):
         options.add_session_config_entry("session.set_denormal_as_zero", "1" if flush_denormal else "0")
         self.threads, self.flush_denormal = threads, flush_denormal
         try:
-            self.session: Any = ort.InferenceSession(
-                str(path), sess_options=options, providers=wanted, disabled_optimizers=disabled_optimizers(path)
-            )
+            self.session: Any = ort.InferenceSession(str(path), sess_options=options, providers=wanted)
+            props = self.session.get_modelmeta().custom_metadata_map
+            if props.get(ORT_DISABLED_OPTIMIZERS_KEY):  # graph passes that miscompute this graph: again without them
+                disabled = props[ORT_DISABLED_OPTIMIZERS_KEY].split(",")
+                self.session = ort.InferenceSession(
+                    str(path), sess_options=options, providers=wanted, disabled_optimizers=disabled
+                )
         except Exception as exc:
             raise SegdeployError(f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from None
-        self.meta, self.precision = read_onnx_metadata(self.session.get_modelmeta().custom_metadata_map, path)
+        self.meta, self.precision = read_onnx_metadata(props, path)
         graph_input = self.session.get_inputs()[0]
         self.input_name = graph_input.name
         dims = [d if isinstance(d, int) else None for d in graph_input.shape]

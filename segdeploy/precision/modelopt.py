@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..artifacts.metadata import ORT_DISABLED_OPTIMIZERS_KEY
 from ..errors import SegdeployError
 from ..files import atomic_path
 from .int8 import FrameFeed
@@ -46,9 +47,13 @@ def last_line(text: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def drop_unused_initializers(source: Path, target: Path) -> None:
-    """Copy the graph without the initializers no node reads: ModelOpt leaves its first scales and zero
-    points behind, and ONNX Runtime warns about each one every time it loads the graph."""
+def finish_graph(source: Path, target: Path) -> None:
+    """Copy ModelOpt's graph without the initializers no node reads (its first scales and zero points, which
+    ONNX Runtime warns about at every load) and, where its Q/DQ scales are float16, with the metadata that
+    has segdeploy's ONNX Runtime backend skip WeightBiasQuantization. That pass (graph level 1,
+    microsoft/onnxruntime PR #22889) turns a Conv/Gemm's float bias into int32 at the scale input scale x
+    weight scale, computed in the scales' type: in float16, bias / scale overflows and the outputs are
+    garbage (a tiny U-Net: 51% of labels agree with FP32 instead of 97%; ONNX Runtime 1.24 and 1.32)."""
     import onnx
 
     def reads(graph: onnx.GraphProto) -> set[str]:
@@ -64,6 +69,9 @@ def drop_unused_initializers(source: Path, target: Path) -> None:
     kept = [t for t in graph.initializer if t.name in read]
     del graph.initializer[:]
     graph.initializer.extend(kept)
+    half = {t.name for t in kept if t.data_type == onnx.TensorProto.FLOAT16}
+    if any(n.op_type == "DequantizeLinear" and n.input[1] in half for n in graph.node):
+        model.metadata_props.add(key=ORT_DISABLED_OPTIMIZERS_KEY, value="WeightBiasQuantization")
     onnx.save(model, str(target))
 
 
@@ -131,4 +139,4 @@ class ModelOpt:
                 reason = last_line(done.stderr or done.stdout)
                 raise SegdeployError(f"{source.name}: ModelOpt {self.version} quantization failed ({reason})")
             with atomic_path(target) as tmp:
-                drop_unused_initializers(output, tmp)
+                finish_graph(output, tmp)
