@@ -36,7 +36,7 @@ def _say(text: str) -> None:
 def _note(label: str, text: str) -> None:
     from rich.markup import escape
 
-    _console().print(f"[yellow]{label}[/] {escape(text)}", highlight=False)
+    _console().print(f"[yellow]{label}[/] {escape(text)}", highlight=False, soft_wrap=True)  # one line, unfolded
 
 
 def reports_errors(command: F) -> F:
@@ -189,6 +189,7 @@ def export(
     if not engines:
         return
     from .export.engines import build_engines
+    from .precisions import INT8
     from .tensorrt import INSTALL_HINT
 
     built = build_engines([result.onnx, *result.reduced.values()], force, _say, _build_progress)
@@ -196,6 +197,12 @@ def export(
         _note("note:", f"wrote ONNX models only; {INSTALL_HINT}")
     for engine in built or []:
         _say(f"wrote {engine.engine} ({engine.plan.mode}, {engine.plan.precision}, {engine.seconds:.0f} s)")
+    for engine in built or []:  # after every build: the FP16 engine is there to reuse
+        if engine.plan.precision == INT8.name:
+            from .bench.speed_gate import speed_gate
+            from .tensorrt.options import BuildOptions
+
+            speed_gate(engine.onnx, engine.engine, BuildOptions(force=force), _say, _build_progress)
 
 
 @contextlib.contextmanager
@@ -239,11 +246,17 @@ def build(
         int | None, typer.Option(help="Run on this DLA core (Jetson), layers it cannot run fall back to the GPU.")
     ] = None,
     device: Annotated[int, typer.Option(help="CUDA device index.")] = 0,
+    speed_gate: Annotated[
+        bool, typer.Option(help="After an INT8 build, time it against an FP16 engine of the same model.")
+    ] = True,
     force: ForceOpt = False,
 ) -> None:
     """Build a TensorRT engine (and its sidecar manifest) from an ONNX model, on the GPU that will run it.
     TensorRT >= 10 builds the graph strongly typed: FP16 and INT8 come from model.fp16.onnx and
-    model.int8.onnx. --fp16/--int8 take the builder-flag path from model.onnx instead (JetPack 5/6)."""
+    model.int8-fp16.onnx (8.x: model.int8.onnx, with INT8 and FP16 flags). --fp16/--int8 take the
+    builder-flag path from model.onnx instead (JetPack 5/6).
+    An INT8 engine is timed against an FP16 one (model.fp16.plan, built or reused): the speed gate."""
+    from .precisions import INT8
     from .tensorrt.options import BuildOptions, build_if_installed
 
     options = BuildOptions.from_flags(
@@ -256,6 +269,37 @@ def build(
         f"built in {result.seconds:.0f} s; timing cache {result.timing_cache}"
         + (f"; calibration cache {result.calibration_cache}" if result.calibration_cache else "")
     )
+    if speed_gate and result.plan.precision == INT8.name:
+        from .bench.speed_gate import speed_gate as run_speed_gate
+
+        run_speed_gate(onnx, result.engine, options, _say, _build_progress)
+
+
+@app.command()
+@reports_errors
+def inspect(
+    engine: Annotated[Path, typer.Argument(help="A TensorRT engine built by 'segdeploy build'.")],
+    device: Annotated[int, typer.Option(help="CUDA device index.")] = 0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write every layer as JSON.")] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Which precision each layer of an engine runs in (TensorRT's engine inspector): a table of layers
+    and one line of layers per precision, e.g. to see which layers run INT8."""
+    from .backends.engine_layers import inspect_engine
+    from .console import show
+    from .files import refuse_overwrite, write_json
+    from .look.tables import engine_layers_table
+
+    refuse_overwrite([json_out] if json_out is not None else [], force)
+    layers = inspect_engine(engine, device)
+    if layers.detailed:
+        show(engine_layers_table(layers))
+        _say(f"{engine.name}: {layers.summary()}")
+    else:
+        _note("note:", layers.lacking_detail())
+    if json_out is not None:
+        write_json(json_out, layers.to_dict())
+        _say(f"wrote {json_out}")
 
 
 @app.command()

@@ -45,6 +45,7 @@ class LogitTolerance:
 class Precision:
     name: str  # as the manifest's and the ONNX metadata's "precision" record it
     graph_file: str  # the ONNX graph `segdeploy export` writes
+    strongly_typed_file: str  # the graph TensorRT >= 10 builds strongly typed (INT8: the FP16-remainder twin)
     kind: str  # the manifest "kind" of that graph
     validation: LogitTolerance  # its logits against the reference on probe frames (FP16/INT8: recorded)
     typed_flags: tuple[str, ...]  # TensorRT < 10 (no strongly typed networks): BuilderFlags for a graph of this type
@@ -62,6 +63,7 @@ OBEY = "OBEY_PRECISION_CONSTRAINTS"
 FP32 = Precision(
     name="fp32",
     graph_file="model.onnx",
+    strongly_typed_file="model.onnx",
     kind="onnx",
     validation=LogitTolerance(atol=1e-3, rtol=1e-5),
     typed_flags=(),
@@ -73,6 +75,7 @@ FP32 = Precision(
 FP16 = Precision(
     name="fp16",
     graph_file="model.fp16.onnx",
+    strongly_typed_file="model.fp16.onnx",
     kind="onnx",
     validation=LogitTolerance(atol=1e-2, rtol=1e-2),
     typed_flags=("FP16", OBEY),
@@ -83,10 +86,13 @@ FP16 = Precision(
 )
 INT8 = Precision(
     name="int8",
-    graph_file="model.int8.onnx",
+    graph_file="model.int8.onnx",  # FP32 remainder, the recipe's opset: ONNX Runtime's check, TensorRT 8.x, DLA
+    strongly_typed_file="model.int8-fp16.onnx",  # FP16 remainder, opset >= 19 (precision/int8_fp16.py)
     kind="onnx",
     validation=LogitTolerance(atol=0.1, rtol=0.1),
-    typed_flags=("INT8",),
+    # The Q/DQ graph with flags (8.x, DLA): FP16 allowed so the float remainder runs FP16, not FP32; OBEY keeps
+    # the FP16 block list's layers (constraints.py) in FP32 as model.int8-fp16.onnx does.
+    typed_flags=("INT8", "FP16", OBEY),
     # FP16 allowed too: layers without an INT8 kernel fall back to FP16 rather than FP32.
     request_flags=("INT8", "FP16", OBEY),
     calibrates=True,

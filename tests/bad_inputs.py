@@ -12,10 +12,11 @@ calibration set, {images} the data set's image folder, {img} one of its images. 
 before the command runs: bytes, text, or a maker function. Rows that exit 0 name the paths under {tmp}
 they may write, and their fragment must appear on stdout.
 
-227 rows. The first 215 were run on 0d85a41, before issue 13's fixes: 91 of them failed (tracebacks,
+231 rows. The first 215 were run on 0d85a41, before issue 13's fixes: 91 of them failed (tracebacks,
 overwritten or half-written files, wrong or missing messages; `predict --size 8192` ran out of memory).
 The 6 `py:` rows added when option checks moved into the library check that the Python API gives the
-CLI's messages. The 6 `--quantizer`/`--modelopt-python` rows came with the ModelOpt quantizer (issue 15).
+CLI's messages. The 4 `inspect` rows came with that command, the 6 `--quantizer`/`--modelopt-python` rows
+with the ModelOpt quantizer (issue 15).
 """
 
 from __future__ import annotations
@@ -798,6 +799,10 @@ CASES: list[Case] = [
     Case("build --calib-batch 0", "build {onnx} --calib-batch 0", "must be positive"),
     Case("build --workspace 0", "build {onnx} --workspace 0", "must be positive"),
     Case("build without TensorRT", "build {onnx}", "pip install 'segdeploy[tensorrt]'"),
+    Case("inspect an ONNX model", "inspect {onnx}", "not a TensorRT engine (kind onnx)"),
+    Case("inspect a text file", "inspect {tmp}/notes.txt", "not a TensorRT engine", files={"notes.txt": "x"}),
+    Case("inspect missing", "inspect {tmp}/none.plan", "file not found"),
+    Case("inspect without TensorRT", "inspect {tmp}/model.plan", "pip install", files={"model.plan": b"engine"}),
     # the Python API: same checks, same messages
     Case("runtime zero-size frame", "py:zero_size_frame", "non-empty"),
     Case("runtime zero-width frame", "py:zero_width_frame", "non-empty"),

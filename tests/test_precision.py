@@ -118,10 +118,14 @@ def test_fp16_graph_keeps_io_types_and_blocks_sensitive_ops(reduced_export):
         assert value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     weights = [t for t in fp16.graph.initializer if len(t.dims) == 4]
     assert weights and all(t.data_type == onnx.TensorProto.FLOAT16 for t in weights)
+    # U-Net's decoder upsamples nearest-neighbour: copies, exact in float16, so no Resize stays float32
     resizes = [n for n in fp16.graph.node if n.op_type == "Resize"]
-    assert resizes and "Resize" in FP16_BLOCK_LIST
+    assert resizes and all(a.s == b"nearest" for n in resizes for a in n.attribute if a.name == "mode")
+    producers = {out: n for n in fp16.graph.node for out in n.output}
+    wrapped = [r for r in resizes if producers[r.input[0]].op_type == "Cast"]
+    assert "Resize" in FP16_BLOCK_LIST and not wrapped  # no float32 island around them
     entry = json.loads(reduced_export.manifest.read_text())["artifacts"]["model.fp16.onnx"]
-    assert "Resize" in entry["kept_in_float32"] and entry["precision"] == "fp16"
+    assert "Resize" not in entry["kept_in_float32"] and entry["precision"] == "fp16"
 
 
 def test_int8_graph_follows_the_qdq_rules(reduced_export):
@@ -148,6 +152,36 @@ def test_int8_graph_follows_the_qdq_rules(reduced_export):
     assert len(structure["input_shape"]) == 4
 
 
+def test_int8_graph_for_tensorrt_10_has_its_float_remainder_in_fp16(reduced_export, field_data):
+    path = reduced_export.reduced["model.int8-fp16.onnx"]
+    assert qdq_violations(path) == []
+    model = onnx.load(str(path))
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 19
+    for value in [*model.graph.input, *model.graph.output]:
+        assert value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    init = {t.name: t for t in model.graph.initializer}
+    dqs = [n for n in model.graph.node if n.op_type == "DequantizeLinear"]
+    assert dqs and all(init[n.input[1]].data_type == onnx.TensorProto.FLOAT16 for n in dqs)
+    biases = [init[n.input[2]] for n in model.graph.node if n.op_type == "Conv" and len(n.input) > 2]
+    assert biases and all(b.data_type == onnx.TensorProto.FLOAT16 for b in biases)
+    manifest = json.loads(reduced_export.manifest.read_text())["artifacts"]
+    entry, guard = manifest["model.int8-fp16.onnx"], manifest["model.int8.onnx"]["accuracy_guard"]
+    assert (entry["precision"], entry["float_remainder"], entry["built_from"]) == ("int8", "fp16", "model.int8.onnx")
+    assert (
+        entry["qdq_structure"]["float_activation_bytes"]
+        < manifest["model.int8.onnx"]["qdq_structure"]["float_activation_bytes"]
+    )
+    # ONNX Runtime runs it as written (its WeightBiasQuantization would int32-quantize biases with
+    # float16 scales that underflow): the same classes as the FP32-remainder graph, nearly everywhere.
+    assert abs(entry["val_miou"] - guard["int8_miou"]) < 0.02 and guard["fp16_remainder_miou"] == entry["val_miou"]
+    from segdeploy.backends import open_backend
+
+    frames = np.random.default_rng(1).integers(0, 256, size=(2, 64, 96, 3), dtype=np.uint8)
+    with open_backend(path) as twin, open_backend(reduced_export.reduced["model.int8.onnx"]) as int8:
+        a, b = twin.run(frames), int8.run(frames)
+    assert (a.argmax(1) == b.argmax(1)).mean() > 0.95 and np.abs(a - b).max() < 1.0
+
+
 def test_qdq_checker_catches_asymmetric_zero_points(reduced_export, tmp_path):
     model = onnx.load(str(reduced_export.reduced["model.int8.onnx"]))
     q = next(n for n in model.graph.node if n.op_type == "QuantizeLinear")
@@ -159,10 +193,11 @@ def test_qdq_checker_catches_asymmetric_zero_points(reduced_export, tmp_path):
 
 def test_parity_lists_every_precision_and_saves_disagreement_maps(reduced_export, field_data, tmp_path):
     report = run_parity(reduced_export.out_dir, load_dataset_spec(field_data), save_disagreement=tmp_path / "maps")
-    assert [r.precision for r in report.rows] == ["fp32", "fp32", "fp16", "int8"]
+    assert [r.precision for r in report.rows] == ["fp32", "fp32", "fp16", "int8", "int8"]
     assert report.rows[2].max_abs_logit_diff is not None
     maps = sorted((tmp_path / "maps").rglob("*.png"))
-    assert {p.parent.name for p in maps} == {"model", "model-fp16", "model-int8"} and len(maps) == 18
+    assert {p.parent.name for p in maps} == {"model", "model-fp16", "model-int8", "model-int8-fp16"}
+    assert len(maps) == 24
 
 
 @pytest.fixture(scope="module")
@@ -216,3 +251,33 @@ def test_sensitivity_fallback_repairs_an_outlier_layer(three_layer, calibration,
     assert plain_drop > 0.01, result.attempts  # plain INT8 breaks the tolerance ...
     assert result.within and result.excluded  # ... and keeping the worst layers in float repairs it
     assert result.ranking[0].node in result.excluded
+
+
+def test_fp16_keeps_only_the_logits_upsampling_in_float32(tmp_path):
+    """nearest Resize -> bilinear Resize of features -> Conv -> bilinear Resize of logits: the last stays FP32."""
+    from onnx import TensorProto, helper
+
+    from segdeploy.precision.fp16 import convert_fp16
+
+    scales = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")
+    weight = numpy_helper.from_array(np.full((3, 2, 1, 1), 0.5, np.float32), "w")
+    nodes = [
+        helper.make_node("Resize", ["x", "", "scales"], ["near"], mode="nearest", name="near"),
+        helper.make_node("Resize", ["near", "", "scales"], ["feat"], mode="linear", name="features"),
+        helper.make_node("Conv", ["feat", "w"], ["logits"], name="head"),
+        helper.make_node("Resize", ["logits", "", "scales"], ["y"], mode="linear", name="upsample"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "resizes",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 32, 32])],
+        [scales, weight],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "a.onnx"))
+    assert convert_fp16(tmp_path / "a.onnx", tmp_path / "b.onnx") == ["Resize"]
+    inferred = onnx.shape_inference.infer_shapes(onnx.load(str(tmp_path / "b.onnx")))
+    types = {v.name: v.type.tensor_type.elem_type for v in inferred.graph.value_info}
+    assert types["near"] == types["feat"] == types["logits"] == TensorProto.FLOAT16
+    upsample = next(n for n in inferred.graph.node if n.name == "upsample")
+    assert next(n for n in inferred.graph.node if upsample.input[0] in n.output).op_type == "Cast"

@@ -109,3 +109,23 @@ def test_gemm_weights_follow_trans_b_and_conv_transpose_weights_are_per_tensor(t
     assert sizes[consumers["ConvTranspose"].input[1]] == 1
     assert sizes[consumers["Gemm"].input[1]] == 7
     assert next(a.i for a in consumers["Gemm"].attribute if a.name == "axis") == 1
+
+
+def test_rule_check_names_the_placements_tensorrt_fuses_badly(tmp_path):
+    before, after = tmp_path / "before.onnx", tmp_path / "after.onnx"
+    model = _residual_block(before)
+    problems = qdq_violations(before)
+    assert "add: Add with both inputs quantized" in problems
+    assert "concat1: Concat inputs with unequal scales" in problems
+    place_for_tensorrt(model)
+    onnx.save(model, str(after))
+    assert not [p for p in qdq_violations(after) if "Add with both" in p or "unequal scales" in p]
+
+
+def test_rule_check_refuses_float16_scales_below_opset_19(tmp_path):
+    model = _residual_block(tmp_path / "block.onnx")
+    for tensor in model.graph.initializer:
+        if tensor.name.startswith("s_"):
+            tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float16), tensor.name))
+    onnx.save(model, str(tmp_path / "half.onnx"))
+    assert any("float16 scale at opset 17" in p for p in qdq_violations(tmp_path / "half.onnx"))

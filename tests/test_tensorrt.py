@@ -37,7 +37,7 @@ from segdeploy.tensorrt.sidecar import (
     sidecar_path,
 )
 from segdeploy.tensorrt.types import dims_list, numpy_dtype
-from segdeploy.tensorrt.versions import TrtVersion, plan_build
+from segdeploy.tensorrt.versions import TrtVersion, graphs_to_build, plan_build
 
 from .fixtures import fake_cuda
 from .helpers import one_line_error, tiny_recipe
@@ -77,7 +77,7 @@ def _meta(fold: bool = False):
         ("10.3.0.30", "fp32", "int8", "builder-flags", (), ("INT8", "FP16", OBEY), True),
         ("8.5.2.2", "fp32", "int8", "builder-flags", ("EXPLICIT_BATCH",), ("INT8", "FP16", OBEY), True),
         ("8.5.2.2", "fp16", None, "builder-flags", ("EXPLICIT_BATCH",), ("FP16", OBEY), False),
-        ("8.6.1", "int8", None, "builder-flags", ("EXPLICIT_BATCH",), ("INT8",), False),
+        ("8.6.1", "int8", None, "builder-flags", ("EXPLICIT_BATCH",), ("INT8", "FP16", OBEY), False),
         ("8.6.1", "fp32", None, "builder-flags", ("EXPLICIT_BATCH",), (), False),
     ],
 )
@@ -100,6 +100,31 @@ def test_build_plan_per_version(version, graph, request_, mode, network, flags, 
 def test_build_plan_refusals(version, graph, request_, fragment):
     with pytest.raises(SegdeployError, match=fragment):
         plan_build(TrtVersion.parse(version), graph, request_, "model.onnx")
+
+
+def test_tensorrt_8_refuses_graphs_above_opset_17_and_points_to_model_int8():
+    with pytest.raises(SegdeployError, match=r"opset 19.*up to 17; build model\.int8\.onnx beside it"):
+        plan_build(TrtVersion.parse("8.6.1"), "int8", None, "model.int8-fp16.onnx", opset=19)
+    with pytest.raises(SegdeployError, match="export with --opset 17"):
+        plan_build(TrtVersion.parse("8.5.2"), "fp32", "fp16", "model.onnx", opset=18)
+    assert (
+        plan_build(TrtVersion.parse("10.3.0"), "int8", None, "model.int8-fp16.onnx", opset=19).mode == "strongly-typed"
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "dla", "built"),
+    [
+        ("10.3.0", False, ["model.onnx", "model.fp16.onnx", "model.int8-fp16.onnx"]),
+        ("11.0.0", False, ["model.onnx", "model.fp16.onnx", "model.int8-fp16.onnx"]),
+        ("10.3.0", True, ["model.onnx", "model.fp16.onnx", "model.int8.onnx"]),
+        ("8.5.2", False, ["model.onnx", "model.fp16.onnx", "model.int8.onnx"]),
+    ],
+)
+def test_one_int8_graph_is_built_per_version(version, dla, built, tmp_path):
+    graphs = [tmp_path / n for n in ("model.onnx", "model.fp16.onnx", "model.int8.onnx", "model.int8-fp16.onnx")]
+    assert [g.name for g in graphs_to_build(TrtVersion.parse(version), graphs, dla)] == built
+    assert graphs_to_build(TrtVersion.parse(version), graphs[:3], dla) == graphs[:3]
 
 
 def test_dla_needs_reduced_precision():

@@ -12,8 +12,6 @@ from ..precisions import FP32
 
 META_KEY = "segdeploy.meta"
 PRECISION_KEY = "segdeploy.precision"
-# ONNX Runtime graph optimizations (comma-separated) that miscompute this graph; segdeploy's backend skips them
-ORT_DISABLED_OPTIMIZERS_KEY = "segdeploy.onnxruntime.disabled_optimizers"
 
 
 def onnx_metadata(meta: ModelMeta, precision: str) -> dict[str, str]:

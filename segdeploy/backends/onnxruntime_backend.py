@@ -7,11 +7,18 @@ from typing import Any
 
 import numpy as np
 
-from ..artifacts.metadata import ORT_DISABLED_OPTIMIZERS_KEY, read_onnx_metadata
+from ..artifacts.metadata import read_onnx_metadata
 from ..errors import SegdeployError
 from ..meta import AcceptedShapes
 from .base import BackendBase, MemoryUse, Timings
 from .options import BackendOptions
+
+# ONNX Runtime's WeightBiasQuantization transformer (1.32) turns the float bias of a DQ-weighted Conv into
+# int32 at input scale x weight scale. TensorRT keeps such biases float (precision/int8.py), and with
+# float16 scales (model.int8-fp16.onnx) that product underflows: on a small U-Net it moved logits by up
+# to 3.2 where the graph as written stays within 0.25 of its FP32-remainder twin. Q/DQ graphs run as
+# written; graphs without Q/DQ are untouched by it.
+DISABLED_OPTIMIZERS = ["WeightBiasQuantization"]
 
 
 class OnnxRuntimeBackend(BackendBase):
@@ -36,16 +43,12 @@ class OnnxRuntimeBackend(BackendBase):
         options.add_session_config_entry("session.set_denormal_as_zero", "1" if flush_denormal else "0")
         self.threads, self.flush_denormal = threads, flush_denormal
         try:
-            self.session: Any = ort.InferenceSession(str(path), sess_options=options, providers=wanted)
-            props = self.session.get_modelmeta().custom_metadata_map
-            if props.get(ORT_DISABLED_OPTIMIZERS_KEY):  # graph passes that miscompute this graph: again without them
-                disabled = props[ORT_DISABLED_OPTIMIZERS_KEY].split(",")
-                self.session = ort.InferenceSession(
-                    str(path), sess_options=options, providers=wanted, disabled_optimizers=disabled
-                )
+            self.session: Any = ort.InferenceSession(
+                str(path), sess_options=options, providers=wanted, disabled_optimizers=DISABLED_OPTIMIZERS
+            )
         except Exception as exc:
             raise SegdeployError(f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from None
-        self.meta, self.precision = read_onnx_metadata(props, path)
+        self.meta, self.precision = read_onnx_metadata(self.session.get_modelmeta().custom_metadata_map, path)
         graph_input = self.session.get_inputs()[0]
         self.input_name = graph_input.name
         dims = [d if isinstance(d, int) else None for d in graph_input.shape]

@@ -153,6 +153,21 @@ class TensorRTBackend(BackendBase):
             return int(self.trt.engine.device_memory_size_v2)
         return int(self.trt.engine.device_memory_size)
 
+    def layer_information(self) -> str:
+        """The engine inspector's JSON of every layer (IEngineInspector, TensorRT >= 8.2). The execution
+        context is bound to the profile's opt shape first: without a context whose input shapes are all
+        set, the inspector shows dynamic dimensions as -1 and no formats (IEngineInspector::
+        setExecutionContext). The inspector is released before leaving, with the context current."""
+        self.check_open()
+        with self.cuda.current():
+            self._bind(self.manifest.profile.opt)
+            inspector = self.trt.engine.create_engine_inspector()
+            try:
+                inspector.execution_context = self.trt.context
+                return str(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
+            finally:
+                del inspector
+
     def _prepare(self, frames: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(self.meta.feed(frames), dtype=self.inputs.dtype)
 

@@ -219,7 +219,9 @@ def _measure(backends: list[Backend], frames: np.ndarray, config: BenchConfig) -
     return samples
 
 
-def run_bench(artifacts: list[Path], config: BenchConfig, log: Any = print) -> BenchReport:
+def measure(artifacts: list[Path], config: BenchConfig, log: Any = print) -> tuple[BenchConfig, list[BenchRow]]:
+    """Open every artifact (and variant), check it takes every shape, and time them all interleaved; the
+    config comes back with its shapes filled in (none asked for: the first artifact's recipe input size)."""
     if not artifacts:
         raise SegdeployError("bench needs at least one artifact")
     for artifact in artifacts:
@@ -230,14 +232,13 @@ def run_bench(artifacts: list[Path], config: BenchConfig, log: Any = print) -> B
         torch.set_num_threads(config.threads)
     with contextlib.ExitStack() as opened:
         backends = [opened.enter_context(b) for path in artifacts for b in config.open(path)]
-        if not config.shapes:  # no shape asked for: the first artifact's recipe input size
+        if not config.shapes:
             config = dataclasses.replace(config, shapes=[backends[0].meta.recipe.input_size])
         for backend in backends:  # the shapes every artifact takes and, to compare like with like, that
             exported = AcceptedShapes.of_export(backend.meta.recipe.export)  # its model was exported for
             for height, width in config.shapes:
                 for accepted in (backend.accepted_shapes(), exported):
                     accepted.check_size(config.batch, height, width, backend.label)
-        machine = {**machine_info(), "sgemm_gflops": round(sgemm_gflops(), 1), "torch_threads": torch.get_num_threads()}
         rng = np.random.default_rng(config.seed)
         rows = []
         for height, width in config.shapes:
@@ -264,6 +265,13 @@ def run_bench(artifacts: list[Path], config: BenchConfig, log: Any = print) -> B
                         backend.settings(),
                     )
                 )
+    return config, rows
+
+
+def run_bench(artifacts: list[Path], config: BenchConfig, log: Any = print) -> BenchReport:
+    """`measure`, with the machine it ran on, its CPU's matrix-product rate and, per artifact, peak memory."""
+    config, rows = measure(artifacts, config, log)
+    machine = {**machine_info(), "sgemm_gflops": round(sgemm_gflops(), 1), "torch_threads": torch.get_num_threads()}
     memory = {}
     if config.memory:
         from .memory import peak_memory

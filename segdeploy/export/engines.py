@@ -19,15 +19,19 @@ def build_engines(
     log: Callable[[str], None],
     progress: Callable[[Path], AbstractContextManager[Progress]],
 ) -> list[BuildResult] | None:
-    """Build each graph as it is typed (FP32, FP16, Q/DQ INT8), one after the other, with `progress(graph)`
-    showing the builder's phases; None when TensorRT or a CUDA binding is missing (the ONNX models stand alone)."""
+    """Build each graph as it is typed (FP32, FP16, one Q/DQ INT8 graph: versions.graphs_to_build), one after
+    the other, with `progress(graph)` showing the builder's phases; None when TensorRT or a CUDA binding is
+    missing (the ONNX models stand alone)."""
     if not tensorrt_available():
         return None
+    import tensorrt as trt
+
     from ..tensorrt.build import build_engine
     from ..tensorrt.options import BuildOptions
+    from ..tensorrt.versions import TrtVersion, graphs_to_build
 
     results = []
-    for graph in graphs:
+    for graph in graphs_to_build(TrtVersion.parse(trt.__version__), graphs):
         with progress(graph) as update:
             results.append(build_engine(graph, options=BuildOptions(force=force), log=log, progress=update))
     return results

@@ -31,10 +31,11 @@ class ExportResult:
     int8: Int8Result | None = None
 
     def check_int8_gate(self) -> None:
-        """Fail (exit code 1) when the INT8 graph stays above its mIoU-drop gate."""
-        if self.int8 is not None and not self.int8.within:
+        """Fail (exit code 1) when either INT8 graph (FP32 or FP16 remainder) stays above its mIoU-drop gate."""
+        if self.int8 is not None and self.int8.worst_drop > self.int8.max_drop:
+            worst = INT8.graph_file if self.int8.worst_drop == self.int8.drop else INT8.strongly_typed_file
             raise SegdeployError(
-                f"{self.reduced[INT8.graph_file]}: INT8 mIoU drop {self.int8.drop:.4f} stays above "
+                f"{self.reduced[worst]}: INT8 mIoU drop {self.int8.worst_drop:.4f} stays above "
                 f"{self.int8.max_drop} even with {len(self.int8.excluded)} nodes in float",
                 exit_code=1,
             )
@@ -67,7 +68,7 @@ def export_artifacts(
     require_folder(out_dir)
     targets = [out_dir / FP32.graph_file, out_dir / "model.pt", out_dir / NAME]
     targets += [out_dir / FP16.graph_file] if precision.fp16 else []
-    targets += [out_dir / INT8.graph_file] if precision.calibration is not None else []
+    targets += [out_dir / INT8.graph_file, out_dir / INT8.strongly_typed_file] if precision.calibration else []
     refuse_overwrite(targets, force)
     if checkpoint is not None:
         network, meta, _ = load_model(checkpoint, recipe)

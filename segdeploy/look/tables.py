@@ -7,6 +7,7 @@ from typing import Any
 
 from ..bench.runner import BenchReport
 from ..models.info import ModelFacts
+from ..tensorrt.inspection import EngineLayers
 from .compare import CompareReport
 from .document import Table
 
@@ -45,7 +46,12 @@ def int8_summary(guard: dict[str, Any]) -> str:
     return (
         f"INT8 ({guard['method']} calibration): val mIoU {guard['int8_miou']:.4f} against FP32 "
         f"{guard['fp32_miou']:.4f}, drop {guard['miou_drop']:+.5f} (allowed {guard['max_miou_drop']}), "
-        f"{len(guard['kept_in_float'])} nodes kept in float."
+        f"{len(guard['kept_in_float'])} nodes kept in float"
+        + (
+            f"; with the float remainder in FP16 {guard['fp16_remainder_miou']:.4f}."
+            if guard.get("fp16_remainder_miou") is not None
+            else "."
+        )
     )
 
 
@@ -92,6 +98,18 @@ def bench_table(report: BenchReport) -> Table:
         ["artifact", "precision", "shape", *stats, "img/s", "prep", "infer", "post", "GFLOP/s", "vs first"],
         rows,
         f"bench on {report.machine.get('cpu')} ({report.machine.get('cores')} cores), times in ms",
+    )
+
+
+def engine_layers_table(layers: EngineLayers) -> Table:
+    """Every layer of an engine with its type and the precisions of its inputs and outputs."""
+    return Table(
+        ["layer", "type", "precision", "inputs", "outputs"],
+        [
+            [layer.name, layer.kind, layer.precision, ", ".join(layer.inputs) or "-", ", ".join(layer.outputs) or "-"]
+            for layer in layers.layers
+        ],
+        f"{layers.engine.name}: {len(layers.layers)} layers, as TensorRT's engine inspector reports them",
     )
 
 

@@ -10,10 +10,14 @@ from onnxconverter_common import float16
 
 from ..errors import SegdeployError
 from ..files import atomic_path
+from .qdq_report import WEIGHTED_OP_TYPES
 
 # Ops left in float32, and why:
-#   Resize/Upsample: the final upsampling of logits decides the class map at every boundary pixel;
-#     bilinear weights in float16 shift ties, and ONNX Runtime's CPU provider has no float16 Resize.
+#   Resize/Upsample of the logits, interpolating (linear, cubic) with no weighted op after them: the final
+#     upsampling decides the class map at every boundary pixel, and bilinear weights in float16 shift ties.
+#     Resizes of features (DeepLabv3+'s decoder, LR-ASPP's head) feed a convolution that rounds its
+#     input anyway, and nearest-neighbour ones (U-Net's decoder) only copy values: those convert, so a
+#     TensorRT engine does not move the decoder's largest tensors in float32.
 #   ReduceMean/ReduceSum/GlobalAveragePool: ASPP's image pooling and the squeeze-excite blocks of
 #     MobileNetV3 sum over all pixels, which loses precision (and can overflow) in float16.
 #   Softmax/LogSoftmax/Exp/Pow/Sqrt/Div: exponentials and roots overflow float16's 65504 range.
@@ -38,24 +42,60 @@ FP16_BLOCK_LIST = sorted(
 )
 
 
+RESIZE_OPS = ("Resize", "Upsample")
+
+
 def convert_fp16(source: Path, target: Path, block_list: list[str] | None = None) -> list[str]:
     """Write a float16 copy of `source` whose inputs and outputs keep the FP32 model's types.
     Returns the op types actually kept in float32."""
-    blocked = FP16_BLOCK_LIST if block_list is None else block_list
     model = onnx.load(str(source))
+    converted, kept = fp16_model(model, source, block_list)
+    with atomic_path(target) as tmp:
+        onnx.save(converted, str(tmp))
+        onnx.checker.check_model(str(tmp))
+    return kept
+
+
+def fp16_model(
+    model: onnx.ModelProto, source: Path, block_list: list[str] | None = None
+) -> tuple[onnx.ModelProto, list[str]]:
+    """`model` with its float tensors in float16 except the ops of `block_list` [FP16_BLOCK_LIST], I/O types
+    kept; and the op types kept in float32. Q/DQ nodes convert too: their scales become float16 (opset >= 19)."""
+    blocked = FP16_BLOCK_LIST if block_list is None else block_list
+    interpolating = _logit_resizes(model) if set(RESIZE_OPS) & set(blocked) else []
+    ops = [op for op in blocked if op not in RESIZE_OPS]
     try:
         with warnings.catch_warnings():  # one warning per tiny weight flushed to float16's 1e-7 floor
             warnings.simplefilter("ignore", UserWarning)
-            converted = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=blocked)
+            converted = float16.convert_float_to_float16(
+                model, keep_io_types=True, op_block_list=ops, node_block_list=interpolating
+            )
     except Exception as exc:
         raise SegdeployError(f"{source}: float16 conversion failed ({str(exc).splitlines()[0]})") from None
     _retarget_casts(converted)
     _restore_output_types(converted, model)
-    with atomic_path(target) as tmp:
-        onnx.save(converted, str(tmp))
-        onnx.checker.check_model(str(tmp))
-    present = {node.op_type for node in model.graph.node}
-    return sorted(present & set(blocked))
+    kept = {n.op_type for n in model.graph.node if n.op_type in ops or n.name in interpolating}
+    return converted, sorted(kept)
+
+
+def _logit_resizes(model: onnx.ModelProto) -> list[str]:
+    """Interpolating Resize/Upsample nodes with no weighted op downstream (nodes are in topological order)."""
+    feeds_weighted: dict[str, bool] = {}
+    for node in reversed(model.graph.node):
+        weighted = node.op_type in WEIGHTED_OP_TYPES or any(feeds_weighted.get(o, False) for o in node.output)
+        for name in node.input:
+            feeds_weighted[name] = feeds_weighted.get(name, False) or weighted
+    return [
+        n.name
+        for n in model.graph.node
+        if n.op_type in RESIZE_OPS
+        and _mode(n) != b"nearest"
+        and not any(feeds_weighted.get(o, False) for o in n.output)
+    ]
+
+
+def _mode(node: onnx.NodeProto) -> bytes:
+    return next((a.s for a in node.attribute if a.name == "mode"), b"nearest")  # ONNX's default mode
 
 
 def _retarget_casts(converted: onnx.ModelProto) -> None:

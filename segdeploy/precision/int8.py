@@ -34,7 +34,7 @@ from ..files import atomic_path
 from ..libraries import quiet_logs
 from ..meta import ModelMeta
 from .qdq_placement import place_for_tensorrt
-from .qdq_report import WEIGHTED_OP_TYPES
+from .qdq_report import WEIGHTED_OP_TYPES, structure_problems
 
 QUANTIZED_OP_TYPES = ["Conv", "ConvTranspose", "Gemm", "MatMul", "Add"]
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
@@ -143,7 +143,8 @@ def quantize(
 
 
 def qdq_violations(path: Path) -> list[str]:
-    """Every way the graph breaks the Q/DQ rules TensorRT needs; empty when it is fine."""
+    """Every way the graph breaks the Q/DQ rules TensorRT needs, or fuses badly (qdq_report.structure_problems);
+    empty when it is fine."""
     model = onnx.load(str(path))
     problems = []
     opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
@@ -184,7 +185,11 @@ def qdq_violations(path: Path) -> list[str]:
                         problems.append(f"{node.name}: weight of {consumer.op_type} not per-channel on axis {expected}")
         elif scale.size != 1:
             problems.append(f"{node.name}: activation scale is not per-tensor")
-    return problems
+        if scale.dtype == np.float16 and opset < 19:
+            problems.append(
+                f"{node.name}: float16 scale at opset {opset} (QuantizeLinear/DequantizeLinear take it from 19)"
+            )
+    return problems + structure_problems(model)
 
 
 def quantized_node_names(path: Path) -> list[str]:

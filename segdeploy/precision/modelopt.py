@@ -6,9 +6,12 @@ environment the user names (--modelopt-python, SEGDEPLOY_MODELOPT_PYTHON), on th
 frames of the same calibration set, preprocessed here as for our quantizer and handed over as an .npz.
 The arguments are those of that CLI's parser (modelopt/onnx/quantization/__main__.py in NVIDIA/Model-Optimizer,
 0.47): int8 with `max` (our minmax) or `entropy` calibration (it has no percentile), --calibration_eps cpu,
---high_precision_dtype fp16 (its default: the float remainder in FP16, opset raised to 19 or more for FP16
-scales), --dq_only (weights stored as int8 with a DequantizeLinear, as ours are), --nodes_to_exclude
-(regular expressions) for the nodes the accuracy guard keeps in float.
+--dq_only (weights stored as int8 with a DequantizeLinear, as ours are), --nodes_to_exclude (regular
+expressions) for the nodes the accuracy guard keeps in float, and --high_precision_dtype fp32: this is
+model.int8.onnx, the FP32-remainder graph the guard measures; its FP16-remainder twin for TensorRT >= 10
+comes from the same converter as ours (precision/int8_fp16.py), so the two quantizers differ only in their
+Q/DQ placement and scales. ModelOpt writes opset 19 whatever --opset says (measured with 0.47), so its
+model.int8.onnx is past what TensorRT 8.x parses (opset 17).
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..artifacts.metadata import ORT_DISABLED_OPTIMIZERS_KEY
 from ..errors import SegdeployError
 from ..files import atomic_path
 from .int8 import FrameFeed
@@ -48,12 +50,8 @@ def last_line(text: str) -> str:
 
 
 def finish_graph(source: Path, target: Path) -> None:
-    """Copy ModelOpt's graph without the initializers no node reads (its first scales and zero points, which
-    ONNX Runtime warns about at every load) and, where its Q/DQ scales are float16, with the metadata that
-    has segdeploy's ONNX Runtime backend skip WeightBiasQuantization. That pass (graph level 1,
-    microsoft/onnxruntime PR #22889) turns a Conv/Gemm's float bias into int32 at the scale input scale x
-    weight scale, computed in the scales' type: in float16, bias / scale overflows and the outputs are
-    garbage (a tiny U-Net: 51% of labels agree with FP32 instead of 97%; ONNX Runtime 1.24 and 1.32)."""
+    """Copy ModelOpt's graph without the initializers no node reads: its first scales and zero points,
+    which ONNX Runtime warns about at every load."""
     import onnx
 
     def reads(graph: onnx.GraphProto) -> set[str]:
@@ -69,9 +67,6 @@ def finish_graph(source: Path, target: Path) -> None:
     kept = [t for t in graph.initializer if t.name in read]
     del graph.initializer[:]
     graph.initializer.extend(kept)
-    half = {t.name for t in kept if t.data_type == onnx.TensorProto.FLOAT16}
-    if any(n.op_type == "DequantizeLinear" and n.input[1] in half for n in graph.node):
-        model.metadata_props.add(key=ORT_DISABLED_OPTIMIZERS_KEY, value="WeightBiasQuantization")
     onnx.save(model, str(target))
 
 
@@ -125,7 +120,7 @@ class ModelOpt:
             args = [
                 "--onnx_path", str(graph), "--quantize_mode", "int8", "--calibration_method", method,
                 "--calibration_data_path", str(data), "--calibration_shapes", f"{feed.input_name}:{shape}",
-                "--calibration_eps", "cpu", "--high_precision_dtype", "fp16", "--dq_only",
+                "--calibration_eps", "cpu", "--high_precision_dtype", "fp32", "--dq_only",
                 "--output_path", str(output), "--log_level", "ERROR",
             ]  # fmt: skip
             if exclude:

@@ -16,12 +16,14 @@ from ..data.calibration import CalibrationSet, check_calibration_options, check_
 from ..data.dataset import SegmentationSplit
 from ..data.spec import load_dataset_spec
 from ..errors import SegdeployError
+from ..evaluate import evaluate
 from ..libraries import library_versions
 from ..meta import CHANNELS, ModelMeta
-from ..precisions import FP16, INT8, Precision
+from ..precisions import FP16, FP32, INT8, Precision
 from ..tensorrt.profiles import input_profile
 from .fp16 import convert_fp16, io_types
 from .int8 import CALIBRATION_METHODS, QUANTIZED_OP_TYPES, qdq_violations
+from .int8_fp16 import write_int8_fp16
 from .modelopt import NO_PYTHON, QUANTIZERS, ModelOpt, check_method
 from .qdq_report import QdqReport, qdq_report
 from .sensitivity import Int8Result, guarded_int8
@@ -146,9 +148,54 @@ def dequantized_op_types(path: Path) -> list[str]:
     return sorted({n.op_type for n in nodes if n.op_type != "QuantizeLinear" and dequantized & set(n.input)})
 
 
+def _int8_entry(
+    path: Path, fp32: Path, meta: ModelMeta, modelopt: ModelOpt | None, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """What every INT8 graph's manifest entry holds: description, quantizer, Q/DQ rule check, structure, probe."""
+    report = opt_shape_report(path, meta)
+    for line in report.lines():
+        log(line)
+    return {
+        **describe_onnx(path, INT8),
+        "quantizer": quantizer_entry(modelopt),
+        "quantized_op_types": QUANTIZED_OP_TYPES if modelopt is None else dequantized_op_types(path),
+        "qdq_rules_violations": qdq_violations(path),
+        "qdq_structure": report.to_dict(),
+        **_probe(fp32, path, meta, INT8),
+    }
+
+
+def write_int8_for_tensorrt(
+    int8: Path,
+    fp32: Path,
+    meta: ModelMeta,
+    result: Int8Result,
+    inputs: Int8Inputs,
+    log: Callable[[str], None],
+) -> tuple[Path, dict[str, Any]]:
+    """model.int8-fp16.onnx from the guarded model.int8.onnx, its val mIoU measured like the guard's."""
+    target = fp32.with_name(INT8.strongly_typed_file)
+    kept = write_int8_fp16(int8, target)
+    stamp_metadata(target, meta, INT8.name)
+    with open_backend(target) as backend:
+        miou = evaluate(backend, inputs.val).miou()
+    result.fp16_remainder_miou = miou
+    log(f"int8 with FP16 remainder: val mIoU {miou:.4f} (drop {result.fp32_miou - miou:+.4f})")
+    entry = {
+        **_int8_entry(target, fp32, meta, inputs.modelopt, log),
+        "float_remainder": FP16.name,
+        "kept_in_float32": kept,
+        "built_from": int8.name,
+        "val_miou": miou,
+        "miou_drop": result.fp32_miou - miou,
+    }
+    return target, entry
+
+
 def write_int8(
     fp32: Path, meta: ModelMeta, options: PrecisionOptions, inputs: Int8Inputs, log: Callable[[str], None]
-) -> tuple[Path, dict[str, Any], Int8Result]:
+) -> tuple[dict[str, dict[str, Any]], Int8Result]:
+    """model.int8.onnx (FP32 remainder, guarded) and model.int8-fp16.onnx beside `fp32`: entries by file name."""
     calibration, val = inputs.calibration, inputs.val
     max_drop = meta.recipe.tolerance.int8.miou_delta if options.max_miou_drop is None else options.max_miou_drop
     target = fp32.with_name(INT8.graph_file)
@@ -160,25 +207,21 @@ def write_int8(
         requantize=None if modelopt is None else modelopt.quantizer(options.method),
     )  # fmt: skip
     stamp_metadata(target, meta, INT8.name)
-    report = opt_shape_report(target, meta)
-    for line in report.lines():
-        log(line)
+    log(f"wrote {target}")
+    twin, twin_entry = write_int8_for_tensorrt(target, fp32, meta, result, inputs, log)
+    log(f"wrote {twin} (float remainder in FP16, for TensorRT >= 10)")
     entry = {
-        **describe_onnx(target, INT8),
+        **_int8_entry(target, fp32, meta, modelopt, log),
+        "float_remainder": FP32.name,
         "calibration": {
             "set": str(calibration.directory),
             "images": len(calibration.ids),
             "method": options.method,
             "dataset": str(calibration.dataset),
         },
-        "quantizer": quantizer_entry(modelopt),
-        "quantized_op_types": QUANTIZED_OP_TYPES if modelopt is None else dequantized_op_types(target),
-        "qdq_rules_violations": qdq_violations(target),
-        "qdq_structure": report.to_dict(),
         "accuracy_guard": {**result.to_dict(), "val_split": options.val_split},
-        **_probe(fp32, target, meta, INT8),
     }
-    return target, entry, result
+    return {target.name: entry, twin.name: twin_entry}, result
 
 
 def add_precisions(
@@ -197,7 +240,6 @@ def add_precisions(
         entries[target.name] = entry
         log(f"wrote {target} (float32 kept for: {', '.join(entry['kept_in_float32']) or 'nothing'})")
     if int8 is not None:
-        target, entry, int8_result = write_int8(fp32, meta, options, int8, log)
-        entries[target.name] = entry
-        log(f"wrote {target}")
+        written, int8_result = write_int8(fp32, meta, options, int8, log)
+        entries.update(written)
     return entries, int8_result

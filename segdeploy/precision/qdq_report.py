@@ -80,63 +80,97 @@ def _float_bytes(path: Path, model: onnx.ModelProto, input_shape: tuple[int, ...
     return sizes
 
 
+class QdqGraph:
+    """Who produces and who reads each tensor of a Q/DQ graph, and what its Q/DQ pairs say."""
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        self.nodes = list(model.graph.node)
+        self.initializers = {t.name: t for t in model.graph.initializer}
+        self.producer = {out: node for node in self.nodes for out in node.output}
+        self.consumers: dict[str, list[onnx.NodeProto]] = {}
+        for node in self.nodes:
+            for name in node.input:
+                self.consumers.setdefault(name, []).append(node)
+
+    def dequantized(self, name: str) -> bool:
+        source = self.producer.get(name)
+        return source is not None and source.op_type == "DequantizeLinear"
+
+    def scale_of(self, name: str) -> tuple[float, ...] | None:
+        source = self.producer.get(name)
+        if source is None or source.op_type != "DequantizeLinear" or source.input[1] not in self.initializers:
+            return None
+        return tuple(numpy_helper.to_array(self.initializers[source.input[1]]).ravel().tolist())
+
+    def quantized_after(self, name: str) -> bool:
+        return any(c.op_type == "QuantizeLinear" for c in self.consumers.get(name, []))
+
+    def fused(self, name: str) -> bool:
+        readers = self.consumers.get(name, [])
+        return bool(readers) and all(r.op_type in EPILOGUE_OP_TYPES for r in readers)
+
+    def output_qdq(self, name: str) -> bool:
+        """`name` is quantized for a node that is neither a weighted op nor an Add."""
+        dqs = [
+            d
+            for q in self.consumers.get(name, [])
+            if q.op_type == "QuantizeLinear"
+            for d in self.consumers.get(q.output[0], [])
+        ]
+        readers = [r for d in dqs for r in self.consumers.get(d.output[0], [])]
+        return any(r.op_type not in (*WEIGHTED_OP_TYPES, "Add") for r in readers)
+
+    def of_type(self, *op_types: str) -> list[onnx.NodeProto]:
+        return [n for n in self.nodes if n.op_type in op_types]
+
+    def unequal_concat(self, node: onnx.NodeProto) -> bool:
+        scales = [self.scale_of(i) for i in node.input]
+        return any(s is not None for s in scales) and len(set(scales)) > 1
+
+
+def structure_problems(model: onnx.ModelProto) -> list[str]:
+    """The placements TensorRT fuses badly, by node: output Q/DQ on weighted ops, Adds with both inputs
+    quantized, quantized Concats whose inputs do not share one scale."""
+    view = QdqGraph(model)
+    return [
+        *(
+            f"{n.name}: {n.op_type} output carries Q/DQ"
+            for n in view.of_type(*WEIGHTED_OP_TYPES)
+            if view.output_qdq(n.output[0])
+        ),
+        *(
+            f"{n.name}: Add with both inputs quantized"
+            for n in view.of_type("Add")
+            if all(map(view.dequantized, n.input))
+        ),
+        *(f"{n.name}: Concat inputs with unequal scales" for n in view.of_type("Concat") if view.unequal_concat(n)),
+    ]
+
+
 def qdq_report(path: Path, input_shape: tuple[int, ...]) -> QdqReport:
     """The structure of the Q/DQ graph at `path`, activation sizes at `input_shape` (the recipe's opt shape)."""
     model = onnx.load(str(path))
-    nodes = list(model.graph.node)
-    initializers = {t.name: t for t in model.graph.initializer}
-    producer = {out: node for node in nodes for out in node.output}
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for node in nodes:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-
-    def dequantized(name: str) -> bool:
-        source = producer.get(name)
-        return source is not None and source.op_type == "DequantizeLinear"
-
-    def scale_of(name: str) -> tuple[float, ...] | None:
-        source = producer.get(name)
-        if source is None or source.op_type != "DequantizeLinear" or source.input[1] not in initializers:
-            return None
-        return tuple(numpy_helper.to_array(initializers[source.input[1]]).ravel().tolist())
-
-    def quantized_after(name: str) -> bool:
-        return any(c.op_type == "QuantizeLinear" for c in consumers.get(name, []))
-
-    def fused(name: str) -> bool:
-        readers = consumers.get(name, [])
-        return bool(readers) and all(r.op_type in EPILOGUE_OP_TYPES for r in readers)
-
-    def output_qdq(name: str) -> bool:
-        """`name` is quantized for a node that is neither a weighted op nor an Add."""
-        dqs = [
-            d for q in consumers.get(name, []) if q.op_type == "QuantizeLinear" for d in consumers.get(q.output[0], [])
-        ]
-        readers = [r for d in dqs for r in consumers.get(d.output[0], [])]
-        return any(r.op_type not in (*WEIGHTED_OP_TYPES, "Add") for r in readers)
-
-    weighted = [n for n in nodes if n.op_type in WEIGHTED_OP_TYPES]
-    adds = [sum(dequantized(i) for i in n.input) for n in nodes if n.op_type == "Add"]
-    concats = [[scale_of(i) for i in n.input] for n in nodes if n.op_type == "Concat"]
+    view = QdqGraph(model)
+    weighted = view.of_type(*WEIGHTED_OP_TYPES)
+    adds = [sum(view.dequantized(i) for i in n.input) for n in view.of_type("Add")]
     sizes = _float_bytes(path, model, input_shape)
     outside = {
         out
-        for node in nodes
+        for node in view.nodes
         if node.op_type not in (*QDQ_OP_TYPES, "Constant")
         for out in node.output
-        if out not in initializers and not quantized_after(out) and not fused(out)
+        if out not in view.initializers and not view.quantized_after(out) and not view.fused(out)
     }
     return QdqReport(
         weighted_ops=len(weighted),
         weighted_ops_fully_quantized=sum(
-            len(n.input) > 1 and dequantized(n.input[0]) and dequantized(n.input[1]) for n in weighted
+            len(n.input) > 1 and view.dequantized(n.input[0]) and view.dequantized(n.input[1]) for n in weighted
         ),  # fmt: skip
-        weighted_outputs_with_qdq=sum(output_qdq(n.output[0]) for n in weighted),
+        weighted_outputs_with_qdq=sum(view.output_qdq(n.output[0]) for n in weighted),
         adds_one_quantized=adds.count(1),
         adds_two_quantized=adds.count(2),
-        concats_unequal_scales=sum(any(s is not None for s in c) and len(set(c)) > 1 for c in concats),
+        concats_unequal_scales=sum(view.unequal_concat(n) for n in view.of_type("Concat")),
         float_activation_bytes=sum(sizes.get(name, 0) for name in outside),
-        casts=sum(n.op_type == "Cast" for n in nodes),
+        casts=len(view.of_type("Cast")),
         input_shape=list(input_shape),
     )

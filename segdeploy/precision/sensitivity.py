@@ -45,10 +45,17 @@ class Int8Result:
     excluded: list[str] = field(default_factory=list)
     ranking: list[LayerSensitivity] = field(default_factory=list)
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    fp16_remainder_miou: float | None = None  # model.int8-fp16.onnx's val mIoU, once written
 
     @property
     def drop(self) -> float:
         return self.fp32_miou - self.int8_miou
+
+    @property
+    def worst_drop(self) -> float:
+        """The larger drop of the two INT8 graphs (FP32 and FP16 remainder)."""
+        twin = self.fp32_miou - self.fp16_remainder_miou if self.fp16_remainder_miou is not None else self.drop
+        return max(self.drop, twin)
 
     @property
     def within(self) -> bool:
@@ -60,6 +67,7 @@ class Int8Result:
             "fp32_miou": self.fp32_miou,
             "int8_miou": self.int8_miou,
             "miou_drop": self.drop,
+            "fp16_remainder_miou": self.fp16_remainder_miou,
             "max_miou_drop": self.max_drop,
             "within_tolerance": self.within,
             "kept_in_float": self.excluded,

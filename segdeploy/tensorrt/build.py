@@ -24,7 +24,7 @@ from ..data.calibration import CalibrationSet, check_compatible, load_calibratio
 from ..errors import SegdeployError
 from ..files import refuse_overwrite, write_atomic, write_json
 from ..meta import CHANNELS, ModelMeta
-from ..precisions import FP16, OBEY
+from ..precisions import FP16, INT8, OBEY
 from .calibration_key import cache_path, calibration_key, reusable
 from .constraints import LayerFacts, fp32_layers
 from .feeding import batch_count, calibration_batches
@@ -40,6 +40,7 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class BuildResult:
+    onnx: Path  # the graph it was built from
     engine: Path
     sidecar: Path
     plan: BuildPlan
@@ -68,12 +69,14 @@ def default_engine_path(onnx_path: Path, precision: str | None = None) -> Path:
     return onnx_path.with_suffix(f".flags-{precision}.plan" if precision else ".plan")
 
 
-def _graph_facts(onnx_path: Path) -> tuple[ModelMeta, str]:
+def _graph_facts(onnx_path: Path) -> tuple[ModelMeta, str, int]:
+    """The model's metadata, the graph's precision and its opset."""
     try:
         model = onnx.load(str(onnx_path), load_external_data=False)
     except Exception as exc:
         raise SegdeployError(f"{onnx_path}: not a readable ONNX model ({str(exc).splitlines()[0]})") from None
-    return read_onnx_metadata({p.key: p.value for p in model.metadata_props}, onnx_path)
+    meta, precision = read_onnx_metadata({p.key: p.value for p in model.metadata_props}, onnx_path)
+    return meta, precision, max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
 
 
 def _dims(shape: tuple[int, ...]) -> trt.Dims:
@@ -191,6 +194,11 @@ class _Job:
     def configure(self, profile: InputProfile, timing_path: Path) -> None:
         options = self.options
         self.config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, options.workspace_mb << 20)
+        # IBuilderConfig.profiling_verbosity (TensorRT >= 8.2: every version segdeploy builds with): DETAILED
+        # keeps each layer's type, tactic and tensor formats in the plan, which IEngineInspector reports
+        # (`segdeploy inspect`); the default LAYER_NAMES_ONLY leaves it names only (developer guide, "Engine
+        # Inspector"). The cost is that metadata in the plan file; NVTX ranges cost only under a profiler.
+        self.config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
         for flag in self.plan.builder_flags:
             self.config.set_flag(getattr(trt.BuilderFlag, flag))
         if self.config.add_optimization_profile(_add_profile(self.builder, profile)) < 0:
@@ -249,9 +257,14 @@ def build_engine(
     verify_artifact(onnx_path)
     engine_path = engine_path or default_engine_path(onnx_path, options.precision)
     refuse_overwrite([engine_path, sidecar_path(engine_path)], options.force)
-    meta, graph_precision = _graph_facts(onnx_path)
+    meta, graph_precision, opset = _graph_facts(onnx_path)
     version = TrtVersion.parse(trt.__version__)
-    plan = plan_build(version, graph_precision, options.precision, str(onnx_path), options.dla_core is not None)
+    plan = plan_build(version, graph_precision, options.precision, str(onnx_path), options.dla_core is not None, opset)
+    if plan.mode == "strongly-typed" and onnx_path.name == INT8.graph_file:
+        log(
+            f"note: {onnx_path.name} keeps its float remainder in FP32, which a strongly typed build obeys; "
+            f"{INT8.strongly_typed_file} beside it has it in FP16"
+        )
     calibration = None
     if plan.calibrate:
         if options.calibration is None:
@@ -295,6 +308,7 @@ def build_engine(
         "timing_cache": str(timing_path),
         "build_seconds": round(seconds, 1),
         "fp32_pinned_layers": pinned,
+        "profiling_verbosity": "DETAILED",
     }
     if calibrated is not None and calibration is not None:
         settings["calibration"] = {
@@ -308,4 +322,4 @@ def build_engine(
     write_json(sidecar_path(engine_path), manifest)
     register_engine(engine_path, onnx_path, plan.precision)
     calibration_cache = calibrated.cache if calibrated is not None else None
-    return BuildResult(engine_path, sidecar_path(engine_path), plan, seconds, timing_path, calibration_cache)
+    return BuildResult(onnx_path, engine_path, sidecar_path(engine_path), plan, seconds, timing_path, calibration_cache)

@@ -16,7 +16,7 @@ from typing import Any
 from ..artifacts.manifest import NAME, describe_file, read_manifest, write_manifest
 from ..cuda.driver import GpuFacts
 from ..errors import SegdeployError
-from ..files import read_json, sha256_of
+from ..files import read_json, sha256_of, write_json
 from ..meta import ModelMeta
 from .profiles import InputProfile
 from .versions import BuildPlan
@@ -165,3 +165,11 @@ def register_engine(engine_path: Path, onnx_path: Path, precision: str) -> None:
         "sidecar": sidecar_path(engine_path).name,
     }
     write_manifest(folder, manifest)
+
+
+def add_to_sidecar(engine: Path, key: str, value: Any) -> None:
+    """Record `value` under `key` in the engine's sidecar manifest: what was learned after its build."""
+    path = sidecar_path(engine)
+    raw = read_json(path)
+    raw[key] = value
+    write_json(path, raw)

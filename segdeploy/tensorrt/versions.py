@@ -9,6 +9,10 @@
 - With builder flags, tensor types are only hints: a build that enables FP16 also sets
   OBEY_PRECISION_CONSTRAINTS (8.2-10.x) so the layers segdeploy pins to FP32 (constraints.py) stay there.
   A strongly typed network obeys its types and takes no precision flags.
+- The ONNX parser of TensorRT 8.5/8.6 takes operators up to opset 17 (onnx-tensorrt's operators.md for
+  release/8.5-GA and 8.6: "supports operators up to Opset 17"; 9.2 reached 19). The INT8 graph with its
+  float remainder in FP16 (model.int8-fp16.onnx, opset 19 for FP16 Q/DQ scales) is for TensorRT >= 10;
+  8.x builds model.int8.onnx with the INT8 and FP16 flags, which gives its remainder FP16 too.
 - DLA (Jetson AGX/NX Xavier and Orin): TensorRT 10.x does not run strongly typed networks on DLA, so a
   DLA build takes the builder-flag path on every version that has it; TensorRT 11 has neither builder
   precision flags nor GPU_FALLBACK, so DLA is refused there.
@@ -18,9 +22,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import SegdeployError
-from ..precisions import FP32, PRECISIONS, REDUCED
+from ..precisions import FP32, INT8, PRECISIONS, REDUCED
 
 OLDEST = (8, 5)
 
@@ -57,6 +62,11 @@ class TrtVersion:
         return self.major < 10
 
     @property
+    def max_opset(self) -> int | None:
+        """The newest ONNX opset the bundled parser takes, where segdeploy's graphs can exceed it."""
+        return 17 if self.major < 10 else None
+
+    @property
     def progress_monitor(self) -> bool:
         """IBuilderConfig.progress_monitor / IProgressMonitor exist from TensorRT 10.0."""
         return self.major >= 10
@@ -74,10 +84,10 @@ class BuildPlan:
 
 
 def plan_build(
-    version: TrtVersion, graph_precision: str, request: str | None, subject: str, dla: bool = False
+    version: TrtVersion, graph_precision: str, request: str | None, subject: str, dla: bool = False, opset: int = 17
 ) -> BuildPlan:
-    """The build for a graph of `graph_precision` ("fp32", "fp16", "int8" for Q/DQ). `request` is None to
-    build the graph as it is typed, or "fp16"/"int8" for the builder-flag path from an FP32 graph."""
+    """The build for a graph of `graph_precision` ("fp32", "fp16", "int8" for Q/DQ) at `opset`. `request` is
+    None to build the graph as it is typed, or "fp16"/"int8" for the builder-flag path from an FP32 graph."""
     if dla and (request or graph_precision) == FP32.name:
         raise SegdeployError(
             f"{subject}: DLA runs FP16 and INT8 only; build model.fp16.onnx, or this graph with --fp16"
@@ -92,6 +102,12 @@ def plan_build(
         raise SegdeployError(
             f"{subject}: TensorRT {version} has no DLA support (no builder precision flags or GPU_FALLBACK); "
             "DLA engines need TensorRT 8.5-10.x (JetPack 5 or 6)"
+        )
+    if version.max_opset is not None and opset > version.max_opset:
+        alternative = f"; build {INT8.graph_file} beside it" if graph_precision == INT8.name else ""
+        raise SegdeployError(
+            f"{subject}: opset {opset}, and TensorRT {version}'s ONNX parser takes opsets up to "
+            f"{version.max_opset}{alternative} (or export with --opset {version.max_opset})"
         )
     network = ("EXPLICIT_BATCH",) if version.explicit_batch_flag else ()
     if request is None:
@@ -114,3 +130,13 @@ def plan_build(
         )
     wanted = requestable[request]
     return BuildPlan("builder-flags", wanted.name, network, wanted.request_flags, wanted.calibrates)
+
+
+def graphs_to_build(version: TrtVersion, graphs: list[Path], dla: bool = False) -> list[Path]:
+    """Of an export's graphs, the ones to build on `version`: one INT8 graph, the FP16-remainder twin where
+    builds are strongly typed, model.int8.onnx (flags INT8 + FP16) where they are not."""
+    names = {graph.name for graph in graphs}
+    if INT8.graph_file not in names or INT8.strongly_typed_file not in names:
+        return graphs
+    skip = INT8.graph_file if version.strongly_typed and not dla else INT8.strongly_typed_file
+    return [graph for graph in graphs if graph.name != skip]
