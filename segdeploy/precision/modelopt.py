@@ -132,6 +132,6 @@ class ModelOpt:
             )  # fmt: skip
             if done.returncode != 0 or not output.is_file():
                 reason = last_line(done.stderr or done.stdout)
-                raise SegdeployError(f"{source.name}: ModelOpt {self.version} quantization failed ({reason})")
+                raise SegdeployError(f"{self.python}: ModelOpt {self.version} quantization failed ({reason})")
             with atomic_path(target) as tmp:
                 finish_graph(output, tmp)
