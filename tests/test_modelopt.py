@@ -181,3 +181,38 @@ def test_real_modelopt_exports_a_tiny_unet(world, tmp_path, runner):
     assert abs(twin["miou_drop"]) < 0.05  # the FP16-remainder twin as written, not as ORT's bias pass breaks it
     assert entry["qdq_structure"]["weighted_ops_fully_quantized"] >= 1 and "Conv" in entry["quantized_op_types"]
     assert abs(entry["accuracy_guard"]["miou_drop"]) < 0.05
+
+
+def test_a_resize_with_its_own_scales_keeps_them_float32_in_float16(tmp_path):
+    """ModelOpt's graphs give each Resize its own scales constant; the FP16 conversion must leave them
+    float32 (Resize takes no other type), or ONNX Runtime refuses the FP16-remainder twin."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from segdeploy.precision.fp16 import fp16_model
+
+    def scales(name: str) -> onnx.NodeProto:
+        value = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), name)
+        return helper.make_node("Constant", [], [name], name=f"{name}_constant", value=value)
+
+    weight = numpy_helper.from_array(np.ones((2, 2, 1, 1), np.float32), "w")
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c1"], name="conv1"),
+        scales("s1"),
+        helper.make_node("Resize", ["c1", "", "s1"], ["r1"], name="decoder", mode="linear"),
+        helper.make_node("Conv", ["r1", "w"], ["c2"], name="conv2"),
+        scales("s2"),
+        helper.make_node("Resize", ["c2", "", "s2"], ["y"], name="logits", mode="linear"),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 16, 16])], [weight],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    converted, kept = fp16_model(model, tmp_path / "g.onnx")
+    path = tmp_path / "g16.onnx"
+    onnx.save(converted, str(path))
+    assert kept == ["Resize"]  # the logits' upsampling; the decoder's runs in float16 with float32 scales
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert session.run(None, {"x": np.ones((1, 2, 4, 4), np.float32)})[0].shape == (1, 2, 16, 16)
