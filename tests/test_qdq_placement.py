@@ -80,6 +80,12 @@ class _Feed:
     def rewind(self) -> None:
         self.served = 0
 
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self.served = start_index  # one pass over all frames: stride() is their count
+
+    def stride(self) -> int:
+        return len(self.frames)
+
 
 def test_gemm_weights_follow_trans_b_and_conv_transpose_weights_are_per_tensor(tmp_path):
     rng = np.random.default_rng(1)
@@ -129,3 +135,21 @@ def test_rule_check_refuses_float16_scales_below_opset_19(tmp_path):
             tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float16), tensor.name))
     onnx.save(model, str(tmp_path / "half.onnx"))
     assert any("float16 scale at opset 17" in p for p in qdq_violations(tmp_path / "half.onnx"))
+
+
+def test_calibration_feed_serves_strided_passes():
+    from segdeploy.precision.int8 import FrameFeed
+
+    feed = FrameFeed.__new__(FrameFeed)
+    feed.calibration, feed.meta, feed.input_name = None, None, "x"
+    for count, stride in [(32, 4), (9, 3), (7, 1), (8, 4), (10, 2)]:
+        feed.frames = list(range(count))
+        feed.rewind()
+        assert feed.stride() == stride
+    feed.frames = list(range(8))
+    feed.calibration = type("Set", (), {"feed": staticmethod(lambda frames, io: frames)})()
+    feed.meta = type("Meta", (), {"io": None})()
+    feed.set_range(4, 8)
+    assert [feed.get_next()["x"] for _ in range(4)] == [4, 5, 6, 7] and feed.get_next() is None
+    feed.rewind()
+    assert feed.get_next()["x"] == 0

@@ -207,9 +207,6 @@ def write_int8(
         requantize=None if modelopt is None else modelopt.quantizer(options.method),
     )  # fmt: skip
     stamp_metadata(target, meta, INT8.name)
-    log(f"wrote {target}")
-    twin, twin_entry = write_int8_for_tensorrt(target, fp32, meta, result, inputs, log)
-    log(f"wrote {twin} (float remainder in FP16, for TensorRT >= 10)")
     entry = {
         **_int8_entry(target, fp32, meta, modelopt, log),
         "float_remainder": FP32.name,
@@ -219,8 +216,11 @@ def write_int8(
             "method": options.method,
             "dataset": str(calibration.dataset),
         },
-        "accuracy_guard": {**result.to_dict(), "val_split": options.val_split},
     }
+    log(f"wrote {target}")
+    twin, twin_entry = write_int8_for_tensorrt(target, fp32, meta, result, inputs, log)
+    log(f"wrote {twin} (float remainder in FP16, for TensorRT >= 10)")
+    entry["accuracy_guard"] = {**result.to_dict(), "val_split": options.val_split}  # with the twin's mIoU
     return {target.name: entry, twin.name: twin_entry}, result
 
 
