@@ -128,6 +128,16 @@ def export(
     int8: Annotated[bool, typer.Option("--int8", help="Also write model.int8.onnx (Q/DQ); needs --calib.")] = False,
     calib: Annotated[Path | None, typer.Option(help="Calibration set folder (segdeploy calibrate).")] = None,
     calib_method: Annotated[str, typer.Option(help="minmax, entropy or percentile.")] = "entropy",
+    quantizer: Annotated[
+        str, typer.Option(help="INT8 quantizer: ours (ONNX Runtime) or modelopt (NVIDIA ModelOpt's ONNX PTQ).")
+    ] = "ours",
+    modelopt_python: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="SEGDEPLOY_MODELOPT_PYTHON",
+            help="Python of a separate virtual environment with nvidia-modelopt[onnx], for --quantizer modelopt.",
+        ),
+    ] = None,
     max_miou_drop: Annotated[float | None, typer.Option(help="INT8 accuracy guard [recipe tolerance.int8].")] = None,
     val_split: Annotated[str, typer.Option(help="Split of the calibration data set for the INT8 guard.")] = "val",
     sensitivity: Annotated[
@@ -152,7 +162,9 @@ def export(
     from .meta import IOSpec
     from .precision.pipeline import PrecisionOptions
 
-    precision = PrecisionOptions.from_flags(fp16, int8, calib, calib_method, max_miou_drop, val_split, sensitivity)
+    precision = PrecisionOptions.from_flags(
+        fp16, int8, calib, calib_method, max_miou_drop, val_split, sensitivity, quantizer, modelopt_python
+    )
     result = export_artifacts(
         recipe, checkpoint, out, IOSpec(fold_preprocess, argmax), force, pretrained, precision, _say, opset,
         model=model, encoder=encoder,

@@ -12,10 +12,11 @@ calibration set, {images} the data set's image folder, {img} one of its images. 
 before the command runs: bytes, text, or a maker function. Rows that exit 0 name the paths under {tmp}
 they may write, and their fragment must appear on stdout.
 
-225 rows. The first 215 were run on 0d85a41, before issue 13's fixes: 91 of them failed (tracebacks,
+231 rows. The first 215 were run on 0d85a41, before issue 13's fixes: 91 of them failed (tracebacks,
 overwritten or half-written files, wrong or missing messages; `predict --size 8192` ran out of memory).
 The 6 `py:` rows added when option checks moved into the library check that the Python API gives the
-CLI's messages. The 4 `inspect` rows came with that command.
+CLI's messages. The 4 `inspect` rows came with that command, the 6 `--quantizer`/`--modelopt-python` rows
+with the ModelOpt quantizer (issue 15).
 """
 
 from __future__ import annotations
@@ -147,6 +148,12 @@ def _onnx_without_metadata(path: Path, ctx: dict[str, Path]) -> None:
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
 
 
+def _no_modelopt(path: Path, ctx: dict[str, Path]) -> None:
+    """An interpreter whose environment has no nvidia-modelopt: every call fails as the version probe would."""
+    path.write_text('#!/bin/sh\necho "PackageNotFoundError: nvidia-modelopt" >&2\nexit 1\n')
+    path.chmod(0o755)
+
+
 def _calibration_copy(path: Path, ctx: dict[str, Path]) -> None:
     shutil.copytree(ctx["calib"], path)
 
@@ -274,6 +281,7 @@ BINARY = {"mask_encoding": "binary", **_classes([0, 0, 0], [1, 1, 1], names="a b
 _DS = "calibrate --data {bad_data} --num 8 --out {tmp}/cal"  # the cheapest full read of a data set
 _TRAIN = "train {recipe} --data {data} --out {tmp}/run"
 _EXPORT = "export {recipe} --out {tmp}/e"
+_MODELOPT = _EXPORT + " --int8 --calib {calib} --quantizer modelopt"
 _BENCH = "bench {onnx} --iterations 2 --warmup 0 --no-memory"
 _PREDICT = "predict {onnx} {img} --out {tmp}/p"
 _TAMPERED_ONNX = {"x": _export_copy(lambda f: _flip_last_byte(f / "model.onnx"))}
@@ -481,6 +489,26 @@ CASES: list[Case] = [
     Case("export --calib size misfit", "export unet --out {tmp}/e --int8 --calib {calib}", "does not fit"),
     Case("export --max-miou-drop -1", _EXPORT + " --int8 --calib {calib} --max-miou-drop -1", "--max-miou-drop"),
     Case("export --val-split", _EXPORT + " --int8 --calib {calib} --val-split test", "no split 'test'"),
+    Case("export --quantizer typo", _EXPORT + " --int8 --calib {calib} --quantizer modelop", "--quantizer 'modelop'"),
+    Case("export --quantizer without --int8", _EXPORT + " --quantizer modelopt", "only used with --int8"),
+    Case("export --modelopt-python missing", _MODELOPT + " --modelopt-python {tmp}/nope", "cannot run it"),
+    Case(
+        "export --modelopt-python not a program",
+        _MODELOPT + " --modelopt-python {tmp}/py",
+        "cannot run it",
+        files={"py": b"not a program"},
+    ),
+    Case(
+        "export --modelopt-python without ModelOpt",
+        _MODELOPT + " --modelopt-python {tmp}/py",
+        "no nvidia-modelopt",
+        files={"py": _no_modelopt},
+    ),
+    Case(
+        "export --quantizer modelopt percentile",
+        _MODELOPT + " --modelopt-python {tmp}/nope --calib-method percentile",  # refused before any probe
+        "minmax or entropy only",
+    ),
     Case("export --checkpoint missing", _EXPORT + " --checkpoint {tmp}/none.pt", "checkpoint not found"),
     Case(
         "export --checkpoint garbage",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import onnx
+from onnx import numpy_helper
 from onnxconverter_common import float16
 
 from ..errors import SegdeployError
@@ -73,6 +75,7 @@ def fp16_model(
     except Exception as exc:
         raise SegdeployError(f"{source}: float16 conversion failed ({str(exc).splitlines()[0]})") from None
     _retarget_casts(converted)
+    _float_resize_scales(converted)
     _restore_output_types(converted, model)
     kept = {n.op_type for n in model.graph.node if n.op_type in ops or n.name in interpolating}
     return converted, sorted(kept)
@@ -96,6 +99,24 @@ def _logit_resizes(model: onnx.ModelProto) -> list[str]:
 
 def _mode(node: onnx.NodeProto) -> bytes:
     return next((a.s for a in node.attribute if a.name == "mode"), b"nearest")  # ONNX's default mode
+
+
+def _float_resize_scales(converted: onnx.ModelProto) -> None:
+    """Resize takes its `scales` (input 2) as float32 only (the ONNX operator spec: tensor(float)), but the
+    converter halves every float constant of a node it converts. It gets away with it only where the
+    constant is shared with a blocked node; ModelOpt's graphs give each Resize its own copy. Back to float32."""
+    scales = {n.input[2] for n in converted.graph.node if n.op_type == "Resize" and len(n.input) > 2 and n.input[2]}
+    tensors = [t for t in converted.graph.initializer if t.name in scales]
+    tensors += [
+        a.t for n in converted.graph.node if n.op_type == "Constant" and n.output[0] in scales for a in n.attribute
+        if a.name == "value"
+    ]  # fmt: skip
+    for tensor in tensors:
+        if tensor.data_type == onnx.TensorProto.FLOAT16:
+            tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float32), tensor.name))
+    for value in converted.graph.value_info:
+        if value.name in scales and value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16:
+            value.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
 
 
 def _retarget_casts(converted: onnx.ModelProto) -> None:

@@ -17,12 +17,14 @@ from ..data.dataset import SegmentationSplit
 from ..data.spec import load_dataset_spec
 from ..errors import SegdeployError
 from ..evaluate import evaluate
+from ..libraries import library_versions
 from ..meta import CHANNELS, ModelMeta
 from ..precisions import FP16, FP32, INT8, Precision
 from ..tensorrt.profiles import input_profile
 from .fp16 import convert_fp16, io_types
 from .int8 import CALIBRATION_METHODS, QUANTIZED_OP_TYPES, qdq_violations
 from .int8_fp16 import write_int8_fp16
+from .modelopt import NO_PYTHON, QUANTIZERS, ModelOpt, check_method
 from .qdq_report import QdqReport, qdq_report
 from .sensitivity import Int8Result, guarded_int8
 
@@ -35,6 +37,8 @@ class PrecisionOptions:
     max_miou_drop: float | None = None  # default: the recipe's tolerance.int8.miou_delta (the table's INT8 gate)
     val_split: str = "val"
     always_rank: bool = False  # run the per-layer sensitivity analysis even when INT8 is within bounds
+    quantizer: str = "ours"  # or "modelopt": NVIDIA ModelOpt's ONNX PTQ, run by `modelopt_python`
+    modelopt_python: Path | None = None
 
     @classmethod
     def from_flags(
@@ -46,12 +50,22 @@ class PrecisionOptions:
         max_miou_drop: float | None = None,
         val_split: str = "val",
         always_rank: bool = False,
+        quantizer: str = "ours",
+        modelopt_python: Path | None = None,
     ) -> PrecisionOptions:
-        """From the command line's terms: --int8 with --calib, and a known --calib-method."""
+        """From the command line's terms: --int8 with --calib, a known --calib-method and --quantizer."""
         check_calibration_options(int8, calibration)
         if method not in CALIBRATION_METHODS:
             raise SegdeployError(f"--calib-method '{method}': choose {', '.join(CALIBRATION_METHODS)}")
-        return cls(fp16, calibration, method, max_miou_drop, val_split, always_rank)
+        if quantizer not in QUANTIZERS:
+            raise SegdeployError(f"--quantizer '{quantizer}': choose {' or '.join(QUANTIZERS)}")
+        if quantizer != "ours" and not int8:
+            raise SegdeployError(f"--quantizer {quantizer} is only used with --int8")
+        if quantizer == "modelopt":
+            check_method(method)
+            if modelopt_python is None:
+                raise SegdeployError(NO_PYTHON)
+        return cls(fp16, calibration, method, max_miou_drop, val_split, always_rank, quantizer, modelopt_python)
 
 
 def _probe(fp32: Path, other: Path, meta: ModelMeta, kind: Precision) -> dict[str, Any]:
@@ -88,6 +102,7 @@ class Int8Inputs:
 
     calibration: CalibrationSet
     val: SegmentationSplit
+    modelopt: ModelOpt | None = None  # --quantizer modelopt: the interpreter that runs it
 
 
 def check_precision_inputs(meta: ModelMeta, options: PrecisionOptions) -> Int8Inputs | None:
@@ -96,12 +111,16 @@ def check_precision_inputs(meta: ModelMeta, options: PrecisionOptions) -> Int8In
         raise SegdeployError(f"--max-miou-drop {options.max_miou_drop}: expected a fraction from 0 to 1")
     if options.calibration is None:
         return None
+    modelopt = None
+    if options.quantizer == "modelopt":
+        check_method(options.method)
+        modelopt = ModelOpt.find(options.modelopt_python)
     calibration = load_calibration_set(options.calibration)
     check_compatible(calibration, meta, input_channels=CHANNELS)
     spec = load_dataset_spec(calibration.dataset)
     if spec.num_classes != meta.num_classes:
         raise SegdeployError(f"{calibration.dataset}: {spec.num_classes} classes, the model has {meta.num_classes}")
-    return Int8Inputs(calibration, SegmentationSplit(spec, options.val_split))
+    return Int8Inputs(calibration, SegmentationSplit(spec, options.val_split), modelopt)
 
 
 def opt_shape_report(path: Path, meta: ModelMeta) -> QdqReport:
@@ -112,14 +131,34 @@ def opt_shape_report(path: Path, meta: ModelMeta) -> QdqReport:
     return qdq_report(path, input_profile(meta, name).opt)
 
 
-def _int8_entry(path: Path, fp32: Path, meta: ModelMeta, log: Callable[[str], None]) -> dict[str, Any]:
-    """What every INT8 graph's manifest entry holds: description, Q/DQ rule check, structure, probe."""
+def quantizer_entry(modelopt: ModelOpt | None) -> dict[str, str]:
+    """Which quantizer wrote the INT8 graph, and the version of the library that did the work."""
+    if modelopt is None:
+        return {"name": "ours", "library": "onnxruntime", "version": library_versions()["onnxruntime"]}
+    python = str(modelopt.python)
+    return {"name": "modelopt", "library": "nvidia-modelopt", "version": modelopt.version, "python": python}
+
+
+def dequantized_op_types(path: Path) -> list[str]:
+    """The op types that read a DequantizeLinear output: what the quantizer chose to quantize."""
+    import onnx
+
+    nodes = onnx.load(str(path), load_external_data=False).graph.node
+    dequantized = {out for n in nodes if n.op_type == "DequantizeLinear" for out in n.output}
+    return sorted({n.op_type for n in nodes if n.op_type != "QuantizeLinear" and dequantized & set(n.input)})
+
+
+def _int8_entry(
+    path: Path, fp32: Path, meta: ModelMeta, modelopt: ModelOpt | None, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """What every INT8 graph's manifest entry holds: description, quantizer, Q/DQ rule check, structure, probe."""
     report = opt_shape_report(path, meta)
     for line in report.lines():
         log(line)
     return {
         **describe_onnx(path, INT8),
-        "quantized_op_types": QUANTIZED_OP_TYPES,
+        "quantizer": quantizer_entry(modelopt),
+        "quantized_op_types": QUANTIZED_OP_TYPES if modelopt is None else dequantized_op_types(path),
         "qdq_rules_violations": qdq_violations(path),
         "qdq_structure": report.to_dict(),
         **_probe(fp32, path, meta, INT8),
@@ -127,18 +166,23 @@ def _int8_entry(path: Path, fp32: Path, meta: ModelMeta, log: Callable[[str], No
 
 
 def write_int8_for_tensorrt(
-    int8: Path, fp32: Path, meta: ModelMeta, result: Int8Result, val: SegmentationSplit, log: Callable[[str], None]
+    int8: Path,
+    fp32: Path,
+    meta: ModelMeta,
+    result: Int8Result,
+    inputs: Int8Inputs,
+    log: Callable[[str], None],
 ) -> tuple[Path, dict[str, Any]]:
     """model.int8-fp16.onnx from the guarded model.int8.onnx, its val mIoU measured like the guard's."""
     target = fp32.with_name(INT8.strongly_typed_file)
     kept = write_int8_fp16(int8, target)
     stamp_metadata(target, meta, INT8.name)
     with open_backend(target) as backend:
-        miou = evaluate(backend, val).miou()
+        miou = evaluate(backend, inputs.val).miou()
     result.fp16_remainder_miou = miou
     log(f"int8 with FP16 remainder: val mIoU {miou:.4f} (drop {result.fp32_miou - miou:+.4f})")
     entry = {
-        **_int8_entry(target, fp32, meta, log),
+        **_int8_entry(target, fp32, meta, inputs.modelopt, log),
         "float_remainder": FP16.name,
         "kept_in_float32": kept,
         "built_from": int8.name,
@@ -155,12 +199,16 @@ def write_int8(
     calibration, val = inputs.calibration, inputs.val
     max_drop = meta.recipe.tolerance.int8.miou_delta if options.max_miou_drop is None else options.max_miou_drop
     target = fp32.with_name(INT8.graph_file)
+    modelopt = inputs.modelopt
+    if modelopt is not None:
+        log(f"int8: quantizing with NVIDIA ModelOpt {modelopt.version} ({modelopt.python})")
     result = guarded_int8(
-        fp32, target, meta, calibration, options.method, max_drop, val, always_rank=options.always_rank, log=log
-    )
+        fp32, target, meta, calibration, options.method, max_drop, val, always_rank=options.always_rank, log=log,
+        requantize=None if modelopt is None else modelopt.quantizer(options.method),
+    )  # fmt: skip
     stamp_metadata(target, meta, INT8.name)
     entry = {
-        **_int8_entry(target, fp32, meta, log),
+        **_int8_entry(target, fp32, meta, modelopt, log),
         "float_remainder": FP32.name,
         "calibration": {
             "set": str(calibration.directory),
@@ -170,7 +218,7 @@ def write_int8(
         },
     }
     log(f"wrote {target}")
-    twin, twin_entry = write_int8_for_tensorrt(target, fp32, meta, result, val, log)
+    twin, twin_entry = write_int8_for_tensorrt(target, fp32, meta, result, inputs, log)
     log(f"wrote {twin} (float remainder in FP16, for TensorRT >= 10)")
     entry["accuracy_guard"] = {**result.to_dict(), "val_split": options.val_split}  # with the twin's mIoU
     return {target.name: entry, twin.name: twin_entry}, result

@@ -22,6 +22,9 @@ from ..meta import ModelMeta
 from ..precisions import FP32, INT8
 from .int8 import FrameFeed, prepare, qdq_violations, quantize, quantized_node_names, scratch_dir
 
+# Another quantizer (precision/modelopt.py): prepared graph, target, calibration frames, nodes kept in float.
+Requantize = Callable[[Path, Path, FrameFeed, list[str]], None]
+
 
 @dataclass(frozen=True)
 class LayerSensitivity:
@@ -117,9 +120,11 @@ def guarded_int8(
     val: SegmentationSplit,
     always_rank: bool = False,
     log: Callable[[str], None] = print,
+    requantize: Requantize | None = None,
 ) -> Int8Result:
-    """Quantize `fp32` to `target`; while the val mIoU drop exceeds `max_drop`, keep the most harmful
-    nodes (by one-at-a-time sensitivity) in float, doubling their number each round."""
+    """Quantize `fp32` to `target` (with ours, or `requantize`); while the val mIoU drop exceeds `max_drop`,
+    keep the most harmful nodes (by one-at-a-time sensitivity, measured with ours) in float, doubling their
+    number each round. Our graph must follow the Q/DQ rules; another quantizer's breaches are only reported."""
     with scratch_dir() as scratch:
         work = Path(scratch)
         prepared, attempt, cache = work / "prepared.onnx", work / "attempt.onnx", work / "ranges.json"
@@ -131,7 +136,10 @@ def guarded_int8(
             fp32_miou = evaluate(backend, val).miou()
 
         def attempt_with(excluded: list[str]) -> float:
-            quantize(prepared, attempt, feed, method, cache, exclude=excluded)
+            if requantize is None:
+                quantize(prepared, attempt, feed, method, cache, exclude=excluded)
+            else:
+                requantize(prepared, attempt, feed, excluded)
             stamp_metadata(attempt, meta, INT8.name)
             with open_backend(attempt) as backend:
                 return evaluate(backend, val).miou()
@@ -153,7 +161,7 @@ def guarded_int8(
                     f"(drop {result.drop:+.4f})"
                 )
                 count *= 2
-        violations = qdq_violations(attempt)
+        violations = qdq_violations(attempt) if requantize is None else []
         if violations:
             raise SegdeployError(f"{target}: Q/DQ graph breaks TensorRT's rules: {violations[0]}")
         with atomic_path(target) as tmp:
