@@ -96,3 +96,30 @@ def test_report_counts_a_hand_built_graph(tmp_path):
 def test_report_refuses_an_input_shape_of_the_wrong_rank(tmp_path):
     with pytest.raises(SegdeployError, match="qdq.onnx: input x has 4 dimensions, not 3"):
         qdq_report(_graph(tmp_path), (1, 4, 4))
+
+
+def test_a_shape_reading_a_quantized_conv_output_is_no_output_qdq(tmp_path):
+    """LR-ASPP's head: conv -> Q/DQ -> next conv, and Shape of the same DQ (it sizes a Resize)."""
+    weight = numpy_helper.from_array(np.ones((2, 2, 1, 1), np.float32), "W")
+    nodes = [
+        helper.make_node("Conv", ["x", "W"], ["c1"], name="conv1"),
+        *_qdq("c1d", "c1"),
+        helper.make_node("Conv", ["c1d", "W"], ["y"], name="conv2"),
+        helper.make_node("Shape", ["c1d"], ["shape"], name="shape"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "shape",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 4, 4]),
+            helper.make_tensor_value_info("shape", TensorProto.INT64, [4]),
+        ],
+        [
+            weight,
+            numpy_helper.from_array(np.array(0, np.int8), "zp"),
+            numpy_helper.from_array(np.array(0.1, np.float32), "s_c1d"),
+        ],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "m.onnx"))
+    assert qdq_report(tmp_path / "m.onnx", (1, 2, 4, 4)).weighted_outputs_with_qdq == 0

@@ -164,9 +164,15 @@ def quantize(
 
 
 def qdq_violations(path: Path) -> list[str]:
-    """Every way the graph breaks the Q/DQ rules TensorRT needs, or fuses badly (qdq_report.structure_problems);
-    empty when it is fine."""
+    """Every way the graph breaks the Q/DQ rules TensorRT needs (rule_violations), or fuses badly
+    (qdq_report.structure_problems); empty when it is fine."""
     model = onnx.load(str(path))
+    return rule_violations(model) + structure_problems(model)
+
+
+def rule_violations(model: onnx.ModelProto) -> list[str]:
+    """The Q/DQ rules TensorRT refuses or misbuilds without: opset, constant symmetric int8 zero points and
+    scales, per-tensor activations, per-channel weights on the right axis, float16 scales from opset 19."""
     problems = []
     opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     if opset < 13:
@@ -210,7 +216,7 @@ def qdq_violations(path: Path) -> list[str]:
             problems.append(
                 f"{node.name}: float16 scale at opset {opset} (QuantizeLinear/DequantizeLinear take it from 19)"
             )
-    return problems + structure_problems(model)
+    return problems
 
 
 def quantized_node_names(path: Path) -> list[str]:

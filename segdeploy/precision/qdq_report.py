@@ -124,10 +124,11 @@ class QdqGraph:
         return not all(self._fusing_reader(r) for r in readers)
 
     def _fusing_reader(self, node: onnx.NodeProto) -> bool:
-        """A weighted op, an Add, or an op Q/DQ commutes with whose output is quantized again."""
+        """A weighted op, an Add, an op Q/DQ commutes with whose output is quantized again, or a Shape (it
+        reads no values: LR-ASPP's head sizes a Resize by the low-level features)."""
         if node.op_type in COMMUTING_OP_TYPES:
             return self.quantized_after(node.output[0])
-        return node.op_type in (*WEIGHTED_OP_TYPES, "Add")
+        return node.op_type in (*WEIGHTED_OP_TYPES, "Add", "Shape")
 
     def of_type(self, *op_types: str) -> list[onnx.NodeProto]:
         return [n for n in self.nodes if n.op_type in op_types]

@@ -20,7 +20,7 @@ from ..evaluate import evaluate
 from ..files import atomic_path
 from ..meta import ModelMeta
 from ..precisions import FP32, INT8
-from .int8 import FrameFeed, prepare, qdq_violations, quantize, quantized_node_names, scratch_dir
+from .int8 import FrameFeed, prepare, quantize, quantized_node_names, rule_violations, scratch_dir
 
 # Another quantizer (precision/modelopt.py): prepared graph, target, calibration frames, nodes kept in float.
 Requantize = Callable[[Path, Path, FrameFeed, list[str]], None]
@@ -161,7 +161,7 @@ def guarded_int8(
                     f"(drop {result.drop:+.4f})"
                 )
                 count *= 2
-        violations = qdq_violations(attempt) if requantize is None else []
+        violations = rule_violations(onnx.load(str(attempt))) if requantize is None else []
         if violations:
             raise SegdeployError(f"{target}: Q/DQ graph breaks TensorRT's rules: {violations[0]}")
         with atomic_path(target) as tmp:
