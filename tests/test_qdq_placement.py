@@ -205,3 +205,38 @@ def test_qdq_is_repeated_through_ops_that_commute_with_it(tmp_path):
         ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0] for p in (before, after)
     )
     np.testing.assert_array_equal(first, second)
+
+
+def test_hardswish_keeps_its_input_float_and_counts_as_an_epilogue(tmp_path):
+    """conv -> Q/DQ -> {HardSigmoid -> Q/DQ, Mul}: ORT's quantized Mul of x and HardSigmoid(x). After the pass
+    x and the gate reach the Mul in float, x is fused into the conv, and the product is quantized for conv2."""
+    parts = [_qdq("xd", "x", 0.02), _qdq("cd", "c", 0.05), _qdq("gd", "g", 1 / 127), _qdq("hd", "h", 0.04)]
+    weight = numpy_helper.from_array(np.full((2, 2, 1, 1), 0.5, np.float32), "w")
+    nodes = [
+        *parts[0][0],
+        helper.make_node("Conv", ["xd", "w"], ["c"], name="conv1"),
+        *parts[1][0],
+        helper.make_node("HardSigmoid", ["cd"], ["g"], alpha=1 / 6, name="gate"),
+        *parts[2][0],
+        helper.make_node("Mul", ["cd", "gd"], ["h"], name="hardswish"),
+        *parts[3][0],
+        helper.make_node("Conv", ["hd", "w"], ["y"], name="conv2"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "hardswish",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 4, 4])],
+        [numpy_helper.from_array(np.array(0, np.int8), "zp"), weight] + [s for _, s in parts],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    before, after = tmp_path / "before.onnx", tmp_path / "after.onnx"
+    onnx.save(model, str(before))
+    place_for_tensorrt(model)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(after))
+    nodes_by_name = {n.name: n for n in model.graph.node}
+    assert list(nodes_by_name["hardswish"].input) == ["c", "g"] and list(nodes_by_name["gate"].input) == ["c"]
+    first, second = qdq_report(before, (1, 2, 4, 4)), qdq_report(after, (1, 2, 4, 4))
+    assert (first.weighted_outputs_with_qdq, second.weighted_outputs_with_qdq) == (1, 0)
+    assert second.float_activation_bytes == 2 * 4 * 4 * 4  # y only: c, g fused into conv1, h quantized

@@ -6,10 +6,14 @@ What is quantized (TensorRT's explicit-quantization placement, as NVIDIA ModelOp
   OpTypesToExcludeOutputQuantization): output Q/DQ rounds twice and can block fusion.
 - Residual Adds: one input only, the residual (skip) branch; the other, a conv's output, stays float so
   TensorRT fuses the Add into that conv (qdq_placement, after quantization). No Q/DQ on the Add's output.
+- Quantizable ops TensorRT runs INT8 between a DQ and a Q (its fusions of DQ -> op -> Q): the inputs of
+  Mul (squeeze-excite scaling), GlobalAveragePool and AveragePool, outputs again left to their readers.
+  Inside x * HardSigmoid(x), HardSwish as ONNX Runtime's pre-processing decomposes it, x stays float:
+  no Q/DQ between a conv and its activation (qdq_placement).
 - Concat: where all its inputs are quantized they share one scale, the largest; where some are float, all
   are (qdq_placement). A Q/DQ after MaxPool, Concat or a nearest Resize (ops that commute with it) is
   repeated on their inputs at its scale, so TensorRT runs them INT8 and the convs before them write INT8.
-  Interpolating Resize, average pooling and the logits stay float: the graph output is FP32 before argmax.
+  Interpolating Resize and the logits stay float: the graph output is FP32 before argmax.
 - Symmetric int8 (zero point 0), activations per tensor, opset >= 13. Weights per output channel: axis 0
   for Conv, Gemm's by transB (0 when B is transposed, else 1), 1 for MatMul. ConvTranspose weights per
   tensor on every TensorRT version: its kernels take per-channel scales only on axis 0, the input channels,
@@ -38,7 +42,7 @@ from ..meta import ModelMeta
 from .qdq_placement import place_for_tensorrt
 from .qdq_report import WEIGHTED_OP_TYPES, structure_problems
 
-QUANTIZED_OP_TYPES = ["Conv", "ConvTranspose", "Gemm", "MatMul", "Add"]
+QUANTIZED_OP_TYPES = ["Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Mul", "GlobalAveragePool", "AveragePool"]
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 # ONNX Runtime's calibrators keep every intermediate output of every frame until ranges are computed: 32
 # frames of a U-Net at 480x640 took 14.6 GB and were killed on a 23 GiB machine. With CalibStridedMinMax

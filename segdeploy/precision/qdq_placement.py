@@ -4,6 +4,7 @@
   preferably a weighted op's output, goes in float so TensorRT fuses it into that conv as its epilogue.
 - The quantized inputs of a Concat share one scale, the largest (it covers every input's range); a Concat
   with some float inputs gets float on all of them, and the Q after it (if any) sets one scale for all.
+- x * HardSigmoid(x) (HardSwish, decomposed) takes x in float: no Q/DQ between a conv and its activation.
 - A Q/DQ whose input comes from an op that commutes with quantization (MaxPool, Concat, nearest Resize:
   they pick, copy or stack values, so Q(op(x)) = op(Q(x)) at one scale) is repeated, same scale, on that
   op's data inputs: DQ -> op -> Q with equal scales is what TensorRT fuses into an INT8 op, and the
@@ -143,6 +144,27 @@ def _through_commuting_ops(model: onnx.ModelProto) -> None:
             break
 
 
+def _float_inside_hardswish(model: onnx.ModelProto) -> None:
+    """x * HardSigmoid(x) is HardSwish as ONNX Runtime's pre-processing decomposes it: quantizing the
+    Mul's inputs put a Q/DQ on x, between a conv and its activation, where TensorRT fuses neither. x goes
+    in float to both; the product is quantized where its readers need it."""
+    view = _Graph(model)
+
+    def unquantized(name: str) -> str:
+        pair = view.pair(name)
+        return name if pair is None else pair[0].input[0]
+
+    for node in model.graph.node:
+        if node.op_type != "Mul" or len(node.input) != 2:
+            continue
+        for index in (0, 1):
+            x, gate_output = unquantized(node.input[index]), unquantized(node.input[1 - index])
+            gate = view.producer.get(gate_output)
+            if gate is not None and gate.op_type == "HardSigmoid" and unquantized(gate.input[0]) == x:
+                node.input[index], node.input[1 - index], gate.input[0] = x, gate_output, x
+                break
+
+
 def _drop_unused(model: onnx.ModelProto) -> None:
     """Q/DQ nodes nothing reads any more, then initializers nothing reads."""
     graph = model.graph
@@ -166,5 +188,6 @@ def place_for_tensorrt(model: onnx.ModelProto) -> None:
     repeated through the ops that commute with it."""
     _one_quantized_input_per_add(model)
     _shared_concat_scales(model)
+    _float_inside_hardswish(model)
     _drop_unused(model)
     _through_commuting_ops(model)

@@ -7,7 +7,7 @@ feeds the next conv, the residual input or such an op on its way to them is the 
 Adds with one or two quantized inputs (TensorRT fuses conv + add when only the residual input is),
 quantized Concats whose inputs do not share one scale, the bytes of float activations that no Q/DQ pair
 touches at a given input shape (what TensorRT writes in float: tensors read only by a pointwise epilogue
-it fuses into the producer, an activation or Add, are not counted), and Casts.
+it fuses into the producer, an activation, an Add or HardSwish's x * HardSigmoid(x), are not counted), and Casts.
 """
 
 from __future__ import annotations
@@ -109,8 +109,20 @@ class QdqGraph:
         return any(c.op_type == "QuantizeLinear" for c in self.consumers.get(name, []))
 
     def fused(self, name: str) -> bool:
+        """Read only by pointwise epilogues TensorRT fuses into the producer: activations, Adds, and the Mul
+        of x * HardSigmoid(x) (HardSwish as ONNX Runtime's pre-processing decomposes it)."""
         readers = self.consumers.get(name, [])
-        return bool(readers) and all(r.op_type in EPILOGUE_OP_TYPES for r in readers)
+        return bool(readers) and all(r.op_type in EPILOGUE_OP_TYPES or self._hardswish(r) for r in readers)
+
+    def _hardswish(self, node: onnx.NodeProto) -> bool:
+        """A Mul of x and HardSigmoid(x)."""
+        if node.op_type != "Mul" or len(node.input) != 2:
+            return False
+        gates = [self.producer.get(name) for name in node.input]
+        return any(
+            g is not None and g.op_type == "HardSigmoid" and g.input[0] == node.input[1 - i]
+            for i, g in enumerate(gates)
+        )
 
     def output_qdq(self, name: str) -> bool:
         """`name` is quantized for a node that does not fuse it (_fusing_reader)."""
