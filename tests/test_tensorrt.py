@@ -105,6 +105,8 @@ def test_build_plan_refusals(version, graph, request_, fragment):
 def test_tensorrt_8_refuses_graphs_above_opset_17_and_points_to_model_int8():
     with pytest.raises(SegdeployError, match=r"opset 19.*up to 17; build model\.int8\.onnx beside it"):
         plan_build(TrtVersion.parse("8.6.1"), "int8", None, "model.int8-fp16.onnx", opset=19)
+    with pytest.raises(SegdeployError, match="with --quantizer ours at --opset 17, or build model.onnx --int8"):
+        plan_build(TrtVersion.parse("8.6.1"), "int8", None, "exp/model.int8.onnx", opset=19)  # ModelOpt's
     with pytest.raises(SegdeployError, match="export with --opset 17"):
         plan_build(TrtVersion.parse("8.5.2"), "fp32", "fp16", "model.onnx", opset=18)
     assert (

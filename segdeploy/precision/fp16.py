@@ -82,7 +82,11 @@ def fp16_model(
 
 
 def _logit_resizes(model: onnx.ModelProto) -> list[str]:
-    """Interpolating Resize/Upsample nodes with no weighted op downstream (nodes are in topological order)."""
+    """Interpolating Resize/Upsample nodes with no weighted op downstream (nodes are in topological order),
+    by name: unnamed ones are named here, since the converter blocks nodes by name."""
+    for index, node in enumerate(model.graph.node):
+        if node.op_type in RESIZE_OPS and not node.name:
+            node.name = f"{node.op_type}_{index}_segdeploy"
     feeds_weighted: dict[str, bool] = {}
     for node in reversed(model.graph.node):
         weighted = node.op_type in WEIGHTED_OP_TYPES or any(feeds_weighted.get(o, False) for o in node.output)

@@ -115,7 +115,7 @@ class ModelOpt:
             graph, data, output = work / "model.onnx", work / "calibration.npz", work / "model.int8.onnx"
             shutil.copyfile(source, graph)
             frames = np.concatenate([feed.calibration.feed(f, feed.meta.io) for f in feed.frames])
-            np.savez(data, allow_pickle=False, **{feed.input_name: frames})
+            np.savez(data, **{feed.input_name: frames})  # plain numeric arrays: nothing pickled
             shape = "x".join(str(d) for d in (1, *frames.shape[1:]))
             args = [
                 "--onnx_path", str(graph), "--quantize_mode", "int8", "--calibration_method", method,

@@ -9,6 +9,7 @@
   they pick, copy or stack values, so Q(op(x)) = op(Q(x)) at one scale) is repeated, same scale, on that
   op's data inputs: DQ -> op -> Q with equal scales is what TensorRT fuses into an INT8 op, and the
   producer upstream (a conv and its ReLU) then writes INT8. Repeated until no such op is left upstream.
+- A tensor read by several Qs gets one scale, the largest, shared with every Q/DQ that had one of them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from .qdq_report import WEIGHTED_OP_TYPES
+from .qdq_report import WEIGHTED_OP_TYPES, commutes
 
 
 class _Graph:
@@ -101,25 +102,19 @@ def _shared_concat_scales(model: onnx.ModelProto) -> None:
                 qdq.input[1] = shared
 
 
-def _commutes(node: onnx.NodeProto) -> bool:
-    if node.op_type == "Resize":
-        return next((a.s for a in node.attribute if a.name == "mode"), b"nearest") == b"nearest"
-    return node.op_type == "Concat" or (node.op_type == "MaxPool" and len(node.output) == 1)
-
-
 def _through_commuting_ops(model: onnx.ModelProto) -> None:
     graph = model.graph
     moved = True
     while moved:
         moved = False
         view = _Graph(model)
-        readers: dict[str, int] = {}
+        readers: dict[str, int] = {value.name: 1 for value in graph.output}  # a graph output keeps its values
         for node in graph.node:
             for name in node.input:
                 readers[name] = readers.get(name, 0) + 1
         for q in [n for n in graph.node if n.op_type == "QuantizeLinear"]:
             source = view.producer.get(q.input[0])
-            if source is None or not _commutes(source) or readers[q.input[0]] != 1:
+            if source is None or not commutes(source) or readers[q.input[0]] != 1:
                 continue
             count = len(source.input) if source.op_type == "Concat" else 1  # Resize/MaxPool: the data input only
             inputs = list(source.input[:count])
@@ -142,6 +137,42 @@ def _through_commuting_ops(model: onnx.ModelProto) -> None:
             graph.node.extend(nodes)
             moved = True
             break
+
+
+def _one_scale_per_tensor(model: onnx.ModelProto) -> None:
+    """A tensor quantized by several Qs (U-Net's encoder ReLU, read by its MaxPool and by a skip Concat, once
+    both got their Q/DQ repeated upstream) gets one scale, the largest of them, and so do the Q/DQ pairs that
+    share a scale with those: TensorRT gives a conv one INT8 output scale, and the ops Q/DQ commutes with
+    need equal scales on both sides."""
+    graph = model.graph
+    root: dict[str, str] = {}
+
+    def find(name: str) -> str:
+        while root.setdefault(name, name) != name:
+            name = root[name]
+        return name
+
+    by_tensor: dict[str, list[str]] = {}
+    for node in graph.node:
+        if node.op_type == "QuantizeLinear":
+            by_tensor.setdefault(node.input[0], []).append(node.input[1])
+    for scales in by_tensor.values():
+        for name in scales[1:]:
+            root[find(name)] = find(scales[0])
+    groups: dict[str, set[str]] = {}
+    for name in list(root):
+        groups.setdefault(find(name), set()).add(name)
+    initializers = {t.name: t for t in graph.initializer}
+    for group, members in groups.items():
+        if len(members) < 2:
+            continue
+        common = max(float(numpy_helper.to_array(initializers[m]).max()) for m in members)
+        dtype = numpy_helper.to_array(initializers[group]).dtype
+        shared = f"{group}_tensor_scale"
+        graph.initializer.append(numpy_helper.from_array(np.array(common, dtype), shared))
+        for node in graph.node:
+            if node.op_type in ("QuantizeLinear", "DequantizeLinear") and node.input[1] in members:
+                node.input[1] = shared
 
 
 def _float_inside_hardswish(model: onnx.ModelProto) -> None:
@@ -191,3 +222,5 @@ def place_for_tensorrt(model: onnx.ModelProto) -> None:
     _float_inside_hardswish(model)
     _drop_unused(model)
     _through_commuting_ops(model)
+    _one_scale_per_tensor(model)
+    _drop_unused(model)

@@ -24,8 +24,6 @@ from ..errors import SegdeployError
 
 WEIGHTED_OP_TYPES = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 QDQ_OP_TYPES = ("QuantizeLinear", "DequantizeLinear")
-# Ops a Q/DQ passes through unchanged (qdq_placement repeats it on their inputs; TensorRT runs them INT8).
-COMMUTING_OP_TYPES = ("MaxPool", "Concat", "Resize")
 EPILOGUE_OP_TYPES = ("Relu", "Clip", "LeakyRelu", "Sigmoid", "HardSigmoid", "HardSwish", "Add")
 
 
@@ -83,6 +81,15 @@ def _float_bytes(path: Path, model: onnx.ModelProto, input_shape: tuple[int, ...
     return sizes
 
 
+def commutes(node: onnx.NodeProto) -> bool:
+    """An op a Q/DQ passes through unchanged: it picks, copies or stacks values (MaxPool without indices,
+    Concat, nearest Resize), so Q(op(x)) = op(Q(x)) at one scale; qdq_placement repeats the Q/DQ on its
+    inputs and TensorRT runs it INT8."""
+    if node.op_type == "Resize":
+        return next((a.s for a in node.attribute if a.name == "mode"), b"nearest") == b"nearest"
+    return node.op_type == "Concat" or (node.op_type == "MaxPool" and len(node.output) == 1)
+
+
 class QdqGraph:
     """Who produces and who reads each tensor of a Q/DQ graph, and what its Q/DQ pairs say."""
 
@@ -138,9 +145,18 @@ class QdqGraph:
     def _fusing_reader(self, node: onnx.NodeProto) -> bool:
         """A weighted op, an Add, an op Q/DQ commutes with whose output is quantized again, or a Shape (it
         reads no values: LR-ASPP's head sizes a Resize by the low-level features)."""
-        if node.op_type in COMMUTING_OP_TYPES:
+        if commutes(node):
             return self.quantized_after(node.output[0])
         return node.op_type in (*WEIGHTED_OP_TYPES, "Add", "Shape")
+
+    def scales_per_tensor(self) -> dict[str, int]:
+        """How many different scales the Qs reading each tensor use."""
+        scales: dict[str, set[tuple[float, ...]]] = {}
+        for q in self.of_type("QuantizeLinear"):
+            if q.input[1] in self.initializers:
+                value = tuple(numpy_helper.to_array(self.initializers[q.input[1]]).ravel().tolist())
+                scales.setdefault(q.input[0], set()).add(value)
+        return {name: len(found) for name, found in scales.items()}
 
     def of_type(self, *op_types: str) -> list[onnx.NodeProto]:
         return [n for n in self.nodes if n.op_type in op_types]
@@ -166,6 +182,7 @@ def structure_problems(model: onnx.ModelProto) -> list[str]:
             if all(map(view.dequantized, n.input))
         ),
         *(f"{n.name}: Concat inputs with unequal scales" for n in view.of_type("Concat") if view.unequal_concat(n)),
+        *(f"{name}: quantized at {count} scales" for name, count in view.scales_per_tensor().items() if count > 1),
     ]
 
 

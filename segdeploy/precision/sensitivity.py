@@ -69,7 +69,7 @@ class Int8Result:
             "miou_drop": self.drop,
             "fp16_remainder_miou": self.fp16_remainder_miou,
             "max_miou_drop": self.max_drop,
-            "within_tolerance": self.within,
+            "within_tolerance": self.worst_drop <= self.max_drop,  # both INT8 graphs
             "kept_in_float": self.excluded,
             "attempts": self.attempts,
             "sensitivity_ranking": [asdict(r) for r in self.ranking],

@@ -104,10 +104,17 @@ def plan_build(
             "DLA engines need TensorRT 8.5-10.x (JetPack 5 or 6)"
         )
     if version.max_opset is not None and opset > version.max_opset:
-        alternative = f"; build {INT8.graph_file} beside it" if graph_precision == INT8.name else ""
+        if graph_precision != INT8.name:
+            remedy = f"export with --opset {version.max_opset}"
+        elif Path(subject).name != INT8.graph_file:
+            remedy = f"build {INT8.graph_file} beside it"
+        else:  # ModelOpt writes opset 19 whatever --opset says
+            remedy = (
+                f"export it with --quantizer ours at --opset {version.max_opset}, or build model.onnx --int8 --calib"
+            )
         raise SegdeployError(
             f"{subject}: opset {opset}, and TensorRT {version}'s ONNX parser takes opsets up to "
-            f"{version.max_opset}{alternative} (or export with --opset {version.max_opset})"
+            f"{version.max_opset}; {remedy}"
         )
     network = ("EXPLICIT_BATCH",) if version.explicit_batch_flag else ()
     if request is None:
