@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -115,7 +116,8 @@ class ModelOpt:
             graph, data, output = work / "model.onnx", work / "calibration.npz", work / "model.int8.onnx"
             shutil.copyfile(source, graph)
             frames = np.concatenate([feed.calibration.feed(f, feed.meta.io) for f in feed.frames])
-            np.savez(data, **{feed.input_name: frames})  # plain numeric arrays: nothing pickled
+            arrays: dict[str, Any] = {feed.input_name: frames}  # plain numeric: nothing pickled
+            np.savez(data, **arrays)
             shape = "x".join(str(d) for d in (1, *frames.shape[1:]))
             args = [
                 "--onnx_path", str(graph), "--quantize_mode", "int8", "--calibration_method", method,
