@@ -49,6 +49,25 @@ def _residual_block(path):
     return model
 
 
+def _chain(nodes: list[onnx.NodeProto], shape: list[int], initializers: list[onnx.TensorProto], outputs=None):
+    """A model of `nodes` from input x (float, `shape`) to `outputs` [y, same shape]; zero point zp."""
+    outputs = outputs or [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)]
+    zero = numpy_helper.from_array(np.array(0, np.int8), "zp")
+    graph = helper.make_graph(nodes, "chain", inputs, outputs, [zero, *initializers])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _place(model: onnx.ModelProto, tmp_path) -> tuple:
+    """Save `model`, run the post-pass on it, check and save the result: the two paths."""
+    before, after = tmp_path / "before.onnx", tmp_path / "after.onnx"
+    onnx.save(model, str(before))
+    place_for_tensorrt(model)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(after))
+    return before, after
+
+
 def test_post_pass_leaves_one_quantized_add_input_and_shared_concat_scales(tmp_path):
     before, after = tmp_path / "before.onnx", tmp_path / "after.onnx"
     model = _residual_block(before)
@@ -174,19 +193,8 @@ def test_qdq_is_repeated_through_ops_that_commute_with_it(tmp_path):
         *parts[1][0],
         helper.make_node("Conv", ["kd", "w4"], ["y"], name="conv2"),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "commuting",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 8, 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 8, 8])],
-        [numpy_helper.from_array(np.array(0, np.int8), "zp"), weight, wide, scales] + [s for _, s in parts],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    before, after = tmp_path / "before.onnx", tmp_path / "after.onnx"
-    onnx.save(model, str(before))
-    place_for_tensorrt(model)
-    onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, str(after))
+    model = _chain(nodes, [1, 2, 8, 8], [weight, wide, scales] + [s for _, s in parts])
+    before, after = _place(model, tmp_path)
     producers = {out: n for n in model.graph.node for out in n.output}
     nodes_by_name = {n.name: n for n in model.graph.node}
 
@@ -226,19 +234,8 @@ def test_hardswish_keeps_its_input_float_and_counts_as_an_epilogue(tmp_path):
         *parts[3][0],
         helper.make_node("Conv", ["hd", "w"], ["y"], name="conv2"),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "hardswish",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 4, 4])],
-        [numpy_helper.from_array(np.array(0, np.int8), "zp"), weight] + [s for _, s in parts],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    before, after = tmp_path / "before.onnx", tmp_path / "after.onnx"
-    onnx.save(model, str(before))
-    place_for_tensorrt(model)
-    onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, str(after))
+    model = _chain(nodes, [1, 2, 4, 4], [weight] + [s for _, s in parts])
+    before, after = _place(model, tmp_path)
     nodes_by_name = {n.name: n for n in model.graph.node}
     assert list(nodes_by_name["hardswish"].input) == ["c", "g"] and list(nodes_by_name["gate"].input) == ["c"]
     first, second = qdq_report(before, (1, 2, 4, 4)), qdq_report(after, (1, 2, 4, 4))
@@ -263,17 +260,8 @@ def test_a_tensor_quantized_for_a_maxpool_and_a_concat_gets_one_scale_and_graph_
         helper.make_node("Conv", ["kd", "w4"], ["y"], name="conv2"),
     ]
     outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 2, 4, 4]) for n in ("y", "p")]
-    graph = helper.make_graph(
-        nodes,
-        "scales",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
-        outputs,
-        [numpy_helper.from_array(np.array(0, np.int8), "zp"), weight, wide] + [s for _, s in parts],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    place_for_tensorrt(model)
-    onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, str(tmp_path / "after.onnx"))
+    model = _chain(nodes, [1, 2, 4, 4], [weight, wide] + [s for _, s in parts], outputs)
+    _place(model, tmp_path)
     nodes_by_name = {n.name: n for n in model.graph.node}
     assert nodes_by_name["pool"].input[0] == "r"  # p is a graph output: nothing moved through the pool
     scales = {t.name: float(numpy_helper.to_array(t)) for t in model.graph.initializer if t.dims == []}
