@@ -11,6 +11,7 @@ from pathlib import Path
 
 import onnx
 
+from segdeploy.artifacts.manifest import opset_of
 from segdeploy.artifacts.metadata import read_onnx_metadata
 from segdeploy.precision.int8 import qdq_violations
 from segdeploy.precision.pipeline import opt_shape_report
@@ -27,7 +28,7 @@ def rows(label: str, export: Path, parity: Path) -> tuple[list[str], list[str]]:
         row = found[name]
         model = onnx.load(str(path), load_external_data=False)
         meta = read_onnx_metadata({p.key: p.value for p in model.metadata_props}, path)[0]
-        opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+        opset = opset_of(model)
         report = opt_shape_report(path, meta)
         accuracy.append(
             f"| {label} | {name} | {row['miou']:.5f} | {-row['miou_delta']:+.5f} | {100 * row['pixel_agreement']:.4f}% "

@@ -27,6 +27,11 @@ def _tensor_signature(value: onnx.ValueInfoProto) -> dict[str, Any]:
     return {"name": value.name, "shape": shape, "dtype": onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name}
 
 
+def opset_of(model: onnx.ModelProto) -> int:
+    """The default-domain opset a model imports."""
+    return max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
 def describe_onnx(path: Path, precision: Precision) -> dict[str, Any]:
     import onnx
 
@@ -36,7 +41,7 @@ def describe_onnx(path: Path, precision: Precision) -> dict[str, Any]:
         "precision": precision.name,
         "sha256": sha256_of(path),
         "bytes": path.stat().st_size,
-        "opset": max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
+        "opset": opset_of(model),
         "inputs": [_tensor_signature(v) for v in model.graph.input],
         "outputs": [_tensor_signature(v) for v in model.graph.output],
     }

@@ -13,6 +13,7 @@ import numpy as np
 import onnx
 import torch
 
+from ..artifacts.manifest import opset_of
 from ..artifacts.metadata import onnx_metadata
 from ..backends import Backend, open_backend
 from ..errors import SegdeployError
@@ -74,9 +75,7 @@ def _torch_export(module: DeployModule, meta: ModelMeta, path: Path) -> None:
             verbose=False,
             **options,
         )
-    produced = max(
-        o.version for o in onnx.load(str(path), load_external_data=False).opset_import if o.domain in ("", "ai.onnx")
-    )
+    produced = opset_of(onnx.load(str(path), load_external_data=False))
     if produced != opset:
         raise SegdeployError(f"{path}: exporter wrote opset {produced}, the recipe asks for {opset}")
 

@@ -12,7 +12,7 @@ from onnxconverter_common import float16
 
 from ..errors import SegdeployError
 from ..files import atomic_path
-from .qdq_report import WEIGHTED_OP_TYPES
+from .qdq_report import WEIGHTED_OP_TYPES, resize_mode
 
 # Ops left in float32, and why:
 #   Resize/Upsample of the logits, interpolating (linear, cubic) with no weighted op after them: the final
@@ -96,13 +96,9 @@ def _logit_resizes(model: onnx.ModelProto) -> list[str]:
         n.name
         for n in model.graph.node
         if n.op_type in RESIZE_OPS
-        and _mode(n) != b"nearest"
+        and resize_mode(n) != b"nearest"
         and not any(feeds_weighted.get(o, False) for o in n.output)
     ]
-
-
-def _mode(node: onnx.NodeProto) -> bytes:
-    return next((a.s for a in node.attribute if a.name == "mode"), b"nearest")  # ONNX's default mode
 
 
 def _float_resize_scales(converted: onnx.ModelProto) -> None:

@@ -34,6 +34,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from ..artifacts.manifest import opset_of
 from ..data.calibration import CalibrationSet
 from ..errors import SegdeployError
 from ..files import atomic_path
@@ -178,7 +179,7 @@ def rule_violations(model: onnx.ModelProto) -> list[str]:
     """The Q/DQ rules TensorRT refuses or misbuilds without: opset, constant symmetric int8 zero points and
     scales, per-tensor activations, per-channel weights on the right axis, float16 scales from opset 19."""
     problems = []
-    opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    opset = opset_of(model)
     if opset < 13:
         problems.append(f"opset {opset} < 13")
     initializers = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}

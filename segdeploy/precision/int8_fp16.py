@@ -18,15 +18,12 @@ from pathlib import Path
 import onnx
 from onnx import version_converter
 
+from ..artifacts.manifest import opset_of
 from ..errors import SegdeployError
 from ..files import atomic_path
 from .fp16 import fp16_model
 
 FP16_QDQ_OPSET = 19
-
-
-def opset_of(model: onnx.ModelProto) -> int:
-    return max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
 
 
 def write_int8_fp16(int8: Path, target: Path) -> list[str]:

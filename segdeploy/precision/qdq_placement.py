@@ -18,25 +18,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from .qdq_report import WEIGHTED_OP_TYPES, commutes
-
-
-class _Graph:
-    def __init__(self, model: onnx.ModelProto) -> None:
-        self.graph = model.graph
-        self.initializers = {t.name: t for t in model.graph.initializer}
-        self.producer = {out: node for node in model.graph.node for out in node.output}
-
-    def pair(self, name: str) -> tuple[onnx.NodeProto, onnx.NodeProto] | None:
-        """The Q -> DQ pair of an activation that produces `name`, or None."""
-        dq = self.producer.get(name)
-        if dq is None or dq.op_type != "DequantizeLinear":
-            return None
-        q = self.producer.get(dq.input[0])
-        return None if q is None or q.op_type != "QuantizeLinear" else (q, dq)
-
-    def scale(self, node: onnx.NodeProto) -> float:
-        return float(numpy_helper.to_array(self.initializers[node.input[1]]).max())
+from .qdq_report import WEIGHTED_OP_TYPES, QdqGraph, commutes
 
 
 def _depths(graph: onnx.GraphProto) -> dict[str, int]:
@@ -48,13 +30,13 @@ def _depths(graph: onnx.GraphProto) -> dict[str, int]:
     return depth
 
 
-def _weighted_output(view: _Graph, name: str) -> bool:
+def _weighted_output(view: QdqGraph, name: str) -> bool:
     source = view.producer.get(name)
     return source is not None and source.op_type in WEIGHTED_OP_TYPES
 
 
 def _one_quantized_input_per_add(model: onnx.ModelProto) -> None:
-    view, depth = _Graph(model), _depths(model.graph)
+    view, depth = QdqGraph(model), _depths(model.graph)
     for node in model.graph.node:
         if node.op_type != "Add" or len(node.input) != 2:
             continue
@@ -68,7 +50,7 @@ def _one_quantized_input_per_add(model: onnx.ModelProto) -> None:
 
 
 def _shared_concat_scales(model: onnx.ModelProto) -> None:
-    view = _Graph(model)
+    view = QdqGraph(model)
     root: dict[str, str] = {}  # union-find over the DQ outputs that must share a scale
 
     def find(name: str) -> str:
@@ -107,14 +89,11 @@ def _through_commuting_ops(model: onnx.ModelProto) -> None:
     moved = True
     while moved:
         moved = False
-        view = _Graph(model)
-        readers: dict[str, int] = {value.name: 1 for value in graph.output}  # a graph output keeps its values
-        for node in graph.node:
-            for name in node.input:
-                readers[name] = readers.get(name, 0) + 1
+        view = QdqGraph(model)
+        outputs = {value.name for value in graph.output}  # a graph output keeps its values
         for q in [n for n in graph.node if n.op_type == "QuantizeLinear"]:
             source = view.producer.get(q.input[0])
-            if source is None or not commutes(source) or readers[q.input[0]] != 1:
+            if source is None or not commutes(source) or q.input[0] in outputs or len(view.consumers[q.input[0]]) != 1:
                 continue
             count = len(source.input) if source.op_type == "Concat" else 1  # Resize/MaxPool: the data input only
             inputs = list(source.input[:count])
@@ -179,7 +158,7 @@ def _float_inside_hardswish(model: onnx.ModelProto) -> None:
     """x * HardSigmoid(x) is HardSwish as ONNX Runtime's pre-processing decomposes it: quantizing the
     Mul's inputs put a Q/DQ on x, between a conv and its activation, where TensorRT fuses neither. x goes
     in float to both; the product is quantized where its readers need it."""
-    view = _Graph(model)
+    view = QdqGraph(model)
 
     def unquantized(name: str) -> str:
         pair = view.pair(name)

@@ -86,8 +86,13 @@ def commutes(node: onnx.NodeProto) -> bool:
     Concat, nearest Resize), so Q(op(x)) = op(Q(x)) at one scale; qdq_placement repeats the Q/DQ on its
     inputs and TensorRT runs it INT8."""
     if node.op_type == "Resize":
-        return next((a.s for a in node.attribute if a.name == "mode"), b"nearest") == b"nearest"
+        return resize_mode(node) == b"nearest"
     return node.op_type == "Concat" or (node.op_type == "MaxPool" and len(node.output) == 1)
+
+
+def resize_mode(node: onnx.NodeProto) -> bytes:
+    """A Resize/Upsample node's interpolation mode (ONNX's default: nearest)."""
+    return next((a.s for a in node.attribute if a.name == "mode"), b"nearest")
 
 
 class QdqGraph:
@@ -101,6 +106,18 @@ class QdqGraph:
         for node in self.nodes:
             for name in node.input:
                 self.consumers.setdefault(name, []).append(node)
+
+    def pair(self, name: str) -> tuple[onnx.NodeProto, onnx.NodeProto] | None:
+        """The Q -> DQ pair of an activation that produces `name`, or None."""
+        dq = self.producer.get(name)
+        if dq is None or dq.op_type != "DequantizeLinear":
+            return None
+        q = self.producer.get(dq.input[0])
+        return None if q is None or q.op_type != "QuantizeLinear" else (q, dq)
+
+    def scale(self, node: onnx.NodeProto) -> float:
+        """The largest scale a Q or DQ node uses."""
+        return float(numpy_helper.to_array(self.initializers[node.input[1]]).max())
 
     def dequantized(self, name: str) -> bool:
         source = self.producer.get(name)

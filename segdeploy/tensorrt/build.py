@@ -18,6 +18,7 @@ import onnx
 import tensorrt as trt
 
 from ..artifacts.integrity import verify_artifact
+from ..artifacts.manifest import opset_of
 from ..artifacts.metadata import read_onnx_metadata
 from ..cuda import CudaSession
 from ..data.calibration import CalibrationSet, check_compatible, load_calibration_set
@@ -76,7 +77,7 @@ def _graph_facts(onnx_path: Path) -> tuple[ModelMeta, str, int]:
     except Exception as exc:
         raise SegdeployError(f"{onnx_path}: not a readable ONNX model ({str(exc).splitlines()[0]})") from None
     meta, precision = read_onnx_metadata({p.key: p.value for p in model.metadata_props}, onnx_path)
-    return meta, precision, max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    return meta, precision, opset_of(model)
 
 
 def _dims(shape: tuple[int, ...]) -> trt.Dims:
