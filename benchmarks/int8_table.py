@@ -13,9 +13,9 @@ import onnx
 
 from segdeploy.artifacts.manifest import opset_of
 from segdeploy.artifacts.metadata import read_onnx_metadata
-from segdeploy.precision.int8 import qdq_violations
-from segdeploy.precision.pipeline import opt_shape_report
-from segdeploy.precisions import INT8
+from segdeploy.quantize.int8 import qdq_violations
+from segdeploy.quantize.pipeline import opt_shape_report
+from segdeploy.precision_table import INT8
 
 
 def rows(label: str, export: Path, parity: Path) -> tuple[list[str], list[str]]:

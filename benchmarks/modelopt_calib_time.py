@@ -20,8 +20,8 @@ from segdeploy.data.calibration import load_calibration_set
 from segdeploy.data.dataset import SegmentationSplit
 from segdeploy.data.spec import load_dataset_spec
 from segdeploy.meta import normalize
-from segdeploy.precision.int8 import FrameFeed, prepare, quantize
-from segdeploy.precision.modelopt import ModelOpt
+from segdeploy.quantize.int8 import FrameFeed, prepare, quantize
+from segdeploy.quantize.modelopt import ModelOpt
 
 
 def main(export: Path, calib: Path, python: Path, data: Path | None) -> None:

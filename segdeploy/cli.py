@@ -160,7 +160,7 @@ def export(
     from .export.pipeline import export_artifacts
     from .look.tables import int8_summary, sensitivity_table
     from .meta import IOSpec
-    from .precision.pipeline import PrecisionOptions
+    from .quantize.pipeline import PrecisionOptions
 
     precision = PrecisionOptions.from_flags(
         fp16, int8, calib, calib_method, max_miou_drop, val_split, sensitivity, quantizer, modelopt_python
@@ -189,7 +189,7 @@ def export(
     if not engines:
         return
     from .export.engines import build_engines
-    from .precisions import INT8
+    from .precision_table import INT8
     from .tensorrt import INSTALL_HINT
 
     built = build_engines([result.onnx, *result.reduced.values()], force, _say, _build_progress)
@@ -256,8 +256,9 @@ def build(
     model.int8-fp16.onnx (8.x: model.int8.onnx, with INT8 and FP16 flags). --fp16/--int8 take the
     builder-flag path from model.onnx instead (JetPack 5/6).
     An INT8 engine is timed against an FP16 one (model.fp16.plan, built or reused): the speed gate."""
-    from .precisions import INT8
-    from .tensorrt.options import BuildOptions, build_if_installed
+    from .precision_table import INT8
+    from .tensorrt.entry import build_if_installed
+    from .tensorrt.options import BuildOptions
 
     options = BuildOptions.from_flags(
         fp16, int8, calib, calib_batch=calib_batch, workspace_mb=workspace, timing_cache=timing_cache,

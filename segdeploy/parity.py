@@ -20,7 +20,7 @@ from .errors import SegdeployError
 from .evaluate import batches, predictions
 from .files import refuse_overwrite, write_json
 from .metrics import ConfusionMatrix
-from .precisions import PRECISIONS, LogitTolerance
+from .precision_table import PRECISIONS, LogitTolerance
 from .recipes import Tolerance
 
 

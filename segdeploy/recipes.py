@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from .config import build, read_yaml
 from .errors import SegdeployError
-from .precisions import FP16, FP32, INT8, LogitTolerance, PrecisionTolerance
+from .precision_table import FP16, FP32, INT8, LogitTolerance, PrecisionTolerance
 
 MinOptMax = tuple[int, int, int]
 Size = tuple[int, int]

@@ -218,7 +218,7 @@ def _train_options(**values: Any) -> Callable[[dict[str, Path]], Any]:
 
 def _precision_flags(**values: Any) -> Callable[[dict[str, Path]], Any]:
     def call(ctx: dict[str, Path]) -> Any:
-        from segdeploy.precision.pipeline import PrecisionOptions
+        from segdeploy.quantize.pipeline import PrecisionOptions
 
         return PrecisionOptions.from_flags(**{k: ctx["calib"] if v == "{calib}" else v for k, v in values.items()})
 

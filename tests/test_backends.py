@@ -19,7 +19,7 @@ from segdeploy.backends.base import Backend, ClosedError
 from segdeploy.data.calibration import write_calibration_set
 from segdeploy.export.pipeline import ExportResult, export_artifacts
 from segdeploy.meta import STRIDE, UNBOUNDED, AcceptedShapes, IOSpec, ShapeError
-from segdeploy.precision.pipeline import PrecisionOptions
+from segdeploy.quantize.pipeline import PrecisionOptions
 
 from .conftest import REPO
 from .helpers import tiny_recipe

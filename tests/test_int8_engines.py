@@ -13,7 +13,7 @@ from segdeploy.data.synthetic import write_synthetic_dataset
 from segdeploy.errors import SegdeployError
 from segdeploy.export.engines import build_engines
 from segdeploy.export.pipeline import export_artifacts
-from segdeploy.precision.pipeline import PrecisionOptions
+from segdeploy.quantize.pipeline import PrecisionOptions
 
 from .helpers import tiny_recipe
 

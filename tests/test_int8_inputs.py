@@ -11,8 +11,8 @@ import numpy as np
 from segdeploy.data.calibration import CalibrationSet, write_calibration_set
 from segdeploy.export.pipeline import export_artifacts
 from segdeploy.meta import IOSpec, ModelMeta, default_colors, normalize
-from segdeploy.precision.int8 import FrameFeed
-from segdeploy.precision.pipeline import PrecisionOptions
+from segdeploy.quantize.int8 import FrameFeed
+from segdeploy.quantize.pipeline import PrecisionOptions
 
 from .helpers import tiny_recipe
 
@@ -23,7 +23,7 @@ def test_an_int8_export_reads_the_calibration_set_once(tiny_data, tmp_path, monk
     original = CalibrationSet.frames
     monkeypatch.setattr(CalibrationSet, "frames", lambda self, *a: reads.append(self) or original(self, *a))
     loads = []
-    import segdeploy.precision.pipeline as pipeline
+    import segdeploy.quantize.pipeline as pipeline
 
     load = pipeline.load_calibration_set
     monkeypatch.setattr(pipeline, "load_calibration_set", lambda d: loads.append(d) or load(d))

@@ -106,7 +106,7 @@ def test_forced_export_keeps_the_old_folder_when_interrupted(world, tmp_path, po
 @pytest.mark.parametrize("signum", SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_int8_export_removes_its_scratch_folder_when_interrupted(world, tmp_path, signum):
     args = ["export", str(world["recipe"]), "--out", str(tmp_path / "e"), "--int8", "--calib", str(world["calib"])]
-    _interrupt(tmp_path, "segdeploy.precision.sensitivity.quantize", args, signum)  # inside segdeploy-int8-*
+    _interrupt(tmp_path, "segdeploy.quantize.sensitivity.quantize", args, signum)  # inside segdeploy-int8-*
     _only(tmp_path)
 
 

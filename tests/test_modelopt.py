@@ -19,8 +19,8 @@ from segdeploy.artifacts.metadata import read_onnx_metadata
 from segdeploy.cli import app
 from segdeploy.data.calibration import load_calibration_set
 from segdeploy.data.spec import load_dataset_spec
-from segdeploy.precision.int8 import FrameFeed, qdq_violations
-from segdeploy.precision.modelopt import ModelOpt, finish_graph
+from segdeploy.quantize.int8 import FrameFeed, qdq_violations
+from segdeploy.quantize.modelopt import ModelOpt, finish_graph
 from segdeploy.train.loop import train
 
 from .conftest import REPO
@@ -190,7 +190,7 @@ def test_a_resize_with_its_own_scales_keeps_them_float32_in_float16(tmp_path):
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
-    from segdeploy.precision.fp16 import fp16_model
+    from segdeploy.quantize.fp16 import fp16_model
 
     def scales(name: str) -> onnx.NodeProto:
         value = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), name)

@@ -8,9 +8,9 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from segdeploy.precision.int8 import qdq_violations, quantize
-from segdeploy.precision.qdq_placement import place_for_tensorrt
-from segdeploy.precision.qdq_report import qdq_report
+from segdeploy.quantize.int8 import qdq_violations, quantize
+from segdeploy.quantize.qdq_placement import place_for_tensorrt
+from segdeploy.quantize.qdq_report import qdq_report
 
 
 def _qdq(name: str, source: str, scale: float) -> tuple[list[onnx.NodeProto], onnx.TensorProto]:
@@ -157,7 +157,7 @@ def test_rule_check_refuses_float16_scales_below_opset_19(tmp_path):
 
 
 def test_calibration_feed_serves_strided_passes():
-    from segdeploy.precision.int8 import FrameFeed
+    from segdeploy.quantize.int8 import FrameFeed
 
     feed = FrameFeed.__new__(FrameFeed)
     feed.calibration, feed.meta, feed.input_name = None, None, "x"

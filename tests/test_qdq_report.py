@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from segdeploy.errors import SegdeployError
-from segdeploy.precision.qdq_report import qdq_report
+from segdeploy.quantize.qdq_report import qdq_report
 
 
 def _qdq(name: str, source: str) -> list[onnx.NodeProto]:

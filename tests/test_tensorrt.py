@@ -55,7 +55,7 @@ def tiny_export(tmp_path_factory):
     """An untrained user model exported to ONNX (FP32 and FP16), in seconds."""
     recipe = tiny_recipe().replace(architecture="tests.fixtures.user_models:tiny", encoder=None)
     out = tmp_path_factory.mktemp("trt-export")
-    from segdeploy.precision.pipeline import PrecisionOptions
+    from segdeploy.quantize.pipeline import PrecisionOptions
 
     return export_artifacts(recipe, None, out, precision=PrecisionOptions(fp16=True), log=lambda _: None)
 
@@ -413,7 +413,7 @@ def test_engine_build_run_and_parity_on_gpu(tiny_export, tiny_data, graph, tmp_p
 @pytest.fixture()
 def fresh_export(tmp_path):
     recipe = tiny_recipe().replace(architecture="tests.fixtures.user_models:tiny", encoder=None)
-    from segdeploy.precision.pipeline import PrecisionOptions
+    from segdeploy.quantize.pipeline import PrecisionOptions
 
     return export_artifacts(recipe, None, tmp_path / "export", precision=PrecisionOptions(fp16=True), log=print)
 

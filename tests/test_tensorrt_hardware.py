@@ -19,7 +19,7 @@ from segdeploy.data.calibration import write_calibration_set
 from segdeploy.errors import SegdeployError
 from segdeploy.export.pipeline import export_artifacts
 from segdeploy.meta import IOSpec
-from segdeploy.precision.pipeline import PrecisionOptions
+from segdeploy.quantize.pipeline import PrecisionOptions
 from segdeploy.tensorrt.sidecar import read_engine_manifest
 
 from .fixtures import fake_cuda

@@ -14,7 +14,7 @@ from segdeploy.cli import app
 from segdeploy.data.calibration import write_calibration_set
 from segdeploy.errors import SegdeployError
 from segdeploy.export.pipeline import export_artifacts
-from segdeploy.precision.pipeline import PrecisionOptions
+from segdeploy.quantize.pipeline import PrecisionOptions
 from segdeploy.tensorrt.inspection import parse_engine_information, precision_of
 from segdeploy.tensorrt.sidecar import read_engine_manifest
 

@@ -13,7 +13,7 @@ import pytest
 from segdeploy.cli import app
 from segdeploy.data.calibration import write_calibration_set
 from segdeploy.export.pipeline import export_artifacts
-from segdeploy.precision.pipeline import PrecisionOptions
+from segdeploy.quantize.pipeline import PrecisionOptions
 from segdeploy.tensorrt.sidecar import read_engine_manifest
 
 from .helpers import tiny_recipe

@@ -10,7 +10,7 @@ from ..errors import SegdeployError
 from ..files import read_json, sha256_of, write_json
 from ..libraries import library_versions
 from ..meta import ModelMeta
-from ..precisions import Precision
+from ..precision_table import Precision
 
 if TYPE_CHECKING:
     import onnx

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import SegdeployError
 from ..meta import ModelMeta
-from ..precisions import FP32
+from ..precision_table import FP32
 
 META_KEY = "segdeploy.meta"
 PRECISION_KEY = "segdeploy.precision"

@@ -19,7 +19,7 @@ from ..meta import AcceptedShapes, IOSpec, ModelMeta
 from ..models.adapter import LogitsAdapter
 from ..models.checkpoint import load_model
 from ..models.deploy_module import DeployModule
-from ..precisions import FP32
+from ..precision_table import FP32
 from .base import BackendBase, MemoryUse
 from .options import TORCH_VARIANTS, BackendOptions
 

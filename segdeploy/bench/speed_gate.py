@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import SegdeployError
 from ..files import sha256_of
-from ..precisions import FP16, FP32
+from ..precision_table import FP16, FP32
 from ..tensorrt.sidecar import EngineManifest, add_to_sidecar, read_engine_manifest, sidecar_path
 from ..tensorrt.versions import TrtVersion
 from .runner import BenchConfig, BenchRow, measure
 
 if TYPE_CHECKING:
-    from ..tensorrt.build import Progress
     from ..tensorrt.options import BuildOptions
+    from ..tensorrt.result import Progress
 
 KEY = "speed_gate"  # in the INT8 engine's sidecar
 STAGE = "gpu_compute"  # the bench stage compared: the engine's own time between CUDA events, copies apart

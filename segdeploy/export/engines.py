@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ..tensorrt import tensorrt_available
 
 if TYPE_CHECKING:
-    from ..tensorrt.build import BuildResult, Progress
+    from ..tensorrt.result import BuildResult, Progress
 
 
 def build_engines(

@@ -22,7 +22,7 @@ from ..libraries import quiet_logs
 from ..meta import CHANNELS, ModelMeta, normalize
 from ..models.adapter import LogitsAdapter
 from ..models.deploy_module import DeployModule
-from ..precisions import FP32, LogitTolerance
+from ..precision_table import FP32, LogitTolerance
 
 
 @dataclass(frozen=True)

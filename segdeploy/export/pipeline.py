@@ -12,9 +12,9 @@ from ..files import read_json, refuse_overwrite, require_folder, staged_folder
 from ..meta import IOSpec, ModelMeta, default_colors
 from ..models.checkpoint import load_model, save_checkpoint
 from ..models.registry import build_model
-from ..precision.pipeline import PrecisionOptions, add_precisions, check_precision_inputs
-from ..precision.sensitivity import Int8Result
-from ..precisions import FP16, FP32, INT8
+from ..precision_table import FP16, FP32, INT8
+from ..quantize.pipeline import PrecisionOptions, add_precisions, check_precision_inputs
+from ..quantize.sensitivity import Int8Result
 from ..recipes import Recipe, check_opset, choose_recipe
 from .onnx_export import ProbeResult, export_onnx, probes_as_dicts
 

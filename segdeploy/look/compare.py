@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from ..backends import open_all
 from ..data.dataset import SegmentationSplit
@@ -17,47 +13,9 @@ from ..errors import SegdeployError
 from ..files import atomic_path, refuse_overwrite, write_json
 from ..metrics import BoundaryErrors, ConfusionMatrix
 from ..parity import check_classes
+from .compare_report import CompareReport, ModelScore
+from .figures import compare_figure, figure_png
 from .predict import segment
-
-FORMAT = "segdeploy.compare/1"
-
-
-@dataclass
-class ModelScore:
-    label: str
-    artifact: str
-    architecture: str
-    encoder: str | None
-    miou: float
-    iou: dict[str, float]
-    pixel_accuracy: float
-    boundary: dict[str, Any]  # BoundaryErrors.to_dict() over all images
-    per_image: dict[str, dict[str, Any]]  # the same per image id
-    labels: list[np.ndarray] = field(repr=False, default_factory=list)  # predictions, for the figure
-
-
-@dataclass
-class CompareReport:
-    data: str
-    dataset: str
-    split: str
-    ids: list[str]
-    frames: list[np.ndarray] = field(repr=False)
-    truths: list[np.ndarray] = field(repr=False)
-    models: list[ModelScore]
-    boundary_width: int = 3
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "data": self.data,
-            "dataset": self.dataset,
-            "split": self.split,
-            "images": self.ids,
-            "boundary_width_px": self.boundary_width,
-            "models": [{k: v for k, v in vars(model).items() if k != "labels"} for model in self.models],
-        }
 
 
 def _labels(paths: list[Path], recipes: list[str]) -> list[str]:
@@ -130,8 +88,6 @@ def compare_models(
             spec.source, spec.name, split, ids, [s[0] for s in samples], [s[1] for s in samples], models, boundary_width
         )
     if figure is not None:
-        from .figures import compare_figure, figure_png  # figures reads CompareReport: imported here, not on top
-
         with atomic_path(figure) as tmp:
             tmp.write_bytes(figure_png(compare_figure(report, spec.class_names, spec.colors)))
     if json_out is not None:

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from ..meta import Color, colorize
-from .compare import CompareReport
+from .compare_report import CompareReport
 
 
 def pyplot() -> Any:

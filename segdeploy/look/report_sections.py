@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..bench.runner import BenchReport
-from ..precisions import FP32
+from ..precision_table import FP32
 from .document import Picture, Section, Table, Text
 from .figures import figure_png, iou_bars
 from .tables import bench_table, int8_summary, parity_table, sensitivity_table

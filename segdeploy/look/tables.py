@@ -8,7 +8,7 @@ from typing import Any
 from ..bench.runner import BenchReport
 from ..models.info import ModelFacts
 from ..tensorrt.inspection import EngineLayers
-from .compare import CompareReport
+from .compare_report import CompareReport
 from .document import Table
 
 

@@ -25,29 +25,17 @@ from ..data.calibration import CalibrationSet, check_compatible, load_calibratio
 from ..errors import SegdeployError
 from ..files import refuse_overwrite, write_atomic, write_json
 from ..meta import CHANNELS, ModelMeta
-from ..precisions import FP16, INT8, OBEY
+from ..precision_table import FP16, INT8, OBEY
 from .calibration_key import cache_path, calibration_key, reusable
 from .constraints import LayerFacts, fp32_layers
 from .feeding import batch_count, calibration_batches
 from .options import BuildOptions
 from .profiles import InputProfile, calibration_profile, input_profile
 from .progress import PhaseTracker
+from .result import BuildResult, Progress
 from .sidecar import TensorFacts, engine_manifest, register_engine, sidecar_path
 from .types import NUMPY_DTYPES, dims_list, numpy_dtype
 from .versions import BuildPlan, TrtVersion, plan_build
-
-Progress = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    onnx: Path  # the graph it was built from
-    engine: Path
-    sidecar: Path
-    plan: BuildPlan
-    seconds: float
-    timing_cache: Path
-    calibration_cache: Path | None
 
 
 class _Logger(trt.ILogger):

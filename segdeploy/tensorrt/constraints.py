@@ -5,7 +5,7 @@ block list. Pure logic over layer facts, tested without TensorRT.
   FP32 islands between Casts: every layer whose outputs are all FLOAT is pinned.
 - An FP32 graph built with --fp16/--int8 has no islands: layers of the kinds the block list names are
   pinned (resize of logits, reductions over all pixels, softmax, argmax/top-k).
-With builder flags these pins are hints unless OBEY_PRECISION_CONSTRAINTS is set (precisions.py adds it
+With builder flags these pins are hints unless OBEY_PRECISION_CONSTRAINTS is set (precision_table.py adds it
 to every flag set that enables FP16).
 """
 

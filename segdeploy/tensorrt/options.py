@@ -1,20 +1,13 @@
-"""What a TensorRT build is asked for, checked before TensorRT is imported, and the build when it is there."""
+"""What a TensorRT build is asked for, checked before TensorRT is imported."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..data.calibration import check_calibration_options
 from ..errors import SegdeployError
-from ..precisions import FP16, INT8
-from . import require_tensorrt
-
-if TYPE_CHECKING:
-    from .build import BuildResult, Progress
+from ..precision_table import FP16, INT8
 
 
 @dataclass(frozen=True)
@@ -51,21 +44,3 @@ class BuildOptions:
         check_calibration_options(int8, calibration)
         precision = FP16.name if fp16 else INT8.name if int8 else None
         return cls(precision, calibration, calib_batch, workspace_mb, timing_cache, dla_core, device, force)
-
-
-def build_if_installed(
-    onnx: Path,
-    engine: Path | None,
-    options: BuildOptions,
-    log: Callable[[str], None],
-    progress: Callable[[Path], AbstractContextManager[Progress]],
-) -> BuildResult:
-    """Build `onnx` into `engine` [MODEL.plan] with `progress(onnx)` showing the builder's phases; one line
-    naming the file when it is missing or this machine lacks TensorRT or a CUDA binding."""
-    if not onnx.is_file():
-        raise SegdeployError(f"{onnx}: file not found")
-    require_tensorrt(str(onnx))
-    from .build import build_engine
-
-    with progress(onnx) as update:
-        return build_engine(onnx, engine, options, log=log, progress=update)

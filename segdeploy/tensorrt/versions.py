@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SegdeployError
-from ..precisions import FP32, INT8, PRECISIONS, REDUCED
+from ..precision_table import FP32, INT8, PRECISIONS, REDUCED
 
 OLDEST = (8, 5)
 

@@ -19,7 +19,7 @@ from ..errors import SegdeployError
 from ..evaluate import evaluate
 from ..libraries import library_versions
 from ..meta import CHANNELS, ModelMeta
-from ..precisions import FP16, FP32, INT8, Precision
+from ..precision_table import FP16, FP32, INT8, Precision
 from ..tensorrt.profiles import input_profile
 from .fp16 import convert_fp16, io_types
 from .int8 import CALIBRATION_METHODS, QUANTIZED_OP_TYPES, qdq_violations

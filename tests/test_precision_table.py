@@ -7,7 +7,7 @@ import pytest
 
 from segdeploy.errors import SegdeployError
 from segdeploy.export.onnx_export import compare
-from segdeploy.precisions import FP16, FP32, INT8, PRECISIONS, LogitTolerance, precision
+from segdeploy.precision_table import FP16, FP32, INT8, PRECISIONS, LogitTolerance, precision
 from segdeploy.recipes import Tolerance
 from segdeploy.tensorrt.versions import TrtVersion, plan_build
 

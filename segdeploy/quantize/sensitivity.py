@@ -19,7 +19,7 @@ from ..errors import SegdeployError
 from ..evaluate import evaluate
 from ..files import atomic_path
 from ..meta import ModelMeta
-from ..precisions import FP32, INT8
+from ..precision_table import FP32, INT8
 from .int8 import FrameFeed, prepare, quantize, quantized_node_names, rule_violations, scratch_dir
 
 # Another quantizer (precision/modelopt.py): prepared graph, target, calibration frames, nodes kept in float.

@@ -18,9 +18,9 @@ from segdeploy.data.synthetic import write_synthetic_dataset
 from segdeploy.export.pipeline import export_artifacts
 from segdeploy.models.checkpoint import load_model, save_checkpoint
 from segdeploy.parity import run_parity
-from segdeploy.precision.fp16 import FP16_BLOCK_LIST
-from segdeploy.precision.int8 import qdq_violations
-from segdeploy.precision.pipeline import PrecisionOptions
+from segdeploy.quantize.fp16 import FP16_BLOCK_LIST
+from segdeploy.quantize.int8 import qdq_violations
+from segdeploy.quantize.pipeline import PrecisionOptions
 from segdeploy.train.loop import train
 
 from .helpers import one_line_error, tiny_recipe
@@ -255,7 +255,7 @@ def test_fp16_keeps_only_the_logits_upsampling_in_float32(tmp_path):
     """nearest Resize -> bilinear Resize of features -> Conv -> bilinear Resize of logits: the last stays FP32."""
     from onnx import TensorProto, helper
 
-    from segdeploy.precision.fp16 import convert_fp16
+    from segdeploy.quantize.fp16 import convert_fp16
 
     scales = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")
     weight = numpy_helper.from_array(np.full((3, 2, 1, 1), 0.5, np.float32), "w")
