@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from .artifacts.manifest import read_manifest
-from .backends import open_all, open_backend
+from .backends import BackendOptions, open_backend, open_variants
 from .backends.base import Backend
-from .backends.table import row_of_kind
+from .backends.table import backend_choice, row_of_kind
 from .data.dataset import SegmentationSplit
 from .data.spec import DatasetSpec
 from .disagreement import boundary_band
@@ -37,6 +38,8 @@ class ParityRow:
     disagreement_on_boundary: float | None = None  # share of disagreeing pixels within 3 px of a boundary
     failures: list[str] = field(default_factory=list)
     image_agreement: dict[str, float] = field(default_factory=dict)  # per image id, with the reference
+    graph: str = ""  # the artifact's file in the export folder
+    choice: str = ""  # the backend as --backend spells it (NAME[:PRECISION]), to run the file the same way again
 
     @property
     def passed(self) -> bool:
@@ -130,6 +133,7 @@ def _row(tally: _Tally, reference: ConfusionMatrix | None, names: list[str], tol
         backend.precision,
         tally.matrix.miou(),
         dict(zip(names, tally.matrix.iou().tolist())),
+        choice=backend.choice,
     )
     if tally.nonfinite:
         row.failures.append(f"{tally.nonfinite} NaN or infinite logits")
@@ -161,24 +165,35 @@ def run_parity(
     save_disagreement: Path | None = None,
     json_out: Path | None = None,
     force: bool = False,
+    backends: tuple[str, ...] = (),
 ) -> ParityReport:
-    """Run the reference (model.pt) and every ONNX artifact in `artifact_dir` over `split` of `spec`;
-    with `save_disagreement`, write a map of where each artifact disagrees with the reference per image;
-    with `json_out`, the report as JSON (refused before running when it exists, unless `force`)."""
+    """Run the reference (model.pt) and every ONNX artifact in `artifact_dir` over `split` of `spec`, each
+    ONNX model once per `backends` choice (NAME[:PRECISION]; none: ONNX Runtime); with `save_disagreement`,
+    write a map of where each artifact disagrees with the reference per image; with `json_out`, the report
+    as JSON (refused before running when it exists, unless `force`)."""
     if batch_size < 1:
         raise SegdeployError(f"--batch {batch_size}: expected 1 or more")
+    for choice in backends:
+        backend_choice(choice)
     refuse_overwrite([json_out] if json_out else [], force)
     manifest = read_manifest(artifact_dir)
     runnable, skipped = runnable_artifacts(manifest)
     if not runnable:
         raise SegdeployError(f"{artifact_dir}: the manifest lists no exported artifacts to compare")
+    reference_name = reference_artifact(manifest, artifact_dir)
+    options = BackendOptions(device=device)
     with (
-        open_backend(
-            artifact_dir / reference_artifact(manifest, artifact_dir), device=device, logits=True
-        ) as reference,
-        open_all([artifact_dir / name for name in runnable], device=device) as others,
+        open_backend(artifact_dir / reference_name, options, logits=True) as reference,
+        contextlib.ExitStack() as opened,
     ):
+        others, graphs = [], [reference_name]
+        for name in runnable:
+            for backend in open_variants(artifact_dir / name, options, (options.torch_variant,), (False,), backends):
+                others.append(opened.enter_context(backend))
+                graphs.append(name)
         report = _compare(reference, others, spec, split, batch_size, save_disagreement, artifact_dir, skipped)
+    for row, graph in zip(report.rows, graphs):
+        row.graph = graph
     if json_out is not None:
         write_json(json_out, report.to_dict())
     return report
