@@ -24,6 +24,7 @@ from segdeploy.data.calibration import write_calibration_set
 from segdeploy.data.spec import load_dataset_spec
 from segdeploy.errors import SegdeployError
 from segdeploy.export.pipeline import ExportResult, export_artifacts
+from segdeploy.look.worst import disagreement_panels, rank_images
 from segdeploy.meta import IOSpec
 from segdeploy.parity import run_parity
 from segdeploy.quantize.pipeline import PrecisionOptions
@@ -166,6 +167,11 @@ def test_parity_rows_name_backend_graph_and_the_precision_that_ran(exports, tiny
         assert rows[(graph, "onnxruntime")].artifact == graph
     assert rows[("model.onnx", "openvino")].passed, rows[("model.onnx", "openvino")].failures
     assert rows[("model.pt", "pytorch")].graph == "model.pt"
+    # the report runs each row's file again with the backend that ran it
+    grid, table = disagreement_panels(
+        exports["logits"].out_dir, report.to_dict(), spec, rank_images(report.to_dict(), 1)
+    )
+    assert "model.int8.onnx [openvino]" in grid.columns and len(table.rows) == 1
 
 
 def test_bench_runs_every_backend_interleaved_and_lists_the_cpu_features(exports):
