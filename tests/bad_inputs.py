@@ -46,6 +46,7 @@ class Case:
     data: dict[str, Any] | None = None  # overrides of the tiny data set's YAML, written as {bad_data}
     recipe: dict[str, Any] | None = None  # overrides of the tiny recipe, written as {bad_recipe}
     writes: tuple[str, ...] = ()  # paths under {tmp} (with all below them) a succeeding row may write
+    requires: str = ""  # a module the row needs (an optional extra); without it the row skips
 
 
 # --- makers: (path to create, shared fixture paths) -------------------------------------------------
@@ -908,12 +909,13 @@ PY_CASES.update(
 _OV_BENCH = _BENCH + " --backend openvino"
 CASES += [
     Case("openvino missing", "py:openvino_missing", 'pip install "segdeploy[openvino]"'),
-    Case("openvino BF16 on a CPU without it", "py:openvino_bf16_not_native", "no native BF16"),
+    Case("openvino BF16 on a CPU without it", "py:openvino_bf16_not_native", "no native BF16", requires="openvino"),
     Case(
         "openvino unreadable op",
         "bench {tmp}/custom.onnx --backend openvino --iterations 2 --warmup 0 --no-memory",
         "no conversion for op acme.Frobnicate",
         files={"custom.onnx": _unreadable_by_openvino},
+        requires="openvino",
     ),
     Case("openvino --threads above the cores", _OV_BENCH + " --threads 4096", "--threads 4096: this process may use"),
     Case("--backend unknown", _BENCH + " --backend tflite", "--backend 'tflite': unknown backend"),
