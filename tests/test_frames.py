@@ -11,7 +11,9 @@ from hypothesis.extra.numpy import arrays
 from PIL import ExifTags, Image
 
 from segdeploy.cli import app
+from segdeploy.data.dataset import SegmentationSplit
 from segdeploy.data.masks import as_rgb, open_image
+from segdeploy.data.spec import load_dataset_spec
 from segdeploy.errors import SegdeployError
 from segdeploy.runtime import Segmenter
 
@@ -144,3 +146,19 @@ def test_float_images_in_0_to_1_scale_by_255(tmp_path_factory, values):
     rgb = np.asarray(as_rgb(open_image(path), path))
     assert np.array_equal(rgb[..., 0], np.round(values.astype(np.float64) * 255).astype(np.uint8))
     assert np.array_equal(rgb[..., 0], rgb[..., 2])
+
+
+def test_a_data_set_reads_exif_rotated_photos_upright(world, tmp_path):
+    """The mask was drawn on the photo as viewers show it: before, its size did not match the stored pixels."""
+    upright = _rgb(world)
+    _exif_rotated_jpeg(upright, tmp_path / "p.jpg")
+    mask = np.zeros(upright.shape[:2], np.uint8)
+    mask[:10, :20] = 1  # top-left, as shown
+    Image.fromarray(mask).save(tmp_path / "p.png")
+    (tmp_path / "d.yaml").write_text(
+        "root: .\nimages: '{id}.jpg'\nmasks: '{id}.png'\nmask_encoding: index\nsplits: {val: [p]}\nclasses:\n"
+        "  - {name: a, color: [0, 0, 0]}\n  - {name: b, color: [255, 0, 0]}\n"
+    )
+    frame, labels = SegmentationSplit(load_dataset_spec(tmp_path / "d.yaml"), "val")[0]
+    assert frame.shape == (64, 96, 3) and np.array_equal(labels, mask)
+    assert np.abs(frame.astype(int) - upright).mean() < 8  # the same picture, up to JPEG loss
