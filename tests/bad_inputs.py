@@ -865,6 +865,12 @@ def _float_tiff(*values: float) -> Callable[[Path, dict[str, Path]], None]:
     return make
 
 
+def _float_rgb_tiff(path: Path, ctx: dict[str, Path]) -> None:
+    import cv2
+
+    cv2.imwrite(str(path), np.full((64, 96, 3), 0.5, np.float32))
+
+
 def _truncated_video(path: Path, ctx: dict[str, Path]) -> None:
     """An MJPG AVI of 10 frames cut in half: its header still announces 10, 5 decode."""
     import cv2
@@ -923,6 +929,12 @@ CASES += [
         0,
         files={"f.tif": _float_tiff(0.0, 0.5, 1.0)},
         writes=("p",),
+    ),
+    Case(
+        "predict float RGB TIFF",
+        "predict {onnx} {tmp}/f.tif --out {tmp}/p",
+        "convert float RGB to 8-bit",
+        files={"f.tif": _float_rgb_tiff},
     ),
     Case(
         "predict truncated video",

@@ -95,6 +95,9 @@ def test_sixteen_bit_and_float_images_follow_the_documented_rules(tmp_path):
     ramp = np.array([[0.0, 0.25, 0.5, 1.0]], np.float32)
     Image.fromarray(ramp).save(tmp_path / "f.tif")
     assert np.asarray(as_rgb(open_image(tmp_path / "f.tif")))[0, :, 1].tolist() == [0, 64, 128, 255]
+    cv2 = pytest.importorskip("cv2", reason="OpenCV not installed (pip install opencv-python-headless)")
+    cv2.imwrite(str(tmp_path / "rgb16.tif"), np.array([[[0, 40000, 65535]]], np.uint16))  # stored as BGR
+    assert np.asarray(as_rgb(open_image(tmp_path / "rgb16.tif")))[0, 0].tolist() == [255, 156, 0]  # value // 256
     eight_in_i = Image.fromarray(np.array([[0, 7, 255]], np.int32))
     assert np.asarray(as_rgb(eight_in_i))[0, :, 2].tolist() == [0, 7, 255]  # 32-bit holding 8-bit values
     for values, fragment in (

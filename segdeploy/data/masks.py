@@ -22,7 +22,8 @@ def open_image(path: Path, load: bool = True) -> Image.Image:
     except FileNotFoundError:
         raise SegdeployError(f"{path}: file not found") from None
     except OSError as exc:
-        tiff = " (TIFFs Pillow reads: 8-bit, and 16-bit or float greyscale)" if path.suffix.lower() in TIFF else ""
+        tiff = " (Pillow reads 8- and 16-bit TIFFs and float greyscale ones: convert float RGB to 8-bit)"
+        tiff = tiff if path.suffix.lower() in TIFF else ""
         raise SegdeployError(f"{path}: unreadable image ({exc}){tiff}") from None
     if load and image.getexif().get(ExifTags.Base.Orientation, 1) != 1:
         return ImageOps.exif_transpose(image)
