@@ -20,16 +20,10 @@ import pycuda.driver as cuda
 
 from ..errors import SegdeployError
 from .driver import GpuFacts
+from .libcuda import load as _libcuda
 
 _CAPTURE_MODE_THREAD_LOCAL = 1  # CU_STREAM_CAPTURE_MODE_THREAD_LOCAL, as trtexec captures
 _CAPTURE_INVALIDATED = 901  # CUDA_ERROR_STREAM_CAPTURE_INVALIDATED: the capture ended, no graph
-
-
-def _libcuda() -> ctypes.CDLL:
-    try:
-        return ctypes.CDLL("libcuda.so.1")
-    except OSError as exc:
-        raise SegdeployError(f"CUDA graphs: cannot load the CUDA driver library ({exc})") from None
 
 
 def _check(code: int, call: str) -> None:
