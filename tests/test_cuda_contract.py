@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,9 +19,10 @@ import torch
 from segdeploy.cuda import CudaSession
 from segdeploy.errors import CaptureError, SegdeployError
 
-from .conftest import REPO
 from .fixtures.fake_cuda import FakeDriver
 from .helpers import on_threads
+
+REPO = Path(__file__).resolve().parents[1]  # not from conftest: benchmarks/gpu_check.sh runs this file without it
 
 
 def _real_driver(name: str):
