@@ -17,7 +17,7 @@ def load() -> ctypes.CDLL:
 
 def driver_version() -> int | None:
     """The newest CUDA version the driver supports, as cuDriverGetVersion gives it (1000 * major + 10 *
-    minor: 12060 is CUDA 12.6; it needs no cuInit), or None without a usable driver."""
+    minor: 12060 is CUDA 12.6), or None without a usable driver."""
     try:
         lib = load()
     except SegdeployError:
