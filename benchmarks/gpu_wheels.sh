@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The wheels benchmarks/gpu_check.sh needs beyond what the lent GPU machines have (Python 3.12, torch +
 # CUDA 13, torchvision, cuda-bindings, cupy, onnx, onnxruntime, typer, pytest, PyYAML, Pillow; no package
-# index there). Run this on a machine with the index, from the repository root; it fills .whl/ (ignored
-# by git), which travels with the working tree. gpu_check.sh installs them with
+# index there). Run this on a machine with the index, from the repository root; it fills .whl/ (9 MB,
+# ignored by git: copy it to the GPU machine with the checkout, e.g. as a carried path). gpu_check.sh
+# installs them with
 #   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
 # and puts /tmp/site on PYTHONPATH. What needs them: step 3 builds U-Net and DeepLabv3+ with
 # segmentation-models-pytorch (import chain: smp -> timm, huggingface-hub -> httpx2, hf-xet, ...);
