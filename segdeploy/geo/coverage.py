@@ -105,7 +105,7 @@ def write_coverage(
     patches.geojson (the `patch_class` regions of at least `min_patch_area_m2`, in the raster's CRS).
     `class_names` None: the class indices as names. Areas need a projected CRS; `fields` (GeoJSON,
     reprojected to the raster's CRS) and `polygons` need areas. A pixel is in a field when its centre is."""
-    require_rasterio("coverage")
+    rasterio = require_rasterio("coverage")
     if class_names is not None and (not all(class_names) or len(set(class_names)) < len(class_names)):
         raise SegdeployError(f"--classes {','.join(class_names)}: class names must be non-empty and distinct")
     if not min_patch_area_m2 >= 0:
@@ -114,7 +114,8 @@ def write_coverage(
     files = [out_dir / "coverage.json", out_dir / "coverage.csv"] + ([out_dir / PATCHES] if polygons else [])
     require_folder(out_dir)
     refuse_overwrite(files, force)
-    with quiet_logs("rasterio"), _open_class_map(class_map) as source:
+    # rasterio.Env routes GDAL's messages to logging (muted here): the CLI's one line stays the only one
+    with quiet_logs("rasterio"), rasterio.Env(), _open_class_map(class_map) as source:
         area = pixel_area(source.crs, source.transform)
         if area.m2 is None and (fields is not None or polygons):
             asked = " and ".join(n for n, on in (("--fields", fields), ("--polygons", polygons)) if on)
@@ -230,7 +231,7 @@ def _mask_writer(source: Any, path: Path) -> Iterator[Any]:
 
 def _box(transform: Any, height: int, width: int) -> tuple[float, float, float, float]:
     """The bounding box (min x, min y, max x, max y) of a window's four corners."""
-    corners = [transform * (c, r) for c in (0, width) for r in (0, height)]
+    corners = [transform @ (c, r) for c in (0, width) for r in (0, height)]
     xs, ys = [x for x, _ in corners], [y for _, y in corners]
     return min(xs), min(ys), max(xs), max(ys)
 

@@ -33,13 +33,17 @@ class FieldSet:
 
 def read_fields(path: Path) -> FieldSet:
     """The fields in a GeoJSON file, or one line naming the file and what is wrong with it."""
-    text = read_text(path, "GeoJSON")
+    return fields_from_text(read_text(path, "GeoJSON"), path)
+
+
+def fields_from_text(text: str, path: Path) -> FieldSet:
+    """The fields in GeoJSON text read from `path` (named in the one-line error)."""
     try:
         document = json.loads(text, parse_constant=_no_constant)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise SegdeployError(f"{path}: not readable GeoJSON ({exc})") from None
     try:
-        return parse_fields(document, path)
+        return _parse(document, path)
     except _Bad as exc:
         raise SegdeployError(f"{path}: {exc}") from None
 
@@ -52,7 +56,7 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def parse_fields(document: Any, path: Path) -> FieldSet:
+def _parse(document: Any, path: Path) -> FieldSet:
     """Fields from a parsed GeoJSON document (a FeatureCollection or one Feature); raises _Bad."""
     if not isinstance(document, dict) or document.get("type") not in ("FeatureCollection", "Feature"):
         kind = document.get("type") if isinstance(document, dict) else type(document).__name__
@@ -71,7 +75,8 @@ def parse_fields(document: Any, path: Path) -> FieldSet:
 def _crs_name(crs: Any) -> str:
     if crs is None:
         return RFC7946_CRS
-    name = crs.get("properties", {}).get("name") if isinstance(crs, dict) else None
+    properties = crs.get("properties") if isinstance(crs, dict) else None
+    name = properties.get("name") if isinstance(properties, dict) else None
     if not isinstance(name, str) or not name or crs.get("type") != "name":
         raise _Bad('"crs" must be {"type": "name", "properties": {"name": "EPSG:..."}} (or be left out: WGS 84)')
     return name
@@ -121,22 +126,25 @@ def _check_ring(ring: Any, name: str) -> None:
 def reproject_fields(fields: FieldSet, crs: Any) -> list[Field]:
     """The fields in the raster's CRS `crs` (rasterio.warp.transform_geom, which keeps GeoJSON's
     longitude-first order for geographic CRSs), or one line when the CRS cannot be read or transformed."""
+    from rasterio._err import CPLE_BaseError  # GDAL's errors; rasterio.errors does not export it
     from rasterio.crs import CRS
-    from rasterio.errors import RasterioError
+    from rasterio.errors import CRSError, RasterioError
     from rasterio.features import bounds
     from rasterio.warp import transform_geom
 
     try:
         source = CRS.from_user_input(fields.crs)
-    except RasterioError as exc:
-        raise SegdeployError(f"{fields.path}: CRS {fields.crs!r} is not readable ({exc})") from None
+    except CRSError as exc:
+        raise SegdeployError(
+            f"{fields.path}: CRS {fields.crs!r} is not readable ({str(exc).splitlines()[0]})"
+        ) from None
     if source == crs:
         return list(fields.fields)
     failed = f"{fields.path}: cannot transform {fields.crs} to {crs.to_string()}"
     try:
         moved = [Field(f.name, transform_geom(source, crs, f.geometry)) for f in fields.fields]
-    except RasterioError as exc:
-        raise SegdeployError(f"{failed} ({exc})") from None
+    except (CPLE_BaseError, CRSError, RasterioError) as exc:  # e.g. "Cannot find coordinate operations"
+        raise SegdeployError(f"{failed} ({str(exc).splitlines()[0]})") from None
     for field in moved:  # PROJ answers inf for a point outside the target CRS's domain
         if not all(math.isfinite(v) for v in bounds(field.geometry)):
             raise SegdeployError(f"{failed}: field {field.name!r} lies outside the raster CRS's domain")

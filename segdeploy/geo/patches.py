@@ -14,8 +14,15 @@ MIN_PATCH_AREA_M2 = 0.01  # a 10 cm square: about 100 pixels at a drone's usual 
 
 
 def ring_area(ring: list[Any]) -> float:
-    """The area a closed ring encloses (shoelace), in squared coordinate units."""
-    return abs(sum(x0 * y1 - x1 * y0 for (x0, y0, *_), (x1, y1, *_) in zip(ring, ring[1:]))) / 2
+    """The area a closed ring encloses (shoelace), in squared coordinate units. Relative to the first
+    vertex: products of raw UTM coordinates (~5e6 m) would lose the square millimetres."""
+    (ox, oy, *_), points = ring[0], ring[1:]
+    return (
+        abs(
+            sum((x0 - ox) * (y1 - oy) - (x1 - ox) * (y0 - oy) for (x0, y0, *_), (x1, y1, *_) in zip(points, points[1:]))
+        )
+        / 2
+    )
 
 
 def polygon_area(polygon: dict[str, Any]) -> float:
