@@ -548,11 +548,9 @@ def coverage(
         names = export_class_names(model)
     minimum = {} if min_patch_area is None else {"min_patch_area_m2": min_patch_area}
     report = write_coverage(class_map, out, names, fields, polygons, patch_class=patch_class, force=force, **minimum)
-    whole = report.table(report.counts)
-    _say(
-        ", ".join(f"{row['class']} {100 * (row['share'] or 0):.2f}%" for row in whole) + f" of {sum(report.counts)} px"
-    )
-    if report.area.missing:
+    rows = report.whole.rows(report.class_names)
+    _say(", ".join(f"{r['class']} {100 * (r['share'] or 0):.2f}%" for r in rows) + f" of {sum(report.whole.counts)} px")
+    if not report.area.known:
         _note("note:", f"no areas: {class_map} {report.area.missing}")
     if report.fields_without_pixels:
         _note("note:", f"fields without pixels in {class_map}: {', '.join(report.fields_without_pixels)}")

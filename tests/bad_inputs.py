@@ -858,18 +858,21 @@ def _nan_reference(folder: Path) -> None:
 # --- issue 23: segdeploy coverage (class maps, fields, weed patches) -----------------------------------
 
 
-def _class_map(crs: str | None = "EPSG:32632", bands: int = 1) -> Callable[[Path, dict[str, Path]], None]:
+def _class_map(
+    crs: str | None = "EPSG:32632", bands: int = 1, rotation: float = 0
+) -> Callable[[Path, dict[str, Path]], None]:
     """A 40x60 class map (soil, crop, weed) with 5 cm pixels in UTM 32N at (500000, 5000000), or without
-    georeference when `crs` is None."""
+    georeference when `crs` is None; in EPSG:4326, 5e-7 degree pixels at 9°E 45.1°N."""
 
     def make(path: Path, ctx: dict[str, Path]) -> None:
         import rasterio
-        from rasterio.transform import from_origin
+        from rasterio.transform import Affine, from_origin
 
         labels = (np.arange(40 * 60).reshape(40, 60) % 3).astype(np.uint8)
         profile: dict[str, Any] = {"driver": "GTiff", "width": 60, "height": 40, "count": bands, "dtype": "uint8"}
+        origin = (9.0, 45.1, 5e-7, 5e-7) if crs == "EPSG:4326" else (500000, 5000000, 0.05, 0.05)
         if crs is not None:
-            profile.update(crs=crs, transform=from_origin(500000, 5000000, 0.05, 0.05))
+            profile.update(crs=crs, transform=from_origin(*origin) @ Affine.rotation(rotation))
         with rasterio.open(path, "w", **profile) as dataset:
             dataset.write(np.stack([labels] * bands))
 
@@ -922,10 +925,10 @@ CASES += [
         files={"map.tif": _class_map(crs=None), "f.geojson": _geojson(_INSIDE)},
     ),
     Case(
-        "coverage polygons in a geographic CRS",
+        "coverage polygons in a rotated geographic raster",
         _COVERAGE + " --polygons --classes soil,crop,weed",
-        "geographic",
-        files={"map.tif": _class_map(crs="EPSG:4326")},
+        "EPSG:4326 with a rotated geotransform",
+        files={"map.tif": _class_map(crs="EPSG:4326", rotation=30)},
     ),
     Case(
         "coverage fields outside the raster",

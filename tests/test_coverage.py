@@ -96,7 +96,7 @@ def small_bands(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_whole_raster_counts_shares_and_areas(tmp_path: Path, small_bands: None) -> None:
     labels = _labels()
     report = write_coverage(_write_map(tmp_path / "map.tif", labels), tmp_path / "out", CLASSES)
-    assert report.counts == _counts(labels)
+    assert report.whole.counts == _counts(labels)
     assert report.nodata_pixels == 25
     saved = json.loads((tmp_path / "out" / "coverage.json").read_text())
     assert saved["crs"] == UTM and saved["pixel_area_m2"] == pytest.approx(PIXEL**2)
@@ -126,9 +126,10 @@ def test_fields_that_partition_the_raster_sum_to_the_whole(tmp_path: Path, small
         _write_map(tmp_path / "map.tif", labels), tmp_path / "out", CLASSES, _fields(tmp_path / "f.geojson", fields)
     )
     assert list(report.fields) == list(fields)
-    assert all(min(counts) > 0 for counts in report.fields.values())
-    assert np.sum(list(report.fields.values()), axis=0).tolist() == report.counts == _counts(labels)
-    assert report.fields["west"] == _counts(labels[:, :200])  # centres 199.5 < 200.37 < 200.5
+    counts = {name: tally.counts for name, tally in report.fields.items()}
+    assert all(min(c) > 0 for c in counts.values())
+    assert np.sum(list(counts.values()), axis=0).tolist() == report.whole.counts == _counts(labels)
+    assert counts["west"] == _counts(labels[:, :200])  # centres 199.5 < 200.37 < 200.5
     saved = json.loads((tmp_path / "out" / "coverage.json").read_text())
     assert [f["name"] for f in saved["fields"]] == list(fields)
     assert sum(f["area_m2"] for f in saved["fields"]) == pytest.approx(saved["whole"]["area_m2"])
@@ -146,7 +147,7 @@ def test_a_field_in_wgs84_is_reprojected_onto_the_same_pixels(tmp_path: Path) ->
     (tmp_path / "f.geojson").write_text(json.dumps(document))
     report = write_coverage(_write_map(tmp_path / "map.tif", labels), tmp_path / "out", CLASSES, tmp_path / "f.geojson")
     assert 8.99 < lons[0] < 9.01 and 45.0 < lats[0] < 45.2
-    assert report.fields == {"plot 7": _counts(labels[40:251, 101:334])}
+    assert report.fields["plot 7"].counts == _counts(labels[40:251, 101:334])
 
 
 def test_weed_patches_are_geojson_polygons_filtered_by_area(tmp_path: Path) -> None:
@@ -176,9 +177,9 @@ def test_a_png_gives_counts_and_shares_without_areas(tmp_path: Path) -> None:
     labels = np.minimum(_labels(), 2)
     Image.fromarray(labels).save(tmp_path / "map.png")
     report = write_coverage(tmp_path / "map.png", tmp_path / "out", None)
-    assert report.class_names == ["0", "1", "2"] and report.counts == np.bincount(labels.ravel()).tolist()
+    assert report.class_names == ["0", "1", "2"] and report.whole.counts == np.bincount(labels.ravel()).tolist()
     saved = json.loads((tmp_path / "out" / "coverage.json").read_text())
-    assert saved["pixel_area_m2"] is None and "no georeference" in saved["areas_missing"]
+    assert saved["pixel_area_m2"] is None and "no georeference" in saved["areas"]
     assert saved["whole"]["classes"][2]["area_m2"] is None
 
 
@@ -191,6 +192,50 @@ def test_cli_writes_the_tables_and_refuses_to_overwrite(tmp_path: Path, runner) 
     again = runner.invoke(app, args)
     assert again.exit_code == 2 and "already exists; pass --force" in again.stderr
     assert runner.invoke(app, [*args, "--force"]).exit_code == 0
+
+
+def test_a_geographic_raster_has_ellipsoidal_areas(tmp_path: Path) -> None:
+    """A global 1-degree raster in WGS 84: its pixels add up to the ellipsoid's surface, 510 065 621.7 km²
+    (a published constant), and a 1° band at 45°N matches a numerical integral of the area element."""
+    labels = np.zeros((180, 360), np.uint8)
+    labels[44, :] = 1  # the band from 46°N down to 45°N
+    with rasterio.open(
+        tmp_path / "globe.tif", "w", driver="GTiff", width=360, height=180, count=1, dtype="uint8",
+        crs="EPSG:4326", transform=from_origin(-180, 90, 1, 1),
+    ) as dataset:  # fmt: skip
+        dataset.write(labels, 1)
+    report = write_coverage(tmp_path / "globe.tif", tmp_path / "out", ["rest", "band"])
+    assert report.whole.area_m2 is not None
+    assert sum(report.whole.area_m2) == pytest.approx(5.100656217e14, rel=1e-9)
+    a, f = 6378137.0, 1 / 298.257223563
+    e2 = f * (2 - f)
+    lat = np.radians(np.linspace(45, 46, 200_001))
+    element = a * a * (1 - e2) * np.cos(lat) / (1 - e2 * np.sin(lat) ** 2) ** 2  # M·N·cos φ per radian²
+    integral = float(np.sum((element[1:] + element[:-1]) / 2 * np.diff(lat))) * 2 * math.pi
+    assert report.whole.area_m2[1] == pytest.approx(integral, rel=1e-8)
+    assert "ellipsoid" in json.loads((tmp_path / "out" / "coverage.json").read_text())["areas"]
+
+
+def test_patches_in_a_geographic_raster_measure_what_their_pixels_do(tmp_path: Path) -> None:
+    labels = _labels()
+    step = 2.5e-7  # degrees: about 2.8 cm north-south
+    with rasterio.open(
+        tmp_path / "map.tif", "w", driver="GTiff", width=500, height=300, count=1, dtype="uint8", nodata=NODATA,
+        crs="EPSG:4326", transform=from_origin(9.0, 45.1, step, step),
+    ) as dataset:  # fmt: skip
+        dataset.write(labels, 1)
+    report = write_coverage(tmp_path / "map.tif", tmp_path / "out", CLASSES, polygons=True, min_patch_area_m2=0.03)
+    collection = json.loads((tmp_path / "out" / "patches.geojson").read_text())
+    rows_m2 = report.area.rows_m2(0, 300)
+    expected = sorted(
+        [
+            10 * rows_m2[150:160].sum(),
+            20 * rows_m2[50:70].sum(),
+            30 * rows_m2[200:230].sum() - 10 * rows_m2[210:220].sum(),
+        ]
+    )
+    assert sorted(f["properties"]["area_m2"] for f in collection["features"]) == pytest.approx(expected, abs=2e-6)
+    assert collection["crs"]["properties"]["name"] == "urn:ogc:def:crs:EPSG::4326"
 
 
 @pytest.mark.data
@@ -209,8 +254,8 @@ def test_cwfid_annotations_as_a_field_map(tmp_path: Path) -> None:
     report = write_coverage(
         _write_map(tmp_path / "map.tif", labels), tmp_path / "out", CLASSES, _fields(tmp_path / "f.geojson", halves)
     )
-    assert report.counts == _counts(labels)
-    assert report.fields == {"a": _counts(labels[:, :1296]), "b": _counts(labels[:, 1296:])}
+    assert report.whole.counts == _counts(labels)
+    assert [t.counts for t in report.fields.values()] == [_counts(labels[:, :1296]), _counts(labels[:, 1296:])]
 
 
 # --- the GeoJSON fields parser ----------------------------------------------------------------------

@@ -30,51 +30,58 @@ PATCHES = "patches.geojson"
 
 
 @dataclass(frozen=True)
-class CoverageReport:
-    """Per-class pixel counts of the whole raster (`counts`) and of each field (`fields`, by name)."""
+class Tally:
+    """Per-class pixel counts and areas in m² (None where the raster has no areas) of one scope."""
 
-    class_map: Path
-    class_names: list[str]
-    crs: str | None
-    area: PixelArea
-    nodata_pixels: int
     counts: list[int]
-    fields: dict[str, list[int]] = field(default_factory=dict)
-    fields_without_pixels: list[str] = field(default_factory=list)
-    patches: dict[str, Any] | None = None
-    files: list[Path] = field(default_factory=list)
+    area_m2: list[float] | None
 
-    def table(self, counts: list[int]) -> list[dict[str, Any]]:
-        """One row per class: pixels, share of the valid pixels, and area when the raster has one."""
-        valid = sum(counts)
-        m2 = self.area.m2
+    def rows(self, class_names: list[str]) -> list[dict[str, Any]]:
+        """One row per class: pixels, share of the valid pixels, area (m², ha)."""
+        valid = sum(self.counts)
+        areas = self.area_m2 if self.area_m2 is not None else [None] * len(self.counts)
         return [
             {
                 "class": name,
                 "class_index": index,
                 "pixels": pixels,
                 "share": pixels / valid if valid else None,
-                "area_m2": None if m2 is None else round(pixels * m2, 6),  # float noise off: mm² still shows
-                "area_ha": None if m2 is None else round(pixels * m2 / 1e4, 10),
+                "area_m2": None if m2 is None else round(m2, 6),  # float noise off: mm² still show
+                "area_ha": None if m2 is None else round(m2 / 1e4, 10),
             }
-            for index, (name, pixels) in enumerate(zip(self.class_names, counts))
+            for index, (name, pixels, m2) in enumerate(zip(class_names, self.counts, areas))
         ]
 
-    def to_dict(self) -> dict[str, Any]:
-        def summary(counts: list[int]) -> dict[str, Any]:
-            m2 = self.area.m2
-            area = None if m2 is None else round(sum(counts) * m2, 6)
-            return {"valid_pixels": sum(counts), "area_m2": area, "classes": self.table(counts)}
+    def summary(self, class_names: list[str]) -> dict[str, Any]:
+        area = None if self.area_m2 is None else round(sum(self.area_m2), 6)
+        return {"valid_pixels": sum(self.counts), "area_m2": area, "classes": self.rows(class_names)}
 
+
+@dataclass(frozen=True)
+class CoverageReport:
+    """The whole raster's tally and each field's (by name); `area` says how pixels were measured."""
+
+    class_map: Path
+    class_names: list[str]
+    crs: str | None
+    area: PixelArea
+    nodata_pixels: int
+    whole: Tally
+    fields: dict[str, Tally] = field(default_factory=dict)
+    fields_without_pixels: list[str] = field(default_factory=list)
+    patches: dict[str, Any] | None = None
+    files: list[Path] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "class_map": str(self.class_map),
             "crs": self.crs,
-            "pixel_area_m2": self.area.m2,
-            "areas_missing": self.area.missing or None,
+            "pixel_area_m2": self.area.m2,  # None in a geographic CRS: there each row has its own
+            "areas": _how_measured(self.area),
             "nodata_pixels": self.nodata_pixels,
-            "whole": summary(self.counts),
-            "fields": [{"name": name, **summary(counts)} for name, counts in self.fields.items()],
+            "whole": self.whole.summary(self.class_names),
+            "fields": [{"name": name, **tally.summary(self.class_names)} for name, tally in self.fields.items()],
             "fields_without_pixels": self.fields_without_pixels,
             "patches": self.patches,
         }
@@ -84,10 +91,18 @@ class CoverageReport:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, CSV_COLUMNS, lineterminator="\n")
         writer.writeheader()
-        for name, counts in [("", self.counts), *self.fields.items()]:
-            for row in self.table(counts):
+        for name, tally in [("", self.whole), *self.fields.items()]:
+            for row in tally.rows(self.class_names):
                 writer.writerow({"field": name, **{k: "" if v is None else v for k, v in row.items()}})
         return buffer.getvalue()
+
+
+def _how_measured(area: PixelArea) -> str:
+    if not area.known:
+        return f"none: the raster {area.missing}"
+    if area.ellipsoid is None:
+        return "projected CRS: |det(geotransform)| in the CRS's unit, converted to m²"
+    return "geographic CRS: each row's pixel area on the CRS's ellipsoid (cylindrical equal-area, exact)"
 
 
 def write_coverage(
@@ -103,8 +118,9 @@ def write_coverage(
     """Coverage of the single-band uint8 class map `class_map` (GeoTIFF, PNG: anything GDAL reads),
     its nodata/mask pixels left out, into `out_dir`: coverage.json, coverage.csv and with `polygons`
     patches.geojson (the `patch_class` regions of at least `min_patch_area_m2`, in the raster's CRS).
-    `class_names` None: the class indices as names. Areas need a projected CRS; `fields` (GeoJSON,
-    reprojected to the raster's CRS) and `polygons` need areas. A pixel is in a field when its centre is."""
+    `class_names` None: the class indices as names. Areas need a CRS (geo.pixel_area); `fields`
+    (GeoJSON, reprojected to the raster's CRS) and `polygons` need areas. A pixel is in a field when
+    its centre is."""
     rasterio = require_rasterio("coverage")
     if class_names is not None and (not all(class_names) or len(set(class_names)) < len(class_names)):
         raise SegdeployError(f"--classes {','.join(class_names)}: class names must be non-empty and distinct")
@@ -116,8 +132,8 @@ def write_coverage(
     refuse_overwrite(files, force)
     # rasterio.Env routes GDAL's messages to logging (muted here): the CLI's one line stays the only one
     with quiet_logs("rasterio"), rasterio.Env(), _open_class_map(class_map) as source:
-        area = pixel_area(source.crs, source.transform)
-        if area.m2 is None and (fields is not None or polygons):
+        area = pixel_area(source.crs, source.transform, source.height)
+        if not area.known and (fields is not None or polygons):
             asked = " and ".join(n for n, on in (("--fields", fields), ("--polygons", polygons)) if on)
             raise SegdeployError(f"{class_map}: {area.missing}; {asked} need areas (run without for counts and shares)")
         shapes = reproject_fields(field_set, source.crs) if field_set is not None else []
@@ -131,11 +147,11 @@ def write_coverage(
             patch_index = class_names.index(patch_class)
         with staged_files(out_dir) as staging:
             mask = staging / ".patch-mask.tif" if patch_index is not None else None
-            counts, per_field, inside, nodata = _count(source, shapes, mask, patch_index)
-            names = _class_names(counts, class_names, class_map)
+            whole, per_field, inside, nodata = _count(source, area, shapes, mask, patch_index)
+            names = _class_names(whole.counts.tolist(), class_names, class_map)
             report = CoverageReport(
-                class_map, names, _crs_string(source.crs), area, nodata, counts[: len(names)],
-                {f.name: c[: len(names)] for f, c in zip(shapes, per_field)},
+                class_map, names, _crs_string(source.crs), area, nodata, whole.tally(len(names)),
+                {f.name: c.tally(len(names)) for f, c in zip(shapes, per_field)},
                 [f.name for f, n in zip(shapes, inside) if n == 0], None, files,
             )  # fmt: skip
             if mask is not None:
@@ -183,18 +199,42 @@ def _windows(source: Any) -> Iterator[Any]:
         yield Window(0, top, source.width, min(rows, source.height - top))
 
 
+class _Counter:
+    """Per-class counts (and, in a geographic CRS, areas row by row) accumulated band by band."""
+
+    def __init__(self, area: PixelArea) -> None:
+        self.area = area
+        self.counts = np.zeros(256, np.int64)
+        self.m2 = np.zeros(256, np.float64)
+
+    def add(self, labels: np.ndarray, selected: np.ndarray, top: int) -> None:
+        if self.area.ellipsoid is None:
+            self.counts += np.bincount(labels[selected], minlength=256)
+            return
+        for row_m2, row, chosen in zip(self.area.rows_m2(top, labels.shape[0]), labels, selected):
+            counts = np.bincount(row[chosen], minlength=256)
+            self.counts += counts
+            self.m2 += row_m2 * counts
+
+    def tally(self, classes: int) -> Tally:
+        counts = self.counts[:classes]
+        if not self.area.known:
+            return Tally(counts.tolist(), None)
+        m2 = counts * self.area.m2 if self.area.m2 is not None else self.m2[:classes]
+        return Tally(counts.tolist(), m2.tolist())
+
+
 def _count(
-    source: Any, fields: list[Field], mask_path: Path | None, patch_index: int | None
-) -> tuple[list[int], list[list[int]], list[int], int]:
-    """Per-class counts of the valid pixels, the same per field, the pixels (valid or not) whose
-    centres lie in each field, and the invalid pixels; writes the 0/1 patch mask on the way."""
+    source: Any, area: PixelArea, fields: list[Field], mask_path: Path | None, patch_index: int | None
+) -> tuple[_Counter, list[_Counter], list[int], int]:
+    """Counters of the valid pixels, of those in each field, the pixels (valid or not) whose centres
+    lie in each field, and the invalid pixels; writes the 0/1 patch mask on the way."""
     from rasterio.enums import MaskFlags
     from rasterio.features import bounds, geometry_mask
 
     all_valid = MaskFlags.all_valid in source.mask_flag_enums[0]  # else nodata, an internal mask or alpha
     boxes = [bounds(f.geometry) for f in fields]
-    counts = np.zeros(256, np.int64)
-    per_field = [np.zeros(256, np.int64) for _ in fields]
+    whole, per_field = _Counter(area), [_Counter(area) for _ in fields]
     inside = [0] * len(fields)
     nodata = 0
     with contextlib.ExitStack() as stack:
@@ -203,7 +243,7 @@ def _count(
             labels = source.read(1, window=window)
             valid = np.ones(labels.shape, bool) if all_valid else source.read_masks(1, window=window) > 0
             nodata += int(labels.size - np.count_nonzero(valid))
-            counts += np.bincount(labels[valid], minlength=256)
+            whole.add(labels, valid, window.row_off)
             transform = source.window_transform(window)
             box = _box(transform, window.height, window.width)
             for number, (shape, field_box) in enumerate(zip(fields, boxes)):
@@ -211,10 +251,10 @@ def _count(
                     continue
                 within = geometry_mask([shape.geometry], labels.shape, transform, invert=True)  # pixel centres
                 inside[number] += int(np.count_nonzero(within))
-                per_field[number] += np.bincount(labels[within & valid], minlength=256)
+                per_field[number].add(labels, within & valid, window.row_off)
             if mask_out is not None:
                 mask_out.write(((labels == patch_index) & valid).astype(np.uint8), 1, window=window)
-    return counts.tolist(), [c.tolist() for c in per_field], inside, nodata
+    return whole, per_field, inside, nodata
 
 
 @contextlib.contextmanager

@@ -13,22 +13,18 @@ from .pixel_area import PixelArea
 MIN_PATCH_AREA_M2 = 0.01  # a 10 cm square: about 100 pixels at a drone's usual 1 cm ground sampling
 
 
-def ring_area(ring: list[Any]) -> float:
-    """The area a closed ring encloses (shoelace), in squared coordinate units. Relative to the first
-    vertex: products of raw UTM coordinates (~5e6 m) would lose the square millimetres."""
-    (ox, oy, *_), points = ring[0], ring[1:]
-    return (
-        abs(
-            sum((x0 - ox) * (y1 - oy) - (x1 - ox) * (y0 - oy) for (x0, y0, *_), (x1, y1, *_) in zip(points, points[1:]))
-        )
-        / 2
-    )
+def ring_area(ring: list[tuple[float, float]]) -> float:
+    """The area a closed ring encloses (shoelace). Relative to the first vertex: products of raw UTM
+    coordinates (~5e6 m) would lose the square millimetres."""
+    (ox, oy), points = ring[0], ring[1:]
+    return abs(sum((x0 - ox) * (y1 - oy) - (x1 - ox) * (y0 - oy) for (x0, y0), (x1, y1) in zip(points, points[1:]))) / 2
 
 
-def polygon_area(polygon: dict[str, Any]) -> float:
-    """A GeoJSON Polygon's area: its outer ring less its holes."""
-    outer, *holes = polygon["coordinates"]
-    return ring_area(outer) - sum(ring_area(hole) for hole in holes)
+def polygon_m2(polygon: dict[str, Any], area: PixelArea) -> float:
+    """A GeoJSON Polygon's area in m², its outer ring less its holes, measured in `area`'s
+    equal-area plane."""
+    outer, *holes = (ring_area(area.plane(ring)) for ring in polygon["coordinates"])
+    return outer - sum(holes)
 
 
 def write_patches(mask: Path, target: Path, class_name: str, area: PixelArea, min_area_m2: float, crs_name: str) -> int:
@@ -42,7 +38,7 @@ def write_patches(mask: Path, target: Path, class_name: str, area: PixelArea, mi
     with rasterio.open(mask) as source:
         band = rasterio.band(source, 1)
         for geometry, _ in shapes(band, mask=band, connectivity=4, transform=source.transform):
-            m2 = polygon_area(geometry) * area.metre_per_unit**2
+            m2 = polygon_m2(geometry, area)
             if m2 >= min_area_m2:
                 number = len(features) + 1
                 properties = {"class": class_name, "area_m2": round(m2, 6)}
