@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from .patches import MIN_PATCH_AREA_M2, write_patches
 from .pixel_area import PixelArea, pixel_area
 
 FORMAT = "segdeploy.coverage/1"
+CACHE_BYTES = 64 << 20  # GDAL's block cache while coverage runs, unless GDAL_CACHEMAX is set in the environment
 BAND_PIXELS = 1 << 24  # pixels per band read: full-width rows, a whole number of the raster's blocks
 CSV_COLUMNS = ("field", "class", "class_index", "pixels", "share", "area_m2", "area_ha")
 PATCHES = "patches.geojson"
@@ -130,8 +132,11 @@ def write_coverage(
     files = [out_dir / "coverage.json", out_dir / "coverage.csv"] + ([out_dir / PATCHES] if polygons else [])
     require_folder(out_dir)
     refuse_overwrite(files, force)
-    # rasterio.Env routes GDAL's messages to logging (muted here): the CLI's one line stays the only one
-    with quiet_logs("rasterio"), rasterio.Env(), _open_class_map(class_map) as source:
+    # rasterio.Env routes GDAL's messages to logging (muted here): the CLI's one line stays the only one.
+    # Each block is read once, so GDAL's block cache (default 5% of RAM) buys nothing but RSS; 64 MB holds
+    # a block row of the patch mask for polygonize (benchmarks/RESULTS.md: peak RSS 406 -> 296 MiB).
+    cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": CACHE_BYTES}  # bytes (rasterio Env docs)
+    with quiet_logs("rasterio"), rasterio.Env(**cache), _open_class_map(class_map) as source:
         area = pixel_area(source.crs, source.transform, source.height)
         if not area.known and (fields is not None or polygons):
             asked = " and ".join(n for n, on in (("--fields", fields), ("--polygons", polygons)) if on)
