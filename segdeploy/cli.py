@@ -432,11 +432,14 @@ def predict(
         str, typer.Option(help="Working resolution HxW, 'recipe' (the model's input size) or 'native'.")
     ] = "recipe",
     force: ForceOpt = False,
+    channels: Annotated[
+        str, typer.Option(help="Channel order of the files' pixel data: rgb, or bgr for OpenCV frames saved as RGB.")
+    ] = "rgb",
 ) -> None:
     """Class-index palette PNG masks (and colour overlays) for images, folders and videos."""
     from .look.predict import predict as run_predict
 
-    result = run_predict(artifact, inputs, out, overlay, alpha, size, force)
+    result = run_predict(artifact, inputs, out, overlay, alpha, size, force, channels=channels)
     overlays = f" and {len(result.overlays)} overlays in {out / 'overlays'}" if overlay else ""
     _say(f"wrote {len(result.masks)} masks in {out / 'masks'}{overlays}")
 

@@ -19,7 +19,7 @@ from .disagreement import save_disagreement as save_disagreement_map
 from .errors import SegdeployError
 from .evaluate import batches, predictions
 from .files import refuse_overwrite, write_json
-from .metrics import ConfusionMatrix
+from .metrics import ConfusionMatrix, SmallObjectRecall
 from .precision_table import PRECISIONS, LogitTolerance
 from .recipes import Tolerance
 
@@ -37,6 +37,7 @@ class ParityRow:
     disagreement_on_boundary: float | None = None  # share of disagreeing pixels within 3 px of a boundary
     failures: list[str] = field(default_factory=list)
     image_agreement: dict[str, float] = field(default_factory=dict)  # per image id, with the reference
+    small_objects: dict[str, Any] = field(default_factory=dict)  # SmallObjectRecall.to_dict(), with the truth
 
     @property
     def passed(self) -> bool:
@@ -71,6 +72,7 @@ class _Tally:
         self.logits = logits
         self.logits_excess = float("-inf")  # the worst image's |logit diff| beyond its bound (> 0: fails)
         self.matrix = ConfusionMatrix(num_classes, ignore_index)
+        self.small = SmallObjectRecall(num_classes, ignore_index=ignore_index)
         self.agree = 0
         self.pixels = 0
         self.on_boundary = 0
@@ -90,6 +92,7 @@ class _Tally:
             self.nonfinite += int((~np.isfinite(output)).sum())
         labels = predictions(output)
         self.matrix.update(labels, masks)
+        self.small.update(labels, masks)
         differ = labels != reference_labels
         for sample_id, image_differ in zip(ids, differ):
             self.image_agreement[sample_id] = 1.0 - float(image_differ.mean())
@@ -130,6 +133,7 @@ def _row(tally: _Tally, reference: ConfusionMatrix | None, names: list[str], tol
         backend.precision,
         tally.matrix.miou(),
         dict(zip(names, tally.matrix.iou().tolist())),
+        small_objects=tally.small.to_dict(names),
     )
     if tally.nonfinite:
         row.failures.append(f"{tally.nonfinite} NaN or infinite logits")

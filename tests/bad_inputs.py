@@ -855,6 +855,108 @@ def _nan_reference(folder: Path) -> None:
     _manifest_edit(lambda m: m["artifacts"]["model.pt"].update(sha256=digest))(folder)
 
 
+# --- issue 23, frames as robot code hands them: channel order, float TIFF, truncated video, names -----
+
+
+def _float_tiff(*values: float) -> Callable[[Path, dict[str, Path]], None]:
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        Image.fromarray(np.resize(np.array(values, np.float32), (64, 96))).save(path)
+
+    return make
+
+
+def _float_rgb_tiff(path: Path, ctx: dict[str, Path]) -> None:
+    import cv2
+
+    cv2.imwrite(str(path), np.full((64, 96, 3), 0.5, np.float32))
+
+
+def _truncated_video(path: Path, ctx: dict[str, Path]) -> None:
+    """An MJPG AVI of 10 frames cut in half: its header still announces 10, 5 decode."""
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (96, 64))
+    noise = np.random.default_rng(0)  # frames of noise: large enough that half the file holds whole frames
+    for _ in range(10):
+        writer.write(noise.integers(0, 256, (64, 96, 3), dtype=np.uint8))
+    writer.release()
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _video(path: Path, ctx: dict[str, Path]) -> None:
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (96, 64))
+    writer.write(np.zeros((64, 96, 3), np.uint8))
+    writer.release()
+
+
+def _jpeg(path: Path, ctx: dict[str, Path]) -> None:
+    Image.open(ctx["img"]).convert("RGB").save(path)
+
+
+PY_CASES.update(
+    {
+        "bgr_four_channels": _segment(np.zeros((64, 96, 4), np.uint8), channels="bgr"),
+        "one_channel": _segment(np.zeros((64, 96, 1), np.uint8)),
+        "grey_frame": _segment(np.zeros((64, 96), np.uint8)),
+        "channels_hsv": _segment(np.zeros((64, 96, 3), np.uint8), channels="hsv"),
+    }
+)
+CASES += [
+    Case("runtime BGR frame of 4 channels", "py:bgr_four_channels", "HxWx3 or NxHxWx3 in BGR order"),
+    Case("runtime 1-channel frame", "py:one_channel", "in RGB order (channels='rgb'), got uint8 (64, 96, 1)"),
+    Case("runtime greyscale HxW frame", "py:grey_frame", "a greyscale frame: repeat it to 3 channels"),
+    Case("runtime channels hsv", "py:channels_hsv", "channels 'hsv': expected 'rgb' or 'bgr'"),
+    Case("predict --channels hsv", _PREDICT + " --channels hsv", "--channels 'hsv'"),
+    Case(
+        "predict float TIFF above 1",
+        "predict {onnx} {tmp}/f.tif --out {tmp}/p",
+        "float image with values 0 to 2.5; expected 0..1",
+        files={"f.tif": _float_tiff(0.0, 2.5)},
+    ),
+    Case(
+        "predict float TIFF with NaN",
+        "predict {onnx} {tmp}/f.tif --out {tmp}/p",
+        "f.tif: float image holds NaN",
+        files={"f.tif": _float_tiff(0.5, float("nan"))},
+    ),
+    Case(
+        "predict float TIFF 0..1",
+        "predict {onnx} {tmp}/f.tif --out {tmp}/p",
+        "wrote 1 masks",
+        0,
+        files={"f.tif": _float_tiff(0.0, 0.5, 1.0)},
+        writes=("p",),
+    ),
+    Case(
+        "predict float RGB TIFF",
+        "predict {onnx} {tmp}/f.tif --out {tmp}/p",
+        "convert float RGB to 8-bit",
+        files={"f.tif": _float_rgb_tiff},
+    ),
+    Case(
+        "predict truncated video",
+        "predict {onnx} {img} {tmp}/v.avi --out {tmp}/p",
+        "v.avi: video ended after 5 of the 10 frames its header announces",
+        files={"v.avi": _truncated_video},
+    ),
+    Case(
+        "predict image named like a video frame",
+        "predict {onnx} {tmp}/v.avi {tmp}/v_000000.png --out {tmp}/p",
+        "v_000000.png: its mask v_000000.png would have the name of a frame of",
+        files={"v.avi": _video, "v_000000.png": _image},
+    ),
+    Case(
+        "predict same stems, other suffixes",
+        "predict {onnx} {tmp}/a/x.png {tmp}/b/x.jpg --out {tmp}/p",
+        "same name as",
+        files={"a/x.png": _image, "b/x.jpg": _jpeg},
+    ),
+]
+
+
 # --- issue 23: segdeploy coverage (class maps, fields, weed patches) -----------------------------------
 
 
