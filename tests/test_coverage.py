@@ -306,6 +306,13 @@ def test_any_json_is_fields_or_one_line(document: object) -> None:
             assert "\n" not in str(exc) and str(exc).startswith("f.geojson: ")
 
 
+def test_a_coordinate_no_float_holds_is_one_line() -> None:
+    ring = f"[[0, 0], [1{'0' * 400}, 0], [1, 1], [0, 0]]"  # before: OverflowError from math.isfinite
+    text = f'{{"type": "Feature", "geometry": {{"type": "Polygon", "coordinates": [{ring}]}}}}'
+    with pytest.raises(SegdeployError, match="is not \\[x, y\\] in finite numbers"):
+        fields_from_text(text, Path("f.geojson"))
+
+
 @FAST
 @given(st.text(max_size=40))
 def test_any_text_is_fields_or_one_line(text: str) -> None:

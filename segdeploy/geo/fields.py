@@ -113,14 +113,17 @@ def _list(value: Any, name: str, what: str) -> list[Any]:
 def _check_ring(ring: Any, name: str) -> None:
     positions = _list(ring, name, "positions")
     for position in positions:
-        if not (
-            isinstance(position, list)
-            and len(position) in (2, 3)
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in position)
-        ):
+        if not (isinstance(position, list) and len(position) in (2, 3) and all(_finite(v) for v in position)):
             raise _Bad(f"field {name!r}: position {json.dumps(position)[:40]} is not [x, y] in finite numbers")
     if len(positions) < 4 or positions[0][:2] != positions[-1][:2]:
         raise _Bad(f"field {name!r}: a ring must be closed (first position = last) and have 4 positions or more")
+
+
+def _finite(value: Any) -> bool:
+    """A JSON number a float can hold: not a bool, NaN, infinity or an integer of 400 digits."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return abs(value) <= 1e300 if isinstance(value, int) else math.isfinite(value)
 
 
 def reproject_fields(fields: FieldSet, crs: Any) -> list[Field]:
