@@ -511,3 +511,52 @@ def demo(
     )
     if not result.parity.passed:
         raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def coverage(
+    class_map: Annotated[
+        Path, typer.Argument(help="A class-map raster: one uint8 band of class indices (GeoTIFF, PNG).")
+    ],
+    out: Annotated[Path, typer.Option(help="Output folder: coverage.json, coverage.csv (and patches.geojson).")],
+    classes: Annotated[
+        str | None, typer.Option(help="Class names by index, comma-separated, e.g. soil,crop,weed.")
+    ] = None,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Class names from an export folder or its ONNX model.")
+    ] = None,
+    fields: Annotated[
+        Path | None, typer.Option(help="GeoJSON of field polygons (name/id property; any CRS): a table per field.")
+    ] = None,
+    polygons: Annotated[
+        bool, typer.Option("--polygons", help="Also write the --patch-class regions as patches.geojson.")
+    ] = False,
+    patch_class: Annotated[str, typer.Option(help="The class whose patches --polygons writes.")] = "weed",
+    min_patch_area: Annotated[
+        float | None, typer.Option(help="Smallest patch --polygons keeps, in m² [0.01: a 10 cm square].")
+    ] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Per-class pixel counts, shares and areas (m², ha; a projected CRS) of a class map, for the whole
+    raster and per field; class names from --classes or --model, else the class indices."""
+    from .geo.coverage import write_coverage
+
+    if classes is not None and model is not None:
+        raise SegdeployError("--classes and --model both name the classes; choose one")
+    names = [n.strip() for n in classes.split(",")] if classes is not None else None  # checked by write_coverage
+    if model is not None:
+        from .artifacts.class_names import export_class_names
+
+        names = export_class_names(model)
+    minimum = {} if min_patch_area is None else {"min_patch_area_m2": min_patch_area}
+    report = write_coverage(class_map, out, names, fields, polygons, patch_class=patch_class, force=force, **minimum)
+    rows = report.whole.rows(report.class_names)
+    _say(", ".join(f"{r['class']} {100 * (r['share'] or 0):.2f}%" for r in rows) + f" of {sum(report.whole.counts)} px")
+    if not report.area.known:
+        _note("note:", f"no areas: {class_map} {report.area.missing}")
+    if report.fields_without_pixels:
+        _note("note:", f"fields without pixels in {class_map}: {', '.join(report.fields_without_pixels)}")
+    if report.patches is not None:
+        _say(f"{report.patches['count']} {patch_class} patches of {report.patches['min_area_m2']} m² or more")
+    _say(f"wrote {', '.join(str(p) for p in report.files)}")

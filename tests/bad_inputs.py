@@ -955,3 +955,154 @@ CASES += [
         files={"a/x.png": _image, "b/x.jpg": _jpeg},
     ),
 ]
+
+
+# --- issue 23: segdeploy coverage (class maps, fields, weed patches) -----------------------------------
+
+
+def _class_map(
+    crs: str | None = "EPSG:32632", bands: int = 1, rotation: float = 0
+) -> Callable[[Path, dict[str, Path]], None]:
+    """A 40x60 class map (soil, crop, weed) with 5 cm pixels in UTM 32N at (500000, 5000000), or without
+    georeference when `crs` is None; in EPSG:4326, 5e-7 degree pixels at 9°E 45.1°N."""
+
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        import rasterio
+        from rasterio.transform import Affine, from_origin
+
+        labels = (np.arange(40 * 60).reshape(40, 60) % 3).astype(np.uint8)
+        profile: dict[str, Any] = {"driver": "GTiff", "width": 60, "height": 40, "count": bands, "dtype": "uint8"}
+        origin = (9.0, 45.1, 5e-7, 5e-7) if crs == "EPSG:4326" else (500000, 5000000, 0.05, 0.05)
+        if crs is not None:
+            profile.update(crs=crs, transform=from_origin(*origin) @ Affine.rotation(rotation))
+        with rasterio.open(path, "w", **profile) as dataset:
+            dataset.write(np.stack([labels] * bands))
+
+    return make
+
+
+def _geojson(*geometries: dict[str, Any], crs: str | None = "EPSG:32632") -> str:
+    features = [{"type": "Feature", "properties": {"name": f"f{i}"}, "geometry": g} for i, g in enumerate(geometries)]
+    document: dict[str, Any] = {"type": "FeatureCollection", "features": features}
+    if crs is not None:
+        document["crs"] = {"type": "name", "properties": {"name": crs}}
+    return json.dumps(document)
+
+
+def _square(x: float, y: float, side: float = 1.0) -> dict[str, Any]:
+    ring = [[x, y], [x + side, y], [x + side, y - side], [x, y - side], [x, y]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def _without_rasterio(ctx: dict[str, Path]) -> Any:
+    """The Python API with rasterio missing (a None entry in sys.modules makes its import fail)."""
+    import sys
+
+    from segdeploy.geo.coverage import write_coverage
+
+    saved = sys.modules.get("rasterio")
+    sys.modules["rasterio"] = None  # type: ignore[assignment]
+    try:
+        return write_coverage(ctx["tmp"] / "map.tif", ctx["tmp"] / "c")
+    finally:
+        if saved is not None:
+            sys.modules["rasterio"] = saved
+        else:
+            del sys.modules["rasterio"]
+
+
+PY_CASES["coverage_without_rasterio"] = _without_rasterio
+_COVERAGE = "coverage {tmp}/map.tif --out {tmp}/c"
+_MAP = {"map.tif": _class_map()}
+_INSIDE = _square(500000.5, 4999999.5)
+CASES += [
+    Case("coverage without rasterio", "py:coverage_without_rasterio", "pip install 'segdeploy[geo]'", files=_MAP),
+    Case("coverage missing map", _COVERAGE, "file not found"),
+    Case("coverage RGB image", _COVERAGE, "3 band(s) of uint8", files={"map.tif": _class_map(bands=3)}),
+    Case("coverage not a raster", _COVERAGE, "not a raster GDAL can read", files={"map.tif": "text"}),
+    Case(
+        "coverage fields without georeference",
+        _COVERAGE + " --fields {tmp}/f.geojson",
+        "has no georeference",
+        files={"map.tif": _class_map(crs=None), "f.geojson": _geojson(_INSIDE)},
+    ),
+    Case(
+        "coverage polygons in a rotated geographic raster",
+        _COVERAGE + " --polygons --classes soil,crop,weed",
+        "EPSG:4326 with a rotated geotransform",
+        files={"map.tif": _class_map(crs="EPSG:4326", rotation=30)},
+    ),
+    Case(
+        "coverage fields outside the raster",
+        _COVERAGE + " --fields {tmp}/f.geojson",
+        "none of its 1 fields overlaps",
+        files={**_MAP, "f.geojson": _geojson(_square(600000, 4000000))},
+    ),
+    Case(
+        "coverage fields in degrees without crs",  # UTM numbers read as RFC 7946 longitude/latitude
+        _COVERAGE + " --fields {tmp}/f.geojson",
+        "cannot transform",
+        files={**_MAP, "f.geojson": _geojson(_INSIDE, crs=None)},
+    ),
+    Case(
+        "coverage fields are points",
+        _COVERAGE + " --fields {tmp}/f.geojson",
+        "is a Point; fields must be Polygon or MultiPolygon",
+        files={**_MAP, "f.geojson": _geojson({"type": "Point", "coordinates": [500000.5, 4999999.5]})},
+    ),
+    Case(
+        "coverage fields unknown CRS",
+        _COVERAGE + " --fields {tmp}/f.geojson",
+        "CRS 'EPSG:999999' is not readable",
+        files={**_MAP, "f.geojson": _geojson(_INSIDE, crs="EPSG:999999")},
+    ),
+    Case(
+        "coverage fields CRS without a transformation",  # Mars (IAU) to Earth
+        _COVERAGE + " --fields {tmp}/f.geojson",
+        "cannot transform ESRI:104905",
+        files={**_MAP, "f.geojson": _geojson(_INSIDE, crs="ESRI:104905")},
+    ),
+    Case(
+        "coverage fields malformed",
+        _COVERAGE + " --fields {tmp}/f.geojson",
+        "not readable GeoJSON",
+        files={**_MAP, "f.geojson": '{"type": "FeatureCollection", "features": ['},
+    ),
+    Case(
+        "coverage fields open ring",
+        _COVERAGE + " --fields {tmp}/f.geojson",
+        "a ring must be closed",
+        files={**_MAP, "f.geojson": _geojson({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]]]})},
+    ),
+    Case(
+        "coverage fields same name",
+        _COVERAGE + " --fields {tmp}/f.geojson",
+        "named 'f0'",
+        files={**_MAP, "f.geojson": _geojson(_INSIDE, _INSIDE).replace('"f1"', '"f0"')},
+    ),
+    Case("coverage too few classes", _COVERAGE + " --classes soil,crop", "holds class index 2", files=_MAP),
+    Case("coverage empty class name", _COVERAGE + " --classes soil,,weed", "non-empty and distinct", files=_MAP),
+    Case("coverage --classes and --model", _COVERAGE + " --classes a,b,c --model {exp}", "choose one", files=_MAP),
+    Case("coverage --model not an export", _COVERAGE + " --model {tmp}", "no manifest.json", files=_MAP),
+    Case("coverage --polygons unknown class", _COVERAGE + " --polygons", "no class named 'weed'", files=_MAP),
+    Case(
+        "coverage negative patch area",
+        _COVERAGE + " --polygons --classes soil,crop,weed --min-patch-area -1",
+        "must be 0 or more",
+        files=_MAP,
+    ),
+    Case(
+        "coverage existing output",
+        _COVERAGE,
+        "already exists; pass --force",
+        files={**_MAP, "c/coverage.csv": "kept\n"},
+    ),
+    Case(
+        "coverage with the export's class names",
+        _COVERAGE + " --model {exp} --fields {tmp}/f.geojson --polygons --patch-class class2 --min-patch-area 0",
+        "wrote",
+        exit_code=0,
+        files={**_MAP, "f.geojson": _geojson(_INSIDE)},
+        writes=("c",),
+    ),
+]

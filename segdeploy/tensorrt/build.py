@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-import onnx
 import tensorrt as trt
 
 from ..artifacts.integrity import verify_artifact
 from ..artifacts.manifest import opset_of
-from ..artifacts.metadata import read_onnx_metadata
+from ..artifacts.metadata import read_graph_metadata
 from ..cuda import CudaSession
 from ..data.calibration import CalibrationSet, check_compatible, load_calibration_set
 from ..errors import SegdeployError
@@ -60,11 +59,7 @@ def default_engine_path(onnx_path: Path, precision: str | None = None) -> Path:
 
 def _graph_facts(onnx_path: Path) -> tuple[ModelMeta, str, int]:
     """The model's metadata, the graph's precision and its opset."""
-    try:
-        model = onnx.load(str(onnx_path), load_external_data=False)
-    except Exception as exc:
-        raise SegdeployError(f"{onnx_path}: not a readable ONNX model ({str(exc).splitlines()[0]})") from None
-    meta, precision = read_onnx_metadata({p.key: p.value for p in model.metadata_props}, onnx_path)
+    model, meta, precision = read_graph_metadata(onnx_path)
     return meta, precision, opset_of(model)
 
 
