@@ -38,6 +38,9 @@ def parity_table(raw: dict[str, Any]) -> Table:
         for index, row in enumerate(rows)
     ]
     caption = f"parity on {raw['dataset']}/{raw['split']} ({raw['images']} images)"
+    reference = raw.get("reference")  # parity JSON before the stored reference has none
+    if reference:
+        caption += f" against {reference['file']} (sha256 {reference['sha256'][:12]}; {reference['frames']})"
     return Table([*columns, "max |Δlogit|", *(f"IoU {n}" for n in names), "status"], body, caption)
 
 
