@@ -3,13 +3,15 @@ render the same ones."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..bench.runner import BenchReport
-from ..models.info import ModelFacts
 from ..tensorrt.inspection import EngineLayers
 from .compare_report import CompareReport
 from .document import Table
+
+if TYPE_CHECKING:  # both import torch; parity's table is shown where PyTorch may be missing
+    from ..bench.runner import BenchReport
+    from ..models.info import ModelFacts
 
 
 def number(value: float | None, fmt: str) -> str:
