@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,9 +27,15 @@ from segdeploy.stored_parity import check_parity
 from .conftest import REPO
 
 # Runs the CLI with torch, torchvision and segmentation-models-pytorch unimportable, as on a target
-# that has only the runtime's libraries; prints whether any of them got imported after all.
+# that has TensorRT (its stand-in) and the runtime's libraries only; prints whether any of them got
+# imported after all.
 NO_TORCH = """
 import sys
+from tests.fixtures import fake_cuda, fake_tensorrt
+sys.modules.update(fake_tensorrt.MODULES)
+fake_tensorrt.configure("10.3.0.30")
+import segdeploy.cuda.select
+segdeploy.cuda.select.load_driver = lambda: fake_cuda.CURRENT
 BLOCKED = ("torch", "torchvision", "segmentation_models_pytorch")
 
 class NoTorch:
@@ -108,7 +115,14 @@ def test_argmax_exports_store_class_maps_only(world, tmp_path):
     assert report.passed and report.rows[1].pixel_agreement == 1.0 and report.rows[1].max_abs_logit_diff is None
 
 
-def test_parity_without_torch_checks_every_graph_against_the_stored_reference(full_export, world, tmp_path):
+def test_parity_without_torch_checks_every_artifact_against_the_stored_reference(
+    full_export, world, tmp_path, fake_trt
+):
+    from segdeploy.tensorrt.build import build_engine
+
+    shutil.copytree(full_export, tmp_path / "exp")
+    full_export = tmp_path / "exp"
+    build_engine(full_export / "model.fp16.onnx", log=lambda _: None)  # listed in the manifest beside it
     out = _without_torch("parity", str(full_export), "--json", str(tmp_path / "p.json"))
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().endswith("torch imported: False"), out.stdout
@@ -122,7 +136,9 @@ def test_parity_without_torch_checks_every_graph_against_the_stored_reference(fu
     }
     assert "against reference.npz" in out.stdout  # the table names it too
     rows = {row["artifact"]: row for row in report["rows"]}
-    assert set(rows) == {"reference.npz", "model.onnx", "model.fp16.onnx", "model.int8.onnx", "model.int8-fp16.onnx"}
+    graphs = {"model.onnx", "model.fp16.onnx", "model.int8.onnx", "model.int8-fp16.onnx", "model.fp16.plan"}
+    assert set(rows) == {"reference.npz", *graphs}
+    assert rows["model.fp16.plan"]["backend"] == "tensorrt" and rows["model.fp16.plan"]["pixel_agreement"] > 0.99
     fp32 = rows["model.onnx"]
     assert fp32["pixel_agreement"] == 1.0 and fp32["failures"] == []
     assert 0 < fp32["max_abs_logit_diff"] < 1e-2  # float16 storage of the reference logits

@@ -88,8 +88,8 @@ def read_reference(directory: Path, manifest: dict[str, Any], num_classes: int) 
     listed = reference_entry(manifest)
     if listed is None:
         raise SegdeployError(
-            f"{directory / NAME}: lists no stored reference ({FILE}); the export predates it: "
-            "export again to compare without PyTorch"
+            f"{directory / NAME}: lists no stored reference ({FILE}), the export predates it; export again "
+            "to compare without PyTorch, or give --data where PyTorch is installed"
         )
     name, entry = listed
     path = directory / name
