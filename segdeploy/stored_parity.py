@@ -23,7 +23,8 @@ from .meta import ModelMeta
 from .metrics import ConfusionMatrix
 from .parity import ParityReport, ParityRow, Tally, check_classes, parity_row, prepare_run, run_parity
 
-REFERENCES = ("pytorch", "stored")
+STORED = "stored"  # the --reference choice, and the backend of a stored reference's row in the report
+REFERENCES = ("pytorch", STORED)
 
 
 def torch_installed() -> bool:
@@ -38,7 +39,7 @@ def choose_reference(requested: str | None, spec: DatasetSpec | None) -> str:
     """'pytorch' or 'stored': the one `requested`, else PyTorch over the data split when a data set is
     given and PyTorch is installed, else the export's stored reference."""
     if requested is None:
-        return "pytorch" if spec is not None and torch_installed() else "stored"
+        return "pytorch" if spec is not None and torch_installed() else STORED
     if requested not in REFERENCES:
         raise SegdeployError(f"--reference '{requested}': choose {' or '.join(REFERENCES)}")
     if requested == "pytorch" and spec is None:
@@ -114,7 +115,7 @@ def run_stored_parity(
                     for frame, sample_id, expected, got in zip(frames, ids[part], classes, output):
                         save_disagreement_map(save_disagreement, tally.backend.label, sample_id, frame, expected, got)
     names = meta.class_names
-    first = ParityRow("stored", reference.path.name, "fp32", truth.miou(), dict(zip(names, truth.iou().tolist())))
+    first = ParityRow(STORED, reference.path.name, "fp32", truth.miou(), dict(zip(names, truth.iou().tolist())))
     report = ParityReport(
         str(artifact_dir),
         str(origin.get("dataset", "random frames")),

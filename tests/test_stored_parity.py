@@ -195,3 +195,14 @@ def test_stored_parity_fails_an_artifact_that_drifts(world, runner, tmp_path):
     cli = runner.invoke(app, ["parity", str(folder)])
     assert cli.exit_code == 1
     assert "parity: model.onnx: max |logit diff|" in cli.stderr
+
+
+def test_report_of_a_stored_parity_run_shows_its_tables_and_says_why_no_images(world, tmp_path):
+    from segdeploy.look.report import build_report
+    from segdeploy.look.report_markdown import render_markdown
+
+    folder = tmp_path / "exp"
+    shutil.copytree(world["exp"], folder)
+    check_parity(folder, load_dataset_spec(world["data"]), reference="stored", json_out=folder / "parity.json")
+    text = render_markdown(build_report(folder, world["data"], log=lambda _: None), "report.html")
+    assert "against reference.npz" in text and "No images: this parity run compared against the export's stored" in text
