@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts.manifest import NAME
-from .artifacts.reference import FLOAT16_STORAGE_RTOL, Reference, read_reference
+from .artifacts.reference import Reference, read_reference
 from .backends import open_all
 from .data.dataset import SegmentationSplit
 from .data.spec import DatasetSpec
@@ -19,7 +18,6 @@ from .disagreement import save_disagreement as save_disagreement_map
 from .errors import SegdeployError
 from .evaluate import batches
 from .files import write_json
-from .meta import ModelMeta
 from .metrics import ConfusionMatrix
 from .parity import ParityReport, ParityRow, Tally, check_classes, parity_row, prepare_run, run_parity
 
@@ -83,50 +81,43 @@ def run_stored_parity(
     FLOAT16_STORAGE_RTOL) and mIoU against the labels, from `spec` when given (the reference's frames
     must come from its data set), else the stored ones; no labels (random frames): no mIoU."""
     manifest, runnable, skipped = prepare_run(artifact_dir, batch_size, json_out, force)
-    meta = ModelMeta.from_dict(manifest["model"], str(artifact_dir / NAME))
-    reference = read_reference(artifact_dir, manifest, meta.num_classes)
-    origin = reference.origin
-    if split is not None and split != origin.get("split"):
-        raise SegdeployError(f"--split {split}: the stored reference holds {reference.describe()['frames']}")
-    warnings: list[str] = []
-    labels = reference.labels
-    ignore_index = int(origin.get("ignore_index", 255))
-    if spec is not None:
-        ignore_index = spec.ignore_index
-        labels = _dataset_labels(spec, reference, warnings)
-    ids = [str(i) for i in origin.get("ids", [])] or [f"random{i}" for i in range(len(reference.frames))]
     with open_all([artifact_dir / name for name in runnable], device=device) as backends:
-        if spec is not None:
-            warnings += [w for w in (check_classes(backend, spec) for backend in backends) if w]
-        tolerance = meta.recipe.tolerance.logits()
-        if reference.logits is not None and reference.logits.dtype == np.float16:
-            tolerance = dataclasses.replace(tolerance, rtol=tolerance.rtol + FLOAT16_STORAGE_RTOL)
+        meta = backends[0].meta  # every artifact of an export carries the same (its file's sha256 checked)
+        reference = read_reference(artifact_dir, manifest, meta.num_classes)
+        origin = reference.origin
+        if split is not None and split != origin.get("split"):
+            raise SegdeployError(f"--split {split}: the stored reference holds {reference.describe()['frames']}")
+        warnings = [w for w in (check_classes(backend, spec) for backend in backends) if w] if spec else []
+        labels = reference.labels if spec is None else _dataset_labels(spec, reference, warnings)
+        ignore_index = int(origin.get("ignore_index", 255)) if spec is None else spec.ignore_index
+        masks = np.full(reference.classes.shape, ignore_index) if labels is None else labels
+        tolerance = reference.logit_tolerance(meta.recipe.tolerance.logits())
         tallies = [Tally(backend, meta.num_classes, ignore_index, tolerance) for backend in backends]
         truth = ConfusionMatrix(meta.num_classes, ignore_index)
-        masks = np.full(reference.classes.shape, ignore_index) if labels is None else labels
         for start in range(0, len(reference.frames), batch_size):
             part = slice(start, start + batch_size)
-            frames, classes = reference.frames[part], reference.classes[part]
+            frames, classes, ids = reference.frames[part], reference.classes[part], reference.ids[part]
             logits = None if reference.logits is None else reference.logits[part].astype(np.float32)
             truth.update(classes, masks[part])
             for tally in tallies:
-                output = tally.add(tally.backend.run(frames), logits, classes, masks[part], ids[part])
+                output = tally.add(tally.backend.run(frames), logits, classes, masks[part], ids)
                 if save_disagreement is not None:
-                    for frame, sample_id, expected, got in zip(frames, ids[part], classes, output):
+                    for frame, sample_id, expected, got in zip(frames, ids, classes, output):
                         save_disagreement_map(save_disagreement, tally.backend.label, sample_id, frame, expected, got)
-    names = meta.class_names
+    names, gate = meta.class_names, meta.recipe.tolerance
     first = ParityRow(STORED, reference.path.name, "fp32", truth.miou(), dict(zip(names, truth.iou().tolist())))
+    where = "none (random frames): no mIoU" if labels is None else spec.source if spec else "stored with the frames"
     report = ParityReport(
         str(artifact_dir),
         str(origin.get("dataset", "random frames")),
         str(origin.get("split", "-")),
         len(reference.frames),
-        dataclasses.asdict(meta.recipe.tolerance),
-        [first, *(parity_row(t, truth, names, meta.recipe.tolerance) for t in tallies)],
+        dataclasses.asdict(gate),
+        [first, *(parity_row(t, truth, names, gate) for t in tallies)],
         "" if spec is None else spec.source,
         skipped,
         warnings,
-        {**reference.describe(), "labels": _labels_source(labels is None, spec)},
+        {**reference.describe(), "labels": where},
     )
     if json_out is not None:
         write_json(json_out, report.to_dict())
@@ -155,9 +146,3 @@ def _dataset_labels(spec: DatasetSpec, reference: Reference, warnings: list[str]
             f"the stored reference's frames {reference.frames.shape[1]}x{reference.frames.shape[2]}"
         )
     return masks
-
-
-def _labels_source(none: bool, spec: DatasetSpec | None) -> str:
-    if none:
-        return "none (random frames): no mIoU"
-    return f"{spec.source}" if spec is not None else "stored with the reference"

@@ -16,7 +16,7 @@ they may write, and their fragment must appear on stdout.
 overwritten or half-written files, wrong or missing messages; `predict --size 8192` ran out of memory).
 The 6 `py:` rows added when option checks moved into the library check that the Python API gives the
 CLI's messages. The 4 `inspect` rows came with that command, the 6 `--quantizer`/`--modelopt-python` rows
-with the ModelOpt quantizer (issue 15). The 13 rows of the issue 21 block came with the stored reference
+with the ModelOpt quantizer (issue 15). The 14 rows of the issue 21 block came with the stored reference
 that parity uses without PyTorch.
 """
 
@@ -943,6 +943,18 @@ CASES: list[Case] = [
     Case("parity --reference other", "parity {exp} --reference best", "choose pytorch or stored"),
     Case("parity --reference pytorch without --data", "parity {exp} --reference pytorch", "needs --data"),
     Case("parity stored --split", "parity {exp} --split test", "--split test"),
+    Case(
+        "parity stored frames' origin malformed",
+        "parity {tmp}/x",
+        "'frames' is not a data set, split and 2 ids",
+        files={
+            "x": _export_copy(
+                _manifest_edit(
+                    lambda m: m["artifacts"]["reference.npz"].update(frames={"source": "dataset", "ids": [1]})
+                )
+            )
+        },
+    ),
     Case(
         "parity stored ids not in --data",
         "parity {tmp}/x --data {data} --reference stored",

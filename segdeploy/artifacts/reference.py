@@ -8,6 +8,7 @@ a data set. Where the frames came from is recorded in the manifest entry ("frame
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import numpy as np
 from ..errors import SegdeployError
 from ..files import atomic_path, sha256_of
 from ..meta import CHANNELS
+from ..precision_table import LogitTolerance
 from .integrity import verify_artifact
 from .manifest import NAME, describe_file
 
@@ -40,6 +42,17 @@ class Reference:
     logits: np.ndarray | None
     labels: np.ndarray | None
     origin: dict[str, Any]  # where the frames came from (the manifest entry's "frames")
+
+    @property
+    def ids(self) -> list[str]:
+        """A name per frame: its data set id, or random0, random1, ..."""
+        return [str(i) for i in self.origin.get("ids", [])] or [f"random{i}" for i in range(len(self.frames))]
+
+    def logit_tolerance(self, tolerance: LogitTolerance) -> LogitTolerance:
+        """`tolerance` against FP32 logits, widened by float16 storage when they are stored so."""
+        if self.logits is not None and self.logits.dtype == np.float16:
+            return dataclasses.replace(tolerance, rtol=tolerance.rtol + FLOAT16_STORAGE_RTOL)
+        return tolerance
 
     def describe(self) -> dict[str, Any]:
         """The reference as parity reports it: file, sha256 and the frames' origin in words."""
@@ -113,6 +126,7 @@ def read_reference(directory: Path, manifest: dict[str, Any], num_classes: int) 
         origin if isinstance(origin, dict) else {},
     )
     _check_shapes(reference, num_classes)
+    _check_origin(reference, directory / NAME)
     return reference
 
 
@@ -120,6 +134,20 @@ def _array(arrays: dict[str, np.ndarray], key: str, path: Path) -> np.ndarray:
     if key not in arrays:
         raise SegdeployError(f"{path}: no '{key}' array; not a segdeploy reference")
     return arrays[key]
+
+
+def _check_origin(reference: Reference, manifest: Path) -> None:
+    """The manifest's record of where the frames came from: a data set with an id per frame, or random."""
+    origin, count = reference.origin, len(reference.frames)
+    if origin.get("source") == "random":
+        return
+    ids = origin.get("ids")
+    fields = all(isinstance(origin.get(key), str) for key in ("dataset", "split"))
+    if origin.get("source") != "dataset" or not fields or not isinstance(ids, list) or len(ids) != count:
+        raise SegdeployError(
+            f"{manifest}: the {reference.path.name} entry's 'frames' is not a data set, split and {count} ids, "
+            "nor 'random'"
+        )
 
 
 def _check_shapes(reference: Reference, num_classes: int) -> None:
