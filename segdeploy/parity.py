@@ -174,7 +174,7 @@ def run_parity(
     ):
         report = _compare(reference, others, spec, split, batch_size, save_disagreement, artifact_dir, skipped)
     sha256 = str(manifest["artifacts"][checkpoint].get("sha256"))
-    report.reference = {"file": checkpoint, "sha256": sha256, "frames": f"{spec.name} {split}, run by PyTorch"}
+    report.reference = {"file": checkpoint, "sha256": sha256, "frames": f"{spec.name}/{split}"}
     if json_out is not None:
         write_json(json_out, report.to_dict())
     return report

@@ -131,7 +131,7 @@ def test_parity_without_torch_checks_every_artifact_against_the_stored_reference
     assert report["reference"] == {
         "file": "reference.npz",
         "sha256": manifest["artifacts"]["reference.npz"]["sha256"],
-        "frames": f"{report['dataset']} val: {', '.join(manifest['artifacts']['reference.npz']['frames']['ids'])}",
+        "frames": f"{report['dataset']}/val: {', '.join(manifest['artifacts']['reference.npz']['frames']['ids'])}",
         "labels": "stored with the frames",
     }
     assert "against reference.npz" in out.stdout  # the table names it too
@@ -171,7 +171,7 @@ def test_without_torch_pytorch_reference_and_old_exports_are_refused_in_one_line
 
 def test_with_torch_the_default_stays_pytorch_and_stored_is_asked_for(world, runner, tmp_path):
     report = check_parity(world["exp"], load_dataset_spec(world["data"]))
-    assert report.reference["file"] == "model.pt" and report.images == 4 and report.split == "val"
+    assert report.reference["file"] == "model.pt" and report.reference["frames"].endswith("/val") and report.images == 4
     stored = check_parity(world["exp"], load_dataset_spec(world["data"]), reference="stored")
     assert stored.reference["file"] == "reference.npz" and stored.images == 2
     assert any("random" in w for w in stored.warnings) and np.isnan(stored.rows[1].miou)  # random frames: no labels

@@ -61,7 +61,7 @@ class Reference:
 
 def describe_origin(origin: dict[str, Any]) -> str:
     if origin.get("source") == "dataset":
-        return f"{origin['dataset']} {origin['split']}: {', '.join(origin['ids'])}"
+        return f"{origin['dataset']}/{origin['split']}: {', '.join(map(str, origin['ids']))}"
     return f"{origin.get('count', '?')} random frames (seed {origin.get('seed')})"
 
 

@@ -39,10 +39,11 @@ def parity_table(raw: dict[str, Any]) -> Table:
         ]
         for index, row in enumerate(rows)
     ]
-    caption = f"parity on {raw['dataset']}/{raw['split']} ({raw['images']} images)"
     reference = raw.get("reference")  # parity JSON before the stored reference has none
+    caption = f"parity on {reference['frames'] if reference else raw['dataset'] + '/' + raw['split']}"
+    caption += f" ({raw['images']} images)"
     if reference:
-        caption += f" against {reference['file']} (sha256 {reference['sha256'][:12]}; {reference['frames']})"
+        caption += f" against {reference['file']} (sha256 {reference['sha256'][:12]})"
     return Table([*columns, "max |Δlogit|", *(f"IoU {n}" for n in names), "status"], body, caption)
 
 
