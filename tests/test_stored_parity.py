@@ -172,7 +172,9 @@ def test_without_torch_pytorch_reference_and_old_exports_are_refused_in_one_line
 def test_with_torch_the_default_stays_pytorch_and_stored_is_asked_for(world, runner, tmp_path):
     report = check_parity(world["exp"], load_dataset_spec(world["data"]))
     assert report.reference["file"] == "model.pt" and report.reference["frames"].endswith("/val") and report.images == 4
-    stored = check_parity(world["exp"], load_dataset_spec(world["data"]), reference="stored")
+    maps = tmp_path / "maps"
+    stored = check_parity(world["exp"], load_dataset_spec(world["data"]), reference="stored", save_disagreement=maps)
+    assert sorted(p.name for p in (maps / "model").iterdir()) == ["random0.png", "random1.png"]
     assert stored.reference["file"] == "reference.npz" and stored.images == 2
     assert any("random" in w for w in stored.warnings) and np.isnan(stored.rows[1].miou)  # random frames: no labels
     cli = runner.invoke(app, ["parity", str(world["exp"]), "--json", str(tmp_path / "p.json")])
