@@ -181,10 +181,8 @@ def export(
         _say(int8_summary(guard))
         if guard["sensitivity_ranking"]:
             show(sensitivity_table(guard))
-    _say(
-        f"wrote {', '.join(str(p) for p in [result.onnx, *result.reduced.values(), result.checkpoint])}, "
-        f"{result.manifest}"
-    )
+    written = [result.onnx, *result.reduced.values(), result.checkpoint, result.reference, result.manifest]
+    _say(f"wrote {', '.join(map(str, written))}")
     result.check_int8_gate()
     if not engines:
         return
@@ -307,27 +305,38 @@ def inspect(
 @reports_errors
 def parity(
     artifact_dir: Annotated[Path, typer.Argument(help="An export folder (holds manifest.json).")],
-    data: DataOpt,
-    split: Annotated[str, typer.Option(help="Split to evaluate.")] = "val",
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Dataset YAML: PyTorch runs over its split; with the stored reference, the labels."),
+    ] = None,
+    split: Annotated[str | None, typer.Option(help="Split to evaluate [val; stored: the reference's].")] = None,
     batch: Annotated[int, typer.Option(help="Images per inference call.")] = 4,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            help="pytorch (model.pt over --data's split) or stored (the export's reference.npz, no PyTorch "
+            "needed) [pytorch with --data and PyTorch installed, else stored]."
+        ),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON.")] = None,
     save_disagreement: Annotated[
         Path | None,
         typer.Option(
-            help="Write per-image maps of where each artifact disagrees with PyTorch (yellow: on a boundary)."
+            help="Write per-image maps of where each artifact disagrees with the reference (yellow: on a boundary)."
         ),
     ] = None,
     force: ForceOpt = False,
 ) -> None:
-    """mIoU, per-class IoU, agreement and logit differences of every artifact against PyTorch."""
+    """mIoU, per-class IoU, agreement and logit differences of every artifact against PyTorch, or against
+    the reference the export stored (without PyTorch, on the target)."""
     from .console import show
     from .data.spec import load_dataset_spec
     from .look.tables import parity_table
-    from .parity import run_parity
+    from .stored_parity import check_parity
 
-    spec = load_dataset_spec(data)
-    report = run_parity(
-        artifact_dir, spec, split, batch, save_disagreement=save_disagreement, json_out=json_out, force=force
+    spec = None if data is None else load_dataset_spec(data)
+    report = check_parity(
+        artifact_dir, spec, split, batch, reference, save_disagreement=save_disagreement, json_out=json_out, force=force
     )
     show(parity_table(report.to_dict()))
     for note in report.skipped:

@@ -16,7 +16,8 @@ they may write, and their fragment must appear on stdout.
 overwritten or half-written files, wrong or missing messages; `predict --size 8192` ran out of memory).
 The 6 `py:` rows added when option checks moved into the library check that the Python API gives the
 CLI's messages. The 4 `inspect` rows came with that command, the 6 `--quantizer`/`--modelopt-python` rows
-with the ModelOpt quantizer (issue 15).
+with the ModelOpt quantizer (issue 15). The 14 rows of the issue 21 block came with the stored reference
+that parity uses without PyTorch.
 """
 
 from __future__ import annotations
@@ -244,6 +245,17 @@ def _spec(**overrides: Any) -> Callable[[dict[str, Path]], Any]:
     return call
 
 
+# issue 21: parity where PyTorch is not installed
+def _parity_without_torch(ctx: dict[str, Path]) -> Any:
+    from unittest import mock
+
+    from segdeploy import stored_parity
+    from segdeploy.data.spec import load_dataset_spec
+
+    with mock.patch.object(stored_parity, "torch_installed", lambda: False):
+        return stored_parity.check_parity(ctx["tmp"] / "x", load_dataset_spec(ctx["data"]))
+
+
 PY_CASES: dict[str, Callable[[dict[str, Path]], Any]] = {
     "zero_size_frame": _segment(np.zeros((0, 0, 3), np.uint8)),
     "zero_width_frame": _segment(np.zeros((64, 0, 3), np.uint8)),
@@ -267,6 +279,7 @@ PY_CASES: dict[str, Callable[[dict[str, Path]], Any]] = {
     "precision_api_method": _precision_flags(int8=True, calibration="{calib}", method="best"),
     "build_api_fp16_int8": _build_flags(fp16=True, int8=True),
     "build_api_calib_batch": _build_flags(calib_batch=0),
+    "parity_api_without_torch": _parity_without_torch,  # issue 21
 }
 
 # --- the catalogue ------------------------------------------------------------------------------------
@@ -286,6 +299,42 @@ _BENCH = "bench {onnx} --iterations 2 --warmup 0 --no-memory"
 _PREDICT = "predict {onnx} {img} --out {tmp}/p"
 _TAMPERED_ONNX = {"x": _export_copy(lambda f: _flip_last_byte(f / "model.onnx"))}
 _TAMPERED_PT = {"x": _export_copy(lambda f: _flip_last_byte(f / "model.pt"))}
+
+
+# issue 21: the stored reference (reference.npz) that parity uses without PyTorch
+def _reference_edit(edit: Callable[[dict[str, np.ndarray]], None]) -> dict[str, Any]:
+    """An export copy whose reference.npz has `edit` applied to its arrays, the manifest updated to match."""
+
+    def mutate(folder: Path) -> None:
+        path = folder / "reference.npz"
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+        edit(arrays)
+        path.unlink()  # a hard link: never write through it into the shared fixture
+        np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
+        _relist_reference(folder)
+
+    return {"x": _export_copy(mutate)}
+
+
+def _relist_reference(folder: Path) -> None:
+    """Record reference.npz's current sha256 in the manifest, as an export that wrote it would."""
+    import hashlib
+
+    digest = hashlib.sha256((folder / "reference.npz").read_bytes()).hexdigest()
+    _manifest_edit(lambda m: m["artifacts"]["reference.npz"].update(sha256=digest))(folder)
+
+
+def _not_an_npz(folder: Path) -> None:
+    _rewrite(folder / "reference.npz", b"x")
+    _relist_reference(folder)
+
+
+def _without_reference(folder: Path) -> None:
+    """An export made before references were stored: no reference.npz, none in the manifest."""
+    (folder / "reference.npz").unlink()
+    _manifest_edit(lambda m: m["artifacts"].pop("reference.npz"))(folder)
+
 
 CASES: list[Case] = [
     # data set YAML, read by calibrate
@@ -835,6 +884,90 @@ CASES: list[Case] = [
         "py:split_api_duplicates",
         "more than once",
         data={"splits": {"train": ["000", "000"], "val": ["008"]}},
+    ),
+    # issue 21: parity against the stored reference (reference.npz), the default without --data
+    Case(
+        "parity stored reference missing",
+        "parity {tmp}/x",
+        "reference.npz: listed in",
+        files={"x": _export_copy(lambda f: (f / "reference.npz").unlink())},
+    ),
+    Case(
+        "parity stored reference tampered",
+        "parity {tmp}/x",
+        "sha256 differs",
+        files={"x": _export_copy(lambda f: _flip_last_byte(f / "reference.npz"))},
+    ),
+    Case(
+        "parity stored reference not an npz",
+        "parity {tmp}/x",
+        "not a readable reference",
+        files={"x": _export_copy(_not_an_npz)},
+    ),
+    Case(
+        "parity stored logits of 2 classes",
+        "parity {tmp}/x",
+        "the model has 3 classes",
+        files=_reference_edit(lambda a: a.update(logits=a["logits"][:, :2])),
+    ),
+    Case(
+        "parity stored class maps of another size",
+        "parity {tmp}/x",
+        "classes are",
+        files=_reference_edit(lambda a: a.update(classes=a["classes"][:, :8])),
+    ),
+    Case(
+        "parity stored class out of range",
+        "parity {tmp}/x",
+        "classes hold class 7; the model has 3",
+        files=_reference_edit(lambda a: a["classes"].__setitem__((0, 0, 0), 7)),
+    ),
+    Case(
+        "parity stored frames not uint8",
+        "parity {tmp}/x",
+        "frames are float32",
+        files=_reference_edit(lambda a: a.update(frames=a["frames"].astype(np.float32))),
+    ),
+    Case(
+        "parity export without a stored reference",
+        "parity {tmp}/x",
+        "export again",
+        files={"x": _export_copy(_without_reference)},
+    ),
+    Case(
+        "parity without PyTorch, export without a stored reference",
+        "py:parity_api_without_torch",
+        "export again",
+        files={"x": _export_copy(_without_reference)},
+    ),
+    Case("parity --reference other", "parity {exp} --reference best", "choose pytorch or stored"),
+    Case("parity --reference pytorch without --data", "parity {exp} --reference pytorch", "needs --data"),
+    Case("parity stored --split", "parity {exp} --split test", "--split test"),
+    Case(
+        "parity stored frames' origin malformed",
+        "parity {tmp}/x",
+        "'frames' is not a data set, split and 2 ids",
+        files={
+            "x": _export_copy(
+                _manifest_edit(
+                    lambda m: m["artifacts"]["reference.npz"].update(frames={"source": "dataset", "ids": [1]})
+                )
+            )
+        },
+    ),
+    Case(
+        "parity stored ids not in --data",
+        "parity {tmp}/x --data {data} --reference stored",
+        "has no image zzz",
+        files={
+            "x": _export_copy(
+                _manifest_edit(
+                    lambda m: m["artifacts"]["reference.npz"].update(
+                        frames={"source": "dataset", "dataset": "tiny", "split": "val", "ids": ["zzz", "yyy"]}
+                    )
+                )
+            )
+        },
     ),
 ]
 

@@ -34,9 +34,10 @@ def parity_section(path: Path, raw: dict[str, Any]) -> Section:
         "under the stated area that an artifact finds (at least half their pixels predicted as their class): "
         "isolated weeds an artifact loses show there even when mIoU does not move."
     )
-    bars = Picture(figure_png(iou_bars(rows)), "image/png", "per-class IoU of every artifact")
+    labelled = any(value is not None for row in rows for value in row["iou"].values())  # random frames: no labels
+    bars = [Picture(figure_png(iou_bars(rows)), "image/png", "per-class IoU of every artifact")] if labelled else []
     skipped = [Text(f"Not run on the parity machine: {'; '.join(raw['skipped'])}.")] if raw.get("skipped") else []
-    return Section(f"Parity: {raw['dataset']}/{raw['split']}", [summary, table, *skipped, bars])
+    return Section(f"Parity: {raw['dataset']}/{raw['split']}", [summary, table, *skipped, *bars])
 
 
 def latency_section(path: Path, report: BenchReport) -> Section:

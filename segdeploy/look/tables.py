@@ -3,13 +3,15 @@ render the same ones."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..bench.runner import BenchReport
-from ..models.info import ModelFacts
 from ..tensorrt.inspection import EngineLayers
 from .compare_report import CompareReport
 from .document import Table
+
+if TYPE_CHECKING:  # both import torch; parity's table is shown where PyTorch may be missing
+    from ..bench.runner import BenchReport
+    from ..models.info import ModelFacts
 
 
 def number(value: float | None, fmt: str) -> str:
@@ -56,7 +58,11 @@ def parity_table(raw: dict[str, Any]) -> Table:
         ]
         for index, row in enumerate(rows)
     ]
-    caption = f"parity on {raw['dataset']}/{raw['split']} ({raw['images']} images)"
+    reference = raw.get("reference")  # parity JSON before the stored reference has none
+    caption = f"parity on {reference['frames'] if reference else raw['dataset'] + '/' + raw['split']}"
+    caption += f" ({raw['images']} images)"
+    if reference:
+        caption += f" against {reference['file']} (sha256 {reference['sha256'][:12]})"
     return Table(
         [*columns, "max |Δlogit|", *(f"IoU {n}" for n in names), *small_columns(small), "status"], body, caption
     )
