@@ -20,7 +20,7 @@ from .disagreement import save_disagreement as save_disagreement_map
 from .errors import SegdeployError
 from .evaluate import batches, predictions
 from .files import refuse_overwrite, write_json
-from .metrics import ConfusionMatrix
+from .metrics import ConfusionMatrix, SmallObjectRecall
 from .precision_table import PRECISIONS, LogitTolerance
 from .recipes import Tolerance
 
@@ -38,6 +38,7 @@ class ParityRow:
     disagreement_on_boundary: float | None = None  # share of disagreeing pixels within 3 px of a boundary
     failures: list[str] = field(default_factory=list)
     image_agreement: dict[str, float] = field(default_factory=dict)  # per image id, with the reference
+    small_objects: dict[str, Any] = field(default_factory=dict)  # SmallObjectRecall.to_dict(), with the truth
     graph: str = ""  # the artifact's file in the export folder
     choice: str = ""  # the backend as --backend spells it (NAME[:PRECISION]), to run the file the same way again
 
@@ -57,6 +58,7 @@ class ParityReport:
     data: str = ""  # the dataset YAML
     skipped: list[str] = field(default_factory=list)  # artifacts this machine cannot run, with the reason
     warnings: list[str] = field(default_factory=list)  # e.g. class names that differ from the data set's
+    reference: dict[str, str] = field(default_factory=dict)  # what every artifact was compared against
 
     @property
     def passed(self) -> bool:
@@ -66,7 +68,7 @@ class ParityReport:
         return {**asdict(self), "passed": self.passed}
 
 
-class _Tally:
+class Tally:
     """Accumulates one backend's agreement with the reference and with the ground truth."""
 
     def __init__(self, backend: Backend, num_classes: int, ignore_index: int, logits: LogitTolerance) -> None:
@@ -74,6 +76,7 @@ class _Tally:
         self.logits = logits
         self.logits_excess = float("-inf")  # the worst image's |logit diff| beyond its bound (> 0: fails)
         self.matrix = ConfusionMatrix(num_classes, ignore_index)
+        self.small = SmallObjectRecall(num_classes, ignore_index=ignore_index)
         self.agree = 0
         self.pixels = 0
         self.on_boundary = 0
@@ -84,7 +87,7 @@ class _Tally:
     def add(
         self,
         output: np.ndarray,
-        reference_logits: np.ndarray,
+        reference_logits: np.ndarray | None,
         reference_labels: np.ndarray,
         masks: np.ndarray,
         ids: list[str],
@@ -93,6 +96,7 @@ class _Tally:
             self.nonfinite += int((~np.isfinite(output)).sum())
         labels = predictions(output)
         self.matrix.update(labels, masks)
+        self.small.update(labels, masks)
         differ = labels != reference_labels
         for sample_id, image_differ in zip(ids, differ):
             self.image_agreement[sample_id] = 1.0 - float(image_differ.mean())
@@ -100,7 +104,7 @@ class _Tally:
         if differ.any():
             self.on_boundary += int((differ & boundary_band(reference_labels)).sum())
         self.pixels += labels.size
-        if output.ndim == 4 and self.max_diff is not None:
+        if output.ndim == 4 and reference_logits is not None and self.max_diff is not None:
             self.max_diff = max(self.max_diff, float(np.abs(output - reference_logits).max()))
             self.logits_excess = max(self.logits_excess, self.logits.excess(reference_logits, output))
         else:
@@ -125,7 +129,7 @@ def check_classes(backend: Backend, spec: DatasetSpec, name: str | None = None) 
     return None
 
 
-def _row(tally: _Tally, reference: ConfusionMatrix | None, names: list[str], tolerance: Tolerance) -> ParityRow:
+def parity_row(tally: Tally, reference: ConfusionMatrix | None, names: list[str], tolerance: Tolerance) -> ParityRow:
     backend = tally.backend
     row = ParityRow(
         backend.name,
@@ -133,6 +137,7 @@ def _row(tally: _Tally, reference: ConfusionMatrix | None, names: list[str], tol
         backend.precision,
         tally.matrix.miou(),
         dict(zip(names, tally.matrix.iou().tolist())),
+        small_objects=tally.small.to_dict(names),
         choice=backend.choice,
     )
     if tally.nonfinite:
@@ -171,6 +176,45 @@ def run_parity(
     ONNX model once per `backends` choice (NAME[:PRECISION]; none: ONNX Runtime); with `save_disagreement`,
     write a map of where each artifact disagrees with the reference per image; with `json_out`, the report
     as JSON (refused before running when it exists, unless `force`)."""
+    manifest, runnable, skipped = prepare_run(artifact_dir, batch_size, json_out, force, backends)
+    checkpoint = reference_artifact(manifest, artifact_dir)
+    options = BackendOptions(device=device)
+    with (
+        open_backend(artifact_dir / checkpoint, options, logits=True) as reference,
+        contextlib.ExitStack() as opened,
+    ):
+        others, graphs = open_runnable(opened, artifact_dir, runnable, options, backends)
+        report = _compare(reference, others, spec, split, batch_size, save_disagreement, artifact_dir, skipped)
+    for row, graph in zip(report.rows, [checkpoint, *graphs]):
+        row.graph = graph
+    sha256 = str(manifest["artifacts"][checkpoint].get("sha256"))
+    report.reference = {"file": checkpoint, "sha256": sha256, "frames": f"{spec.name}/{split}"}
+    if json_out is not None:
+        write_json(json_out, report.to_dict())
+    return report
+
+
+def open_runnable(
+    opened: contextlib.ExitStack,
+    artifact_dir: Path,
+    runnable: list[str],
+    options: BackendOptions,
+    backends: tuple[str, ...],
+) -> tuple[list[Backend], list[str]]:
+    """Every runnable artifact opened once per `backends` choice that runs it (none: its default backend),
+    closed with `opened`; and the file each came from."""
+    others, graphs = [], []
+    for name in runnable:
+        for backend in open_variants(artifact_dir / name, options, (options.torch_variant,), (False,), backends):
+            others.append(opened.enter_context(backend))
+            graphs.append(name)
+    return others, graphs
+
+
+def prepare_run(
+    artifact_dir: Path, batch_size: int, json_out: Path | None, force: bool, backends: tuple[str, ...] = ()
+) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Check a parity run's options before any work: (the manifest, the artifacts to run, those skipped)."""
     if batch_size < 1:
         raise SegdeployError(f"--batch {batch_size}: expected 1 or more")
     for choice in backends:
@@ -180,23 +224,7 @@ def run_parity(
     runnable, skipped = runnable_artifacts(manifest)
     if not runnable:
         raise SegdeployError(f"{artifact_dir}: the manifest lists no exported artifacts to compare")
-    reference_name = reference_artifact(manifest, artifact_dir)
-    options = BackendOptions(device=device)
-    with (
-        open_backend(artifact_dir / reference_name, options, logits=True) as reference,
-        contextlib.ExitStack() as opened,
-    ):
-        others, graphs = [], [reference_name]
-        for name in runnable:
-            for backend in open_variants(artifact_dir / name, options, (options.torch_variant,), (False,), backends):
-                others.append(opened.enter_context(backend))
-                graphs.append(name)
-        report = _compare(reference, others, spec, split, batch_size, save_disagreement, artifact_dir, skipped)
-    for row, graph in zip(report.rows, graphs):
-        row.graph = graph
-    if json_out is not None:
-        write_json(json_out, report.to_dict())
-    return report
+    return manifest, runnable, skipped
 
 
 def _compare(
@@ -212,7 +240,7 @@ def _compare(
     warnings = [w for w in (check_classes(backend, spec) for backend in (reference, *others)) if w]
     data = SegmentationSplit(spec, split)
     logits = reference.meta.recipe.tolerance.logits()
-    tallies = [_Tally(b, spec.num_classes, spec.ignore_index, logits) for b in (reference, *others)]
+    tallies = [Tally(b, spec.num_classes, spec.ignore_index, logits) for b in (reference, *others)]
     seen = 0
     for frames, masks in batches(data, batch_size):
         reference_logits = reference.run(frames)
@@ -234,8 +262,8 @@ def _compare(
                 )
         seen += len(frames)
     tolerance = reference.meta.recipe.tolerance
-    rows = [_row(tallies[0], None, spec.class_names, tolerance)]
-    rows += [_row(t, tallies[0].matrix, spec.class_names, tolerance) for t in tallies[1:]]
+    rows = [parity_row(tallies[0], None, spec.class_names, tolerance)]
+    rows += [parity_row(t, tallies[0].matrix, spec.class_names, tolerance) for t in tallies[1:]]
     return ParityReport(
         str(artifact_dir), spec.name, split, len(data), asdict(tolerance), rows, spec.source, skipped, warnings
     )

@@ -223,3 +223,12 @@ def test_the_runtime_opens_any_graph_with_openvino_without_torch(exports):
         )
         assert result.returncode == 0, result.stderr
         assert result.stdout.splitlines() == ["(64, 96) openvino", "[]"]
+
+
+def test_stored_parity_runs_the_backends_asked_for(exports):
+    from segdeploy.stored_parity import run_stored_parity
+
+    report = run_stored_parity(exports["logits"].out_dir, backends=("openvino",))
+    assert report.rows[0].graph == "reference.npz"
+    assert {row.backend for row in report.rows[1:]} == {"openvino"}
+    assert "model.onnx" in {row.graph for row in report.rows[1:]} and report.passed

@@ -19,6 +19,7 @@ from ..data.masks import encode_palette_png
 from ..errors import SegdeployError
 from ..files import refuse_overwrite, require_folder, staged_files, write_atomic
 from ..meta import AcceptedShapes
+from ..runtime.frames import as_rgb_batch, channel_order
 from ..runtime.segmenter import segment_frames
 from .inputs import Source, collect_sources
 from .overlay import overlay, with_legend
@@ -57,12 +58,16 @@ def predict(
     size: WorkingSize | str = "recipe",
     force: bool = False,
     show_progress: bool = True,
+    channels: str = "rgb",
     backend: str | None = None,
 ) -> PredictResult:
     """Write OUT/masks/NAME.png (palette PNG: pixel = class index, palette = class colours) per image or
     video frame, and with `with_overlay` OUT/overlays/NAME.png (frame, colours at `alpha`, legend).
     `size`: the working resolution, 'HxW', 'recipe' (the model's input size) or 'native' (the frame's own).
+    `channels`: the order the files' pixel data holds, 'rgb' (as every image and video file stores it) or
+    'bgr' (files written from OpenCV frames by a library that took them for RGB): swapped before the model.
     `backend`: NAME[:PRECISION] for an artifact several backends run (ONNX: onnxruntime, openvino)."""
+    order = channel_order(channels, "--channels")
     fixed = None if size in ("recipe", "native") else size if isinstance(size, tuple) else parse_size(size)
     if not 0.0 <= alpha <= 1.0:
         raise SegdeployError(f"--alpha {alpha}: expected a number from 0 to 1")
@@ -81,7 +86,8 @@ def predict(
         with Progress(*columns, disable=not show_progress) as progress, staged_files(out) as staging:
             task = progress.add_task("predict", total=sum(s.frame_count() for s in sources) or None)
             for source in sources:
-                for name, frame in source.frames():
+                for name, stored in source.frames():
+                    frame = as_rgb_batch(stored, order)[0]
                     labels = segment(runner, frame, working)
                     _save_png(encode_palette_png(labels, meta.colors), staging / folders[0] / f"{name}.png")
                     result.masks.append(out / folders[0] / f"{name}.png")
