@@ -62,6 +62,9 @@ ModelOpt = Annotated[str | None, typer.Option("--model", help="Your own model as
 EncoderOpt = Annotated[str | None, typer.Option(help="Encoder, e.g. resnet18, resnet50, mobilenet_v3.")]
 DataOpt = Annotated[Path, typer.Option("--data", help="Dataset YAML (see recipes/data/).")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite existing artifacts.")]
+BACKEND_HELP = "Backend for the ONNX models: onnxruntime, openvino, openvino:bf16 (OpenVINO, BF16 float ops)"
+BackendsOpt = Annotated[list[str] | None, typer.Option("--backend", help=BACKEND_HELP + ", repeatable [onnxruntime].")]
+BackendOpt = Annotated[str | None, typer.Option("--backend", help=BACKEND_HELP + " [onnxruntime].")]
 
 
 @app.command()
@@ -325,6 +328,7 @@ def parity(
             help="Write per-image maps of where each artifact disagrees with the reference (yellow: on a boundary)."
         ),
     ] = None,
+    backend: BackendsOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """mIoU, per-class IoU, agreement and logit differences of every artifact against PyTorch, or against
@@ -336,8 +340,9 @@ def parity(
 
     spec = None if data is None else load_dataset_spec(data)
     report = check_parity(
-        artifact_dir, spec, split, batch, reference, save_disagreement=save_disagreement, json_out=json_out, force=force
-    )
+        artifact_dir, spec, split, batch, reference, save_disagreement=save_disagreement, json_out=json_out,
+        force=force, backends=tuple(backend or []),
+    )  # fmt: skip
     show(parity_table(report.to_dict()))
     for note in report.skipped:
         _note("skipped", note)
@@ -355,7 +360,7 @@ def parity(
 def bench(
     artifacts: Annotated[
         list[Path],
-        typer.Argument(help="Checkpoints (.pt, PyTorch), ONNX models (ONNX Runtime) and engines (.plan, TensorRT)."),
+        typer.Argument(help="Checkpoints (.pt, PyTorch), ONNX models (each --backend) and engines (.plan, TensorRT)."),
     ],
     shape: Annotated[
         list[str] | None, typer.Option(help="HxW, repeatable for a scaling table [recipe input size].")
@@ -364,8 +369,9 @@ def bench(
     iterations: Annotated[int, typer.Option(help="Timed iterations per artifact and shape.")] = 30,
     duration: Annotated[float | None, typer.Option(help="Seconds per shape instead of --iterations.")] = None,
     warmup: Annotated[int, typer.Option(help="Untimed iterations first.")] = 5,
-    threads: Annotated[int, typer.Option(help="CPU threads for PyTorch and ONNX Runtime (0: default).")] = 0,
+    threads: Annotated[int, typer.Option(help="CPU threads for PyTorch, ONNX Runtime and OpenVINO (0: default).")] = 0,
     provider: Annotated[list[str] | None, typer.Option(help="ONNX Runtime execution provider, repeatable.")] = None,
+    backend: BackendsOpt = None,
     torch_variant: Annotated[
         list[str] | None,
         typer.Option(help="PyTorch variant, repeatable: eager, channels_last, autocast, compile, cudagraph [eager]."),
@@ -394,6 +400,7 @@ def bench(
         warmup=warmup,
         threads=threads,
         providers=provider,
+        backends=backend,
         torch_variants=torch_variant,
         both_cuda_graphs=cuda_graphs,
         device=device,
@@ -440,6 +447,7 @@ def predict(
     size: Annotated[
         str, typer.Option(help="Working resolution HxW, 'recipe' (the model's input size) or 'native'.")
     ] = "recipe",
+    backend: BackendOpt = None,
     force: ForceOpt = False,
     channels: Annotated[
         str, typer.Option(help="Channel order of the files' pixel data: rgb, or bgr for OpenCV frames saved as RGB.")
@@ -448,7 +456,7 @@ def predict(
     """Class-index palette PNG masks (and colour overlays) for images, folders and videos."""
     from .look.predict import predict as run_predict
 
-    result = run_predict(artifact, inputs, out, overlay, alpha, size, force, channels=channels)
+    result = run_predict(artifact, inputs, out, overlay, alpha, size, force, channels=channels, backend=backend)
     overlays = f" and {len(result.overlays)} overlays in {out / 'overlays'}" if overlay else ""
     _say(f"wrote {len(result.masks)} masks in {out / 'masks'}{overlays}")
 
@@ -484,6 +492,7 @@ def compare(
     boundary: Annotated[int, typer.Option(help="Width in px of the band around ground-truth boundaries.")] = 3,
     figure: Annotated[Path, typer.Option(help="PNG of the masks side by side.")] = Path("compare.png"),
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write every figure as JSON.")] = None,
+    backend: BackendOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Several models on the same images: mIoU, and the error on ground-truth boundaries apart from
@@ -494,7 +503,7 @@ def compare(
     from .look.tables import compare_table
 
     spec = load_dataset_spec(data)
-    result = compare_models(artifacts, spec, split, num, boundary, _say, figure, json_out, force)
+    result = compare_models(artifacts, spec, split, num, boundary, _say, figure, json_out, force, backend)
     show(compare_table(result))
     _say(f"wrote {figure}" + (f" and {json_out}" if json_out else ""))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from .artifacts.manifest import read_manifest
-from .backends import open_all, open_backend
+from .backends import BackendOptions, open_backend, open_variants
 from .backends.base import Backend
-from .backends.table import row_of_kind
+from .backends.table import backend_choice, row_of_kind
 from .data.dataset import SegmentationSplit
 from .data.spec import DatasetSpec
 from .disagreement import boundary_band
@@ -38,6 +39,8 @@ class ParityRow:
     failures: list[str] = field(default_factory=list)
     image_agreement: dict[str, float] = field(default_factory=dict)  # per image id, with the reference
     small_objects: dict[str, Any] = field(default_factory=dict)  # SmallObjectRecall.to_dict(), with the truth
+    graph: str = ""  # the artifact's file in the export folder
+    choice: str = ""  # the backend as --backend spells it (NAME[:PRECISION]), to run the file the same way again
 
     @property
     def passed(self) -> bool:
@@ -135,6 +138,7 @@ def parity_row(tally: Tally, reference: ConfusionMatrix | None, names: list[str]
         tally.matrix.miou(),
         dict(zip(names, tally.matrix.iou().tolist())),
         small_objects=tally.small.to_dict(names),
+        choice=backend.choice,
     )
     if tally.nonfinite:
         row.failures.append(f"{tally.nonfinite} NaN or infinite logits")
@@ -166,17 +170,23 @@ def run_parity(
     save_disagreement: Path | None = None,
     json_out: Path | None = None,
     force: bool = False,
+    backends: tuple[str, ...] = (),
 ) -> ParityReport:
-    """Run the reference (model.pt) and every ONNX artifact in `artifact_dir` over `split` of `spec`;
-    with `save_disagreement`, write a map of where each artifact disagrees with the reference per image;
-    with `json_out`, the report as JSON (refused before running when it exists, unless `force`)."""
-    manifest, runnable, skipped = prepare_run(artifact_dir, batch_size, json_out, force)
+    """Run the reference (model.pt) and every ONNX artifact in `artifact_dir` over `split` of `spec`, each
+    ONNX model once per `backends` choice (NAME[:PRECISION]; none: ONNX Runtime); with `save_disagreement`,
+    write a map of where each artifact disagrees with the reference per image; with `json_out`, the report
+    as JSON (refused before running when it exists, unless `force`)."""
+    manifest, runnable, skipped = prepare_run(artifact_dir, batch_size, json_out, force, backends)
     checkpoint = reference_artifact(manifest, artifact_dir)
+    options = BackendOptions(device=device)
     with (
-        open_backend(artifact_dir / checkpoint, device=device, logits=True) as reference,
-        open_all([artifact_dir / name for name in runnable], device=device) as others,
+        open_backend(artifact_dir / checkpoint, options, logits=True) as reference,
+        contextlib.ExitStack() as opened,
     ):
+        others, graphs = open_runnable(opened, artifact_dir, runnable, options, backends)
         report = _compare(reference, others, spec, split, batch_size, save_disagreement, artifact_dir, skipped)
+    for row, graph in zip(report.rows, [checkpoint, *graphs]):
+        row.graph = graph
     sha256 = str(manifest["artifacts"][checkpoint].get("sha256"))
     report.reference = {"file": checkpoint, "sha256": sha256, "frames": f"{spec.name}/{split}"}
     if json_out is not None:
@@ -184,12 +194,31 @@ def run_parity(
     return report
 
 
+def open_runnable(
+    opened: contextlib.ExitStack,
+    artifact_dir: Path,
+    runnable: list[str],
+    options: BackendOptions,
+    backends: tuple[str, ...],
+) -> tuple[list[Backend], list[str]]:
+    """Every runnable artifact opened once per `backends` choice that runs it (none: its default backend),
+    closed with `opened`; and the file each came from."""
+    others, graphs = [], []
+    for name in runnable:
+        for backend in open_variants(artifact_dir / name, options, (options.torch_variant,), (False,), backends):
+            others.append(opened.enter_context(backend))
+            graphs.append(name)
+    return others, graphs
+
+
 def prepare_run(
-    artifact_dir: Path, batch_size: int, json_out: Path | None, force: bool
+    artifact_dir: Path, batch_size: int, json_out: Path | None, force: bool, backends: tuple[str, ...] = ()
 ) -> tuple[dict[str, Any], list[str], list[str]]:
     """Check a parity run's options before any work: (the manifest, the artifacts to run, those skipped)."""
     if batch_size < 1:
         raise SegdeployError(f"--batch {batch_size}: expected 1 or more")
+    for choice in backends:
+        backend_choice(choice)
     refuse_overwrite([json_out] if json_out else [], force)
     manifest = read_manifest(artifact_dir)
     runnable, skipped = runnable_artifacts(manifest)

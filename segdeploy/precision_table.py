@@ -1,4 +1,4 @@
-"""The precision table: per precision (fp32, fp16, int8) its ONNX file name, manifest kind, export
+"""The precision table: per precision (fp32, fp16, int8, bf16) its ONNX file name, manifest kind, export
 validation tolerance, TensorRT build flags and default accuracy-drop gate. Every other module asks it."""
 
 from __future__ import annotations
@@ -99,7 +99,21 @@ INT8 = Precision(
     gate=PrecisionTolerance(miou_delta=0.01, pixel_agreement=0.98),
     parity_logits=False,
 )
-PRECISIONS = {p.name: p for p in (FP32, FP16, INT8)}
+# BF16 is no graph of its own: a backend runs the FP32 graph's float ops in bfloat16 when asked (OpenVINO's
+# inference-precision hint, on CPUs with native BF16). 8 mantissa bits against FP16's 11: a looser gate.
+BF16 = Precision(
+    name="bf16",
+    graph_file="model.onnx",
+    strongly_typed_file="model.onnx",
+    kind="onnx",
+    validation=LogitTolerance(atol=5e-2, rtol=2e-2),
+    typed_flags=(),
+    request_flags=(),
+    calibrates=False,
+    gate=PrecisionTolerance(miou_delta=0.005, pixel_agreement=0.99),
+    parity_logits=False,
+)
+PRECISIONS = {p.name: p for p in (FP32, FP16, INT8, BF16)}
 REDUCED = (FP16, INT8)  # the ones builder flags can request from the FP32 graph
 
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from .config import build, read_yaml
 from .errors import SegdeployError
-from .precision_table import FP16, FP32, INT8, LogitTolerance, PrecisionTolerance
+from .precision_table import BF16, FP16, FP32, INT8, LogitTolerance, PrecisionTolerance
 
 MinOptMax = tuple[int, int, int]
 Size = tuple[int, int]
@@ -30,18 +30,20 @@ class ExportSettings:
 @dataclass(frozen=True)
 class Tolerance:
     """How far an exported artifact may drift from the PyTorch reference. The FP32 figures apply to
-    FP32 artifacts (logits included); `fp16` and `int8` to the reduced-precision graphs, whose
-    `int8.miou_delta` is also the INT8 accuracy guard's default --max-miou-drop."""
+    FP32 artifacts (logits included); `fp16` and `int8` to the reduced-precision graphs, `bf16` to a
+    backend running the FP32 graph in bfloat16 (OpenVINO's BF16 hint). `int8.miou_delta` is also the
+    INT8 accuracy guard's default --max-miou-drop."""
 
     logits_max_abs: float = FP32.validation.atol
     miou_delta: float = FP32.gate.miou_delta
     pixel_agreement: float = FP32.gate.pixel_agreement
     fp16: PrecisionTolerance = FP16.gate
     int8: PrecisionTolerance = INT8.gate
+    bf16: PrecisionTolerance = BF16.gate
 
     def for_precision(self, name: str) -> PrecisionTolerance:
         """The gate for artifacts of precision `name` (FP32's for the PyTorch variants)."""
-        if name in (FP16.name, INT8.name):
+        if name in (FP16.name, INT8.name, BF16.name):
             gate: PrecisionTolerance = getattr(self, name)
             return gate
         return PrecisionTolerance(self.miou_delta, self.pixel_agreement)

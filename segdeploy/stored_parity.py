@@ -4,6 +4,7 @@ PyTorch run over a data split (parity.py). Imports no torch."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .artifacts.reference import Reference, read_reference
-from .backends import open_all
+from .backends import BackendOptions
 from .data.dataset import SegmentationSplit
 from .data.spec import DatasetSpec
 from .disagreement import save_disagreement as save_disagreement_map
@@ -19,7 +20,16 @@ from .errors import SegdeployError
 from .evaluate import batches
 from .files import write_json
 from .metrics import ConfusionMatrix
-from .parity import ParityReport, ParityRow, Tally, check_classes, parity_row, prepare_run, run_parity
+from .parity import (
+    ParityReport,
+    ParityRow,
+    Tally,
+    check_classes,
+    open_runnable,
+    parity_row,
+    prepare_run,
+    run_parity,
+)
 
 STORED = "stored"  # the --reference choice, and the backend of a stored reference's row in the report
 REFERENCES = ("pytorch", STORED)
@@ -57,13 +67,18 @@ def check_parity(
     save_disagreement: Path | None = None,
     json_out: Path | None = None,
     force: bool = False,
+    backends: tuple[str, ...] = (),
 ) -> ParityReport:
     """Parity against the reference `choose_reference` picks: PyTorch over `split` [val] of `spec`
-    (run_parity), or the stored one (run_stored_parity)."""
+    (run_parity), or the stored one (run_stored_parity); ONNX models run once per `backends` choice."""
     if choose_reference(reference, spec) == "pytorch":
         assert spec is not None  # choose_reference picks PyTorch only with a data set
-        return run_parity(artifact_dir, spec, split or "val", batch_size, device, save_disagreement, json_out, force)
-    return run_stored_parity(artifact_dir, spec, split, batch_size, device, save_disagreement, json_out, force)
+        return run_parity(
+            artifact_dir, spec, split or "val", batch_size, device, save_disagreement, json_out, force, backends
+        )
+    return run_stored_parity(
+        artifact_dir, spec, split, batch_size, device, save_disagreement, json_out, force, backends
+    )
 
 
 def run_stored_parity(
@@ -75,24 +90,27 @@ def run_stored_parity(
     save_disagreement: Path | None = None,
     json_out: Path | None = None,
     force: bool = False,
+    backends: tuple[str, ...] = (),
 ) -> ParityReport:
-    """Every ONNX model and engine in `artifact_dir` against its stored reference: pixel agreement, max
+    """Every ONNX model and engine in `artifact_dir` (each ONNX model once per `backends` choice) against its
+    stored reference: pixel agreement, max
     |logit difference| (FP32 logits stored as float16: the tolerance's relative part grows by
     FLOAT16_STORAGE_RTOL) and mIoU against the labels, from `spec` when given (the reference's frames
     must come from its data set), else the stored ones; no labels (random frames): no mIoU."""
-    manifest, runnable, skipped = prepare_run(artifact_dir, batch_size, json_out, force)
-    with open_all([artifact_dir / name for name in runnable], device=device) as backends:
-        meta = backends[0].meta  # every artifact of an export carries the same (its file's sha256 checked)
+    manifest, runnable, skipped = prepare_run(artifact_dir, batch_size, json_out, force, backends)
+    with contextlib.ExitStack() as opened:
+        artifacts, graphs = open_runnable(opened, artifact_dir, runnable, BackendOptions(device=device), backends)
+        meta = artifacts[0].meta  # every artifact of an export carries the same (its file's sha256 checked)
         reference = read_reference(artifact_dir, manifest, meta.num_classes)
         origin = reference.origin
         if split is not None and split != origin.get("split"):
             raise SegdeployError(f"--split {split}: the stored reference holds {reference.describe()['frames']}")
-        warnings = [w for w in (check_classes(backend, spec) for backend in backends) if w] if spec else []
+        warnings = [w for w in (check_classes(backend, spec) for backend in artifacts) if w] if spec else []
         labels = reference.labels if spec is None else _dataset_labels(spec, reference, warnings)
         ignore_index = int(origin.get("ignore_index", 255)) if spec is None else spec.ignore_index
         masks = np.full(reference.classes.shape, ignore_index) if labels is None else labels
         tolerance = reference.logit_tolerance(meta.recipe.tolerance.logits())
-        tallies = [Tally(backend, meta.num_classes, ignore_index, tolerance) for backend in backends]
+        tallies = [Tally(backend, meta.num_classes, ignore_index, tolerance) for backend in artifacts]
         truth = ConfusionMatrix(meta.num_classes, ignore_index)
         for start in range(0, len(reference.frames), batch_size):
             part = slice(start, start + batch_size)
@@ -119,6 +137,8 @@ def run_stored_parity(
         warnings,
         {**reference.describe(), "labels": where},
     )
+    for row, graph in zip(report.rows, [reference.path.name, *graphs]):
+        row.graph = graph
     if json_out is not None:
         write_json(json_out, report.to_dict())
     return report

@@ -47,6 +47,7 @@ class Case:
     data: dict[str, Any] | None = None  # overrides of the tiny data set's YAML, written as {bad_data}
     recipe: dict[str, Any] | None = None  # overrides of the tiny recipe, written as {bad_recipe}
     writes: tuple[str, ...] = ()  # paths under {tmp} (with all below them) a succeeding row may write
+    requires: str = ""  # a module the row needs (an optional extra); without it the row skips
 
 
 # --- makers: (path to create, shared fixture paths) -------------------------------------------------
@@ -1238,4 +1239,77 @@ CASES += [
         files={**_MAP, "f.geojson": _geojson(_INSIDE)},
         writes=("c",),
     ),
+]
+
+
+# --- issue 22: the OpenVINO backend ---------------------------------------------------------------------
+
+
+def _openvino_runtime(backend: str, **patches: Any) -> Callable[[dict[str, Path]], Any]:
+    """Segmenter(onnx, backend=...) with `patches` applied: 'modules' (sys.modules entries) or 'native_bf16'."""
+
+    def call(ctx: dict[str, Path]) -> Any:
+        import sys
+        from unittest import mock
+
+        from segdeploy.backends import openvino_backend
+        from segdeploy.runtime import Segmenter
+
+        with (
+            mock.patch.dict(sys.modules, patches.get("modules", {})),
+            mock.patch.object(
+                openvino_backend, "native_bf16", patches.get("native_bf16", openvino_backend.native_bf16)
+            ),
+        ):
+            return Segmenter(ctx["onnx"], backend=backend)(np.zeros((64, 96, 3), np.uint8))
+
+    return call
+
+
+def _unreadable_by_openvino(path: Path, ctx: dict[str, Path]) -> None:
+    """An ONNX model with an op of a domain no converter knows, and segdeploy's metadata (copied)."""
+    import onnx
+
+    source = onnx.load(str(ctx["onnx"]))
+    graph = onnx.helper.make_graph(
+        [
+            onnx.helper.make_node(
+                "Frobnicate", [source.graph.input[0].name], [source.graph.output[0].name], domain="acme"
+            )
+        ],
+        "custom",
+        [source.graph.input[0]],
+        [source.graph.output[0]],
+    )
+    model = onnx.helper.make_model(graph, opset_imports=[*source.opset_import, onnx.helper.make_opsetid("acme", 1)])
+    model.metadata_props.extend(source.metadata_props)
+    onnx.save(model, str(path))
+
+
+PY_CASES.update(
+    {
+        "openvino_missing": _openvino_runtime("openvino", modules={"openvino": None}),
+        "openvino_bf16_not_native": _openvino_runtime("openvino:bf16", native_bf16=lambda core: False),
+    }
+)
+_OV_BENCH = _BENCH + " --backend openvino"
+CASES += [
+    Case("openvino missing", "py:openvino_missing", 'pip install "segdeploy[openvino]"'),
+    Case("openvino BF16 on a CPU without it", "py:openvino_bf16_not_native", "no native BF16", requires="openvino"),
+    Case(
+        "openvino unreadable op",
+        "bench {tmp}/custom.onnx --backend openvino --iterations 2 --warmup 0 --no-memory",
+        "no conversion for op acme.Frobnicate",
+        files={"custom.onnx": _unreadable_by_openvino},
+        requires="openvino",
+    ),
+    Case("openvino --threads above the cores", _OV_BENCH + " --threads 4096", "--threads 4096: this process may use"),
+    Case("--backend unknown", _BENCH + " --backend tflite", "--backend 'tflite': unknown backend"),
+    Case("--backend precision it lacks", _BENCH + " --backend onnxruntime:bf16", "takes no precision 'bf16'"),
+    Case("parity --backend openvino:int4", "parity {exp} --data {data} --backend openvino:int4", "takes no precision"),
+    Case(
+        "predict checkpoint --backend openvino",
+        _PREDICT.replace("{onnx}", "{ckpt}") + " --backend openvino",
+        "--backend openvino does not run it",
+    ),  # fmt: skip
 ]

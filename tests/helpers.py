@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import Result
 
 from segdeploy.recipes import Recipe, load_recipe
@@ -89,3 +90,21 @@ def images_in_chromium(chromium: str, page: Path, work: Path) -> list[dict[str, 
     found = re.search(r'<pre id="image-probe">(.*?)</pre>', done.stdout, re.S)
     assert found, f"chromium exit {done.returncode}: {done.stderr[-2000:]}"
     return list(json.loads(html.unescape(found.group(1))))
+
+
+def _openvino_bf16() -> bool | None:
+    """None: OpenVINO is not installed; else whether its CPU plugin computes BF16 natively here."""
+    try:
+        import openvino
+    except ImportError:
+        return None
+    return "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+OPENVINO_BF16 = _openvino_bf16()
+needs_openvino = pytest.mark.skipif(
+    OPENVINO_BF16 is None, reason='OpenVINO is not installed (pip install "segdeploy[openvino]")'
+)
+needs_native_bf16 = pytest.mark.skipif(
+    not OPENVINO_BF16, reason="needs OpenVINO and a CPU with native BF16 (AVX512-BF16 or AMX-BF16)"
+)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,10 +23,25 @@ from segdeploy.meta import STRIDE, UNBOUNDED, AcceptedShapes, IOSpec, ShapeError
 from segdeploy.quantize.pipeline import PrecisionOptions
 
 from .conftest import REPO
-from .helpers import tiny_recipe
+from .helpers import needs_native_bf16, needs_openvino, tiny_recipe
 
-CASES = ["pytorch", "onnx-fp32", "onnx-fp16", "onnx-int8", "tensorrt-standin"]
-PRECISION = {"pytorch": "fp32", "onnx-fp32": "fp32", "onnx-fp16": "fp16", "onnx-int8": "int8"}
+OPENVINO = [
+    pytest.param(case, marks=needs_openvino) for case in ("openvino-fp32", "openvino-fp16", "openvino-int8")
+] + [pytest.param("openvino-bf16", marks=needs_native_bf16)]
+CASES = ["pytorch", "onnx-fp32", "onnx-fp16", "onnx-int8", "tensorrt-standin", *OPENVINO]
+PRECISION = {
+    "pytorch": "fp32",
+    "onnx-fp32": "fp32",
+    "onnx-fp16": "fp16",
+    "onnx-int8": "int8",
+    "openvino-fp32": "fp32",
+    "openvino-fp16": "fp16",
+    "openvino-int8": "int8",
+    "openvino-bf16": "bf16",
+}
+GRAPH = {"openvino-bf16": "fp32"}  # BF16 runs the FP32 graph
+OPTIONS = {case: {"backend": "openvino"} for case in ("openvino-fp32", "openvino-fp16", "openvino-int8")}
+OPTIONS["openvino-bf16"] = {"backend": "openvino", "inference_precision": "bf16"}
 FRAMES = np.random.default_rng(0).integers(0, 256, size=(2, 64, 96, 3), dtype=np.uint8)
 
 
@@ -54,19 +70,25 @@ def artifact(case: str, export: ExportResult, request: pytest.FixtureRequest) ->
         return build_engine(export.onnx, options=BuildOptions(force=True), log=lambda _: None).engine
     if case == "pytorch":
         return export.checkpoint
-    return export.onnx if case == "onnx-fp32" else export.reduced[f"model.{PRECISION[case]}.onnx"]
+    graph = GRAPH.get(case, PRECISION[case])
+    return export.onnx if graph == "fp32" else export.reduced[f"model.{graph}.onnx"]
+
+
+def opened(case: str, export: ExportResult, request: pytest.FixtureRequest) -> Backend:
+    """The case's artifact opened with the backend (and inference precision) it names."""
+    return open_backend(artifact(case, export, request), **OPTIONS.get(case, {}))
 
 
 @pytest.fixture(params=CASES)
 def backend(request, exports):
-    with open_backend(artifact(request.param, exports["logits"], request)) as opened:
-        yield opened
+    with opened(request.param, exports["logits"], request) as backend:
+        yield backend
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_same_frames_in_logits_or_class_maps_out(case, exports, request):
     for io, export in exports.items():
-        with open_backend(artifact(case, export, request)) as backend:
+        with opened(case, export, request) as backend:
             assert isinstance(backend, Backend)
             output = backend.run(FRAMES)
             assert backend.meta.io.argmax == (io == "argmax")
@@ -108,11 +130,11 @@ def test_accepted_shapes_come_from_the_engine_profile_or_the_model(backend):
 
 @pytest.mark.parametrize("case", CASES)
 def test_close_is_idempotent_and_use_after_close_fails(case, exports, request):
-    with open_backend(artifact(case, exports["logits"], request)) as backend:
+    with opened(case, exports["logits"], request) as backend:
         backend.run(FRAMES)
     backend.close()
     for use in (lambda: backend.run(FRAMES), lambda: backend.prepare(FRAMES), lambda: backend.infer(None)):
-        with pytest.raises(ClosedError, match=f"{backend.label}: this backend was closed"):
+        with pytest.raises(ClosedError, match=re.escape(f"{backend.label}: this backend was closed")):
             use()
     with pytest.raises(ClosedError), backend:
         pass

@@ -4,6 +4,7 @@ code, no traceback, nothing written beyond what the row allows, the temp dir lef
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 import re
 import shlex
@@ -90,6 +91,8 @@ def test_the_catalogue_is_large_and_unique():
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_bad_input(case: Case, world: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if case.requires and importlib.util.find_spec(case.requires) is None:
+        pytest.skip(f"{case.requires} is not installed (an optional extra)")
     tmp, scratch = tmp_path / "work", tmp_path / "tmpdir"
     tmp.mkdir()
     scratch.mkdir()

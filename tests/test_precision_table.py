@@ -7,18 +7,26 @@ import pytest
 
 from segdeploy.errors import SegdeployError
 from segdeploy.export.onnx_export import compare
-from segdeploy.precision_table import FP16, FP32, INT8, PRECISIONS, LogitTolerance, precision
+from segdeploy.precision_table import BF16, FP16, FP32, INT8, PRECISIONS, LogitTolerance, precision
 from segdeploy.recipes import Tolerance
 from segdeploy.tensorrt.versions import TrtVersion, plan_build
 
 
 def test_one_row_per_precision_names_its_graph_and_kind():
-    assert list(PRECISIONS) == ["fp32", "fp16", "int8"]
-    assert [p.graph_file for p in PRECISIONS.values()] == ["model.onnx", "model.fp16.onnx", "model.int8.onnx"]
+    assert list(PRECISIONS) == ["fp32", "fp16", "int8", "bf16"]
+    graphs = ["model.onnx", "model.fp16.onnx", "model.int8.onnx", "model.onnx"]  # BF16 runs the FP32 graph
+    assert [p.graph_file for p in PRECISIONS.values()] == graphs
     assert {p.kind for p in PRECISIONS.values()} == {"onnx"}
     assert precision("fp16") is FP16
-    with pytest.raises(SegdeployError, match="--x: unknown precision 'fp8' \\(known: fp32, fp16, int8\\)"):
+    with pytest.raises(SegdeployError, match="--x: unknown precision 'fp8' \\(known: fp32, fp16, int8, bf16\\)"):
         precision("fp8", "--x")
+
+
+def test_bf16_is_a_precision_of_its_own_not_fp32s_gate():
+    tolerance = Tolerance()
+    assert tolerance.for_precision("bf16") == BF16.gate == tolerance.bf16
+    assert tolerance.for_precision("bf16") != tolerance.for_precision("fp32")
+    assert BF16.gate.miou_delta > FP16.gate.miou_delta  # 8 mantissa bits against FP16's 11
 
 
 def logits(scale: float, rng: np.random.Generator) -> np.ndarray:

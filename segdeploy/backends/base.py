@@ -47,10 +47,13 @@ class Backend(Protocol):
     `close()` frees what the backend holds; it is idempotent, and any other use after it is an error.
     Use it as a context manager: `with open_backend(path) as backend: ...`."""
 
-    name: str  # the engine: "pytorch", "onnxruntime", "tensorrt"
+    name: str  # the engine: "pytorch", "onnxruntime", "openvino", "tensorrt"
     label: str  # which artifact (and variant), for tables
-    precision: str  # "fp32", "fp16", "int8"
+    precision: str  # what ran: "fp32", "fp16", "int8", "bf16"
     meta: ModelMeta
+
+    @property
+    def choice(self) -> str: ...
 
     def prepare(self, frames: np.ndarray) -> Any: ...
 
@@ -109,6 +112,11 @@ class BackendBase(ABC):
             return None
         stages = self.stages
         return {"prepare": self._prepare_ms, "h2d": stages["h2d"], "compute": stages["compute"], "d2h": stages["d2h"]}
+
+    @property
+    def choice(self) -> str:
+        """How `--backend` spells this backend (NAME[:PRECISION]), to open its artifact the same way again."""
+        return self.name
 
     def check_open(self) -> None:
         if self._closed:

@@ -11,7 +11,20 @@ from typing import Any
 
 from ..libraries import library_versions
 
-_CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "asimd", "fma")
+# The vector and matrix features CPU inference speed hangs on (/proc/cpuinfo names): AVX2/FMA and AVX-512
+# for FP32, VNNI (AVX512 or AVX) for INT8 dot products, AVX512-BF16 for BF16, AMX tiles for both; ARM's asimd.
+_CPU_FLAGS = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
+    "asimd",
+)
 
 
 def _cpuinfo() -> dict[str, str]:
@@ -79,7 +92,7 @@ def machine_info() -> dict[str, Any]:
         "cpu": cpu.get("model name") or platform.processor() or platform.machine(),
         "cpu_mhz": cpu.get("cpu MHz"),
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu_flags": sorted(flags & set(_CPU_FLAGS)),
+        "cpu_flags": [flag for flag in _CPU_FLAGS if flag in flags],
         "memory_gib": _memory_gib(),
         "platform": platform.platform(),
         "gpus": gpu_info(),

@@ -21,6 +21,7 @@ import torch
 
 from ..backends import BackendOptions, open_variants
 from ..backends.base import DEVICE_STAGES, Backend
+from ..backends.table import backend_choice
 from ..config import parse_size
 from ..errors import SegdeployError
 from ..evaluate import predictions
@@ -44,6 +45,7 @@ class BenchConfig:
     warmup: int = 5
     threads: int = 0  # 0: the library's default
     providers: list[str] | None = None
+    backends: tuple[str, ...] = ()  # NAME[:PRECISION] per ONNX model, e.g. onnxruntime, openvino:bf16 [onnxruntime]
     torch_variants: tuple[str, ...] = ("eager",)
     cuda_graphs: tuple[bool, ...] = (False,)  # TensorRT engines: without and/or with CUDA-graph replay
     device: str = "cpu"
@@ -66,6 +68,8 @@ class BenchConfig:
             if min(height, width) < 1:
                 raise SegdeployError(f"--shape {height}x{width}: height and width must be at least 1")
         self.backend_options()  # its own checks (threads)
+        for choice in self.backends:
+            backend_choice(choice)
 
     @classmethod
     def from_options(
@@ -73,6 +77,7 @@ class BenchConfig:
         *,
         shapes: list[str] | None = None,
         torch_variants: list[str] | None = None,
+        backends: list[str] | None = None,
         both_cuda_graphs: bool = False,
         denormals: str = "flush",
         **fields: Any,
@@ -84,6 +89,7 @@ class BenchConfig:
         return cls(
             shapes=[parse_size(s) for s in shapes or []],
             torch_variants=tuple(torch_variants or ["eager"]),
+            backends=tuple(backends or []),
             cuda_graphs=(False, True) if both_cuda_graphs else (False,),
             flush_denormal=denormals == DENORMALS[0],
             **fields,
@@ -96,8 +102,8 @@ class BenchConfig:
         )
 
     def open(self, path: Path) -> list[Backend]:
-        """One backend per artifact, per PyTorch variant and per CUDA-graph setting asked for."""
-        return open_variants(path, self.backend_options(), self.torch_variants, self.cuda_graphs)
+        """One backend per artifact, per PyTorch variant, per CUDA-graph setting and per backend asked for."""
+        return open_variants(path, self.backend_options(), self.torch_variants, self.cuda_graphs, self.backends)
 
 
 @dataclass

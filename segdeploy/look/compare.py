@@ -33,12 +33,13 @@ def compare_models(
     figure: Path | None = None,
     json_out: Path | None = None,
     force: bool = False,
+    onnx_backend: str | None = None,
 ) -> CompareReport:
     """Run every checkpoint or ONNX model on the first `num` images of `split`: mIoU, per-class IoU, the
     error within `boundary_width` px of a ground-truth boundary apart from the interior error, and the
     share of small ground-truth components found (metrics.SmallObjectRecall). With
     `figure`, a PNG of the masks side by side; with `json_out`, every figure as JSON (both refused before
-    running when they exist, unless `force`)."""
+    running when they exist, unless `force`). `onnx_backend` (NAME[:PRECISION]) runs the ONNX models."""
     refuse_overwrite([p for p in (figure, json_out) if p is not None], force)
     if num < 1:
         raise SegdeployError(f"--num {num}: expected at least 1 image")
@@ -46,7 +47,7 @@ def compare_models(
         raise SegdeployError(f"--boundary {boundary_width}: expected a band of 1 px or more")
     if not artifacts:
         raise SegdeployError("compare needs at least one checkpoint or ONNX model")
-    with open_all(artifacts) as backends:
+    with open_all(artifacts, backend=onnx_backend) as backends:
         for path, backend in zip(artifacts, backends):
             warning = check_classes(backend, spec, str(path))
             if warning:

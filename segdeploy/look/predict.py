@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..backends import open_backend
 from ..backends.base import Backend
+from ..backends.table import backend_choice
 from ..config import parse_size
 from ..data.masks import encode_palette_png
 from ..errors import SegdeployError
@@ -58,12 +59,14 @@ def predict(
     force: bool = False,
     show_progress: bool = True,
     channels: str = "rgb",
+    backend: str | None = None,
 ) -> PredictResult:
     """Write OUT/masks/NAME.png (palette PNG: pixel = class index, palette = class colours) per image or
     video frame, and with `with_overlay` OUT/overlays/NAME.png (frame, colours at `alpha`, legend).
     `size`: the working resolution, 'HxW', 'recipe' (the model's input size) or 'native' (the frame's own).
     `channels`: the order the files' pixel data holds, 'rgb' (as every image and video file stores it) or
-    'bgr' (files written from OpenCV frames by a library that took them for RGB): swapped before the model."""
+    'bgr' (files written from OpenCV frames by a library that took them for RGB): swapped before the model.
+    `backend`: NAME[:PRECISION] for an artifact several backends run (ONNX: onnxruntime, openvino)."""
     order = channel_order(channels, "--channels")
     fixed = None if size in ("recipe", "native") else size if isinstance(size, tuple) else parse_size(size)
     if not 0.0 <= alpha <= 1.0:
@@ -72,11 +75,11 @@ def predict(
     sources = collect_sources(inputs)
     folders = [Path("masks")] + ([Path("overlays")] if with_overlay else [])
     _refuse_existing(sources, [out / folder for folder in folders], force)
-    with open_backend(artifact) as backend:
-        meta = backend.meta
+    with open_backend(artifact, **(backend_choice(backend) if backend else {})) as runner:
+        meta = runner.meta
         working = meta.recipe.input_size if size == "recipe" else fixed
         if working is not None:  # refused before any work, as bench does: the graph's and the export's ranges
-            for accepted in (backend.accepted_shapes(), AcceptedShapes.of_export(meta.recipe.export)):
+            for accepted in (runner.accepted_shapes(), AcceptedShapes.of_export(meta.recipe.export)):
                 accepted.check_size(1, *working, f"--size {working[0]}x{working[1]}")
         result = PredictResult()
         columns = (TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
@@ -85,7 +88,7 @@ def predict(
             for source in sources:
                 for name, stored in source.frames():
                     frame = as_rgb_batch(stored, order)[0]
-                    labels = segment(backend, frame, working)
+                    labels = segment(runner, frame, working)
                     _save_png(encode_palette_png(labels, meta.colors), staging / folders[0] / f"{name}.png")
                     result.masks.append(out / folders[0] / f"{name}.png")
                     if with_overlay:

@@ -111,6 +111,7 @@ def bench_table(report: BenchReport) -> Table:
         rows.append(
             [
                 row.label,
+                row.backend,
                 row.precision,
                 f"{row.batch}x{row.height}x{row.width}",
                 *(f"{latency[k]:.1f}" for k in ("median", "mean", "p90", "p95", "p99", "min", "max")),
@@ -122,9 +123,10 @@ def bench_table(report: BenchReport) -> Table:
         )
     stats = ["median", "mean", "p90", "p95", "p99", "min", "max"]
     return Table(
-        ["artifact", "precision", "shape", *stats, "img/s", "prep", "infer", "post", "GFLOP/s", "vs first"],
+        ["artifact", "backend", "precision", "shape", *stats, "img/s", "prep", "infer", "post", "GFLOP/s", "vs first"],
         rows,
-        f"bench on {report.machine.get('cpu')} ({report.machine.get('cores')} cores), times in ms",
+        f"bench on {report.machine.get('cpu')} ({report.machine.get('cores')} cores; "
+        f"{', '.join(report.machine.get('cpu_flags') or []) or 'no listed vector features'}), times in ms",
     )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
-from ..backends import open_all
+from ..backends import open_backend
+from ..backends.table import backend_choice
 from ..data.dataset import SegmentationSplit
 from ..data.spec import DatasetSpec
 from ..disagreement import boundary_band, disagreement_map
@@ -25,6 +27,13 @@ def rank_images(parity: dict[str, Any], num: int) -> list[str]:
     return sorted(ids, key=lambda i: (-disagreement[i], i))[:num]
 
 
+def _reopen(directory: Path, row: dict[str, Any]) -> Any:
+    """A parity row's file with the backend that ran it (parity JSON before the backend choice: the file
+    and its default backend)."""
+    choice = backend_choice(row["choice"]) if row.get("choice") else {}
+    return open_backend(directory / (row.get("graph") or row["artifact"]), **choice)
+
+
 def _png(picture: Any, caption: str = "") -> Picture:
     return Picture(image_bytes(picture), "image/png", caption)
 
@@ -34,9 +43,10 @@ def disagreement_panels(
 ) -> tuple[PanelGrid, Table]:
     """Per image: input | ground truth | reference | each artifact, and under each artifact the map of
     where it disagrees with the reference (yellow on a boundary, red inside a region)."""
-    with open_all([directory / row["artifact"] for row in parity["rows"]]) as backends:
+    with contextlib.ExitStack() as opened:
+        backends = [opened.enter_context(_reopen(directory, row)) for row in parity["rows"]]
         for row, backend in zip(parity["rows"], backends):
-            check_classes(backend, spec, str(directory / row["artifact"]))
+            check_classes(backend, spec, str(directory / (row.get("graph") or row["artifact"])))
         colors = backends[0].meta.colors
         split = SegmentationSplit(spec, parity["split"])
         names = [row["artifact"] for row in parity["rows"]]

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..backends import open_backend, row_for
 from ..backends.base import Backend
+from ..backends.table import backend_choice
 from ..errors import SegdeployError
 from ..meta import STRIDE, AcceptedShapes, colorize
 from .frames import as_rgb_batch, channel_order
@@ -36,21 +37,31 @@ def segment_frames(
 
 
 class Segmenter:
-    """Loads an engine (.plan, TensorRT) or an ONNX model (ONNX Runtime) with its facts: classes, colours,
-    preprocessing, the sizes it takes. A frame of a size the model cannot take (outside its accepted
-    shapes, or not a multiple of STRIDE) is resized to the recipe's input size (to its one size, for
-    an engine built for one shape: DLA) and the result resized back; a model of one batch size runs
-    that many frames at a time. `channels`: the order of the frames' channels, 'rgb' (Pillow, most
-    cameras) or 'bgr' (OpenCV's imread and VideoCapture). Close it when done (or use `with`)."""
+    """Loads an engine (.plan, TensorRT) or an ONNX model (ONNX Runtime; OpenVINO on the CPU with
+    `backend="openvino"` or "openvino:bf16") with its facts: classes, colours, preprocessing, the sizes
+    it takes. A frame of a size the model cannot take (outside its accepted shapes, or not a multiple of
+    STRIDE) is resized to the recipe's input size (to its one size, for an engine built for one shape:
+    DLA) and the result resized back; a model of one batch size runs that many frames at a time.
+    `channels`: the order of the frames' channels, 'rgb' (Pillow, most cameras) or 'bgr' (OpenCV's
+    imread and VideoCapture). Close it when done (or use `with`)."""
 
     def __init__(
-        self, path: str | Path, device: int = 0, cuda_graph: bool = False, threads: int = 0, channels: str = "rgb"
+        self,
+        path: str | Path,
+        device: int = 0,
+        cuda_graph: bool = False,
+        threads: int = 0,
+        channels: str = "rgb",
+        backend: str | None = None,
     ) -> None:
         path = Path(path)
         self.channels = channel_order(channels)
         if "runtime" not in row_for(path).capabilities:
             raise SegdeployError(f"{path}: the runtime runs engines and ONNX models, not PyTorch checkpoints")
-        self.backend: Backend = open_backend(path, device=f"cuda:{device}", threads=threads, cuda_graph=cuda_graph)
+        chosen = backend_choice(backend) if backend else {}
+        self.backend: Backend = open_backend(
+            path, device=f"cuda:{device}", threads=threads, cuda_graph=cuda_graph, **chosen
+        )
         self.meta = self.backend.meta
         self.class_names, self.colors = self.meta.class_names, self.meta.colors
 

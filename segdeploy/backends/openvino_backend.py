@@ -1,0 +1,167 @@
+"""OpenVINO backend (CPU): an ONNX model read by OpenVINO's ONNX frontend and compiled for its CPU plugin.
+
+FP32 unless asked otherwise: OpenVINO's CPU plugin runs float ops in bf16 by default on CPUs with native
+BF16 (OpenVINO 2026.4.1 reports INFERENCE_PRECISION_HINT bfloat16 on this repository's AVX512-BF16 EPYC),
+which would make an "FP32" row silently BF16, so the hint is always set. BF16 (`--backend openvino:bf16`)
+runs only where the CPU has it natively (AVX512-BF16 or AMX-BF16): elsewhere OpenVINO would fall back to
+FP32 or emulate BF16 far slower than FP32 (docs.openvino.ai 2021.4, "Bfloat16 Inference"), so it is
+refused in one line rather than run as FP32 under a BF16 label. Q/DQ graphs run on OpenVINO's own INT8
+kernels (its low-precision transformations fuse each DQ -> Conv -> Q), their float remainder at the hint.
+Imports openvino: open it through `open_backend`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..artifacts.metadata import META_KEY, PRECISION_KEY, read_onnx_metadata
+from ..errors import SegdeployError
+from ..meta import AcceptedShapes
+from ..precision_table import BF16, FP32, INT8
+from .base import BackendBase, MemoryUse, Timings
+from .options import BackendOptions
+
+# segdeploy's precision names against OpenVINO's element types (ov.Type.get_type_name()).
+OPENVINO_TYPES = {FP32.name: "f32", BF16.name: "bf16"}
+NATIVE_BF16 = "BF16"  # in the CPU plugin's OPTIMIZATION_CAPABILITIES only where the CPU computes bf16 natively
+
+
+def _first_line(exc: Exception) -> str:
+    """OpenVINO's message without its source-file preamble ('Exception from src/...', 'Check ... failed')."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    unconverted = next((line for line in lines if "No conversion rule found for operations" in line), None)
+    if unconverted is not None:
+        return "OpenVINO has no conversion for op " + unconverted.split(":", 1)[1].strip()
+    useful = [line for line in lines if not re.match(r"(Exception from|Check '.*' failed at) src/", line)]
+    return (useful or lines or [type(exc).__name__])[0]
+
+
+def _read(path: Path) -> Any:
+    """The ONNX graph as an ov.Model, through the ONNX frontend alone (Core.read_model would also try the
+    TensorFlow frontend on a damaged file, which prints its own parse errors)."""
+    from openvino.frontend import FrontEndManager
+
+    frontend = FrontEndManager().load_by_framework("onnx")
+    try:
+        return frontend.convert(frontend.load(str(path)))
+    except Exception as exc:  # OpenVINO raises RuntimeError subclasses with multi-line messages
+        raise SegdeployError(f"{path}: OpenVINO cannot read it ({_first_line(exc)})") from None
+
+
+def _metadata(model: Any) -> dict[str, str]:
+    """The ONNX file's metadata_props, which the ONNX frontend keeps in the model's rt_info['framework']."""
+    return {
+        key: str(model.get_rt_info(["framework", key]).astype(str))
+        for key in (META_KEY, PRECISION_KEY)
+        if model.has_rt_info(["framework", key])
+    }
+
+
+def native_bf16(core: Any) -> bool:
+    return NATIVE_BF16 in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+class OpenVINOBackend(BackendBase):
+    name = "openvino"
+
+    def __init__(
+        self, path: Path, inference_precision: str | None = None, threads: int = 0, flush_denormal: bool = True
+    ) -> None:
+        import openvino as ov
+
+        self.path = path
+        wanted = inference_precision or FP32.name
+        if wanted not in OPENVINO_TYPES:
+            raise SegdeployError(f"{path}: OpenVINO runs float ops in {' or '.join(OPENVINO_TYPES)}, not '{wanted}'")
+        core = ov.Core()
+        if wanted == BF16.name and not native_bf16(core):
+            raise SegdeployError(
+                f"{path}: this CPU has no native BF16 (AVX512-BF16 or AMX-BF16), where OpenVINO would run FP32 or "
+                "emulate BF16 slower than FP32; use --backend openvino (FP32)"
+            )
+        model = _read(path)
+        self.meta, graph_precision = read_onnx_metadata(_metadata(model), path)
+        dims = [d.get_length() if d.is_static else None for d in model.inputs[0].get_partial_shape()]
+        self.shapes = AcceptedShapes.of_input(self.meta.io, dims, dims)
+        config: dict[str, Any] = {
+            "INFERENCE_PRECISION_HINT": OPENVINO_TYPES[wanted],
+            "PERFORMANCE_HINT": "LATENCY",  # one stream: all threads on one request, as the other backends run
+            "CPU_DENORMALS_OPTIMIZATION": flush_denormal,
+        }
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        # No model cache (CACHE_DIR) and no IR export: measured on U-Net (57 MB), reading the ONNX graph took
+        # 0.5-2.7 s and compiling it 0.75-0.97 s, about what ONNX Runtime takes to open the same file
+        # (0.7-2.5 s); a warm cache cut the compile to 0.2-0.26 s but a cold one cost 2.5-2.9 s, and a cache
+        # is a folder written beside read-only artifacts (benchmarks/RESULTS.md, 2026-12-06).
+        start = time.perf_counter()
+        try:
+            self.compiled = core.compile_model(model, "CPU", config)
+        except Exception as exc:
+            raise SegdeployError(f"{path}: OpenVINO cannot compile it for the CPU ({_first_line(exc)})") from None
+        self.compile_ms = (time.perf_counter() - start) * 1000
+        ran = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        if ran != OPENVINO_TYPES[wanted]:
+            raise SegdeployError(f"{path}: OpenVINO compiled it with {ran} float ops, not the {wanted} asked for")
+        self.inference_precision = wanted
+        # What bounds accuracy: a Q/DQ graph's INT8 ops, else bf16 when float ops ran so, else the graph's own.
+        self.precision = graph_precision if graph_precision == INT8.name or wanted == FP32.name else wanted
+        self.label = f"{path.name} [openvino{'' if wanted == FP32.name else ' ' + wanted}]"
+        self.request = self.compiled.create_infer_request()
+        self.output_dtype = np.int32 if self.meta.io.argmax else np.float32
+        self.threads, self.flush_denormal, self.version = threads, flush_denormal, ov.__version__
+        self.capabilities = list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+    @classmethod
+    def open(cls, path: Path, options: BackendOptions) -> OpenVINOBackend:
+        return cls(path, options.inference_precision, options.threads, options.flush_denormal)
+
+    @property
+    def choice(self) -> str:
+        return self.name if self.inference_precision == FP32.name else f"{self.name}:{self.inference_precision}"
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "device": "CPU",
+            "openvino": self.version,
+            "inference_precision": self.inference_precision,
+            "inference_threads": int(self.compiled.get_property("INFERENCE_NUM_THREADS")),
+            "streams": int(self.compiled.get_property("NUM_STREAMS")),
+            "denormal_as_zero": self.flush_denormal,
+            "compile_ms": round(self.compile_ms, 1),
+            "cpu_capabilities": self.capabilities,
+        }
+
+    def accepted_shapes(self) -> AcceptedShapes:
+        """Fixed dimensions of the graph's input; any size for its dynamic ones."""
+        return self.shapes
+
+    def timings(self) -> Timings | None:
+        return None  # on the CPU nothing splits copies from compute
+
+    def memory(self) -> MemoryUse:
+        """The weights (the file's size) on the host; no device memory."""
+        return {"host_bytes": self.path.stat().st_size, "device_bytes": 0}
+
+    def _prepare(self, frames: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(self.meta.feed(frames))
+
+    def _infer(self, feed: np.ndarray) -> np.ndarray:
+        try:
+            # share_inputs: the request reads the numpy array in place; the output is copied out of the
+            # request's tensor, which the next inference overwrites.
+            self.request.infer({0: feed}, share_inputs=True)
+            output = self.request.get_output_tensor(0).data
+        except Exception as exc:
+            raise SegdeployError(
+                f"{self.label}: OpenVINO failed on input {tuple(feed.shape)} ({_first_line(exc)})"
+            ) from None
+        return np.array(output, dtype=self.output_dtype)
+
+    def _release(self) -> None:
+        del self.request, self.compiled
