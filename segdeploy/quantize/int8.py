@@ -86,7 +86,8 @@ class FrameFeed:
         return max(d for d in range(1, CALIBRATION_STRIDE + 1) if len(self.frames) % d == 0)
 
 
-def _reader(feed: FrameFeed) -> object:
+def calibration_reader(feed: FrameFeed) -> object:
+    """`feed` as an onnxruntime CalibrationDataReader."""
     from onnxruntime.quantization import CalibrationDataReader
 
     class Reader(CalibrationDataReader):  # type: ignore[misc]
@@ -103,6 +104,20 @@ def _reader(feed: FrameFeed) -> object:
             return len(feed.frames)
 
     return Reader()
+
+
+def calibration_method(method: str) -> object:
+    """onnxruntime's CalibrationMethod for a --calib-method name."""
+    from onnxruntime.quantization import CalibrationMethod
+
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }
+    if method not in methods:
+        raise SegdeployError(f"calibration method '{method}': choose {', '.join(CALIBRATION_METHODS)}")
+    return methods[method]
 
 
 def prepare(source: Path, target: Path) -> None:
@@ -125,15 +140,8 @@ def quantize(
     only: list[str] | None = None,
 ) -> None:
     """quantize_static in TensorRT's Q/DQ form; activation ranges come from `cache` once it exists."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    methods = {
-        "minmax": CalibrationMethod.MinMax,
-        "entropy": CalibrationMethod.Entropy,
-        "percentile": CalibrationMethod.Percentile,
-    }
-    if method not in methods:
-        raise SegdeployError(f"calibration method '{method}': choose {', '.join(CALIBRATION_METHODS)}")
     graph = onnx.load(str(prepared), load_external_data=False).graph
     per_tensor = {n.input[1] for n in graph.node if n.op_type == "ConvTranspose"}
     options = {
@@ -150,7 +158,7 @@ def quantize(
         quantize_static(
             str(prepared),
             str(tmp),
-            calibration_data_reader=_reader(feed),
+            calibration_data_reader=calibration_reader(feed),
             quant_format=QuantFormat.QDQ,
             op_types_to_quantize=QUANTIZED_OP_TYPES,
             per_channel=True,
@@ -159,7 +167,7 @@ def quantize(
             weight_type=QuantType.QInt8,
             nodes_to_exclude=exclude or [],
             nodes_to_quantize=only,
-            calibrate_method=methods[method],
+            calibrate_method=calibration_method(method),
             extra_options=options,
             calibration_cache_path=str(cache),
         )
