@@ -60,12 +60,14 @@ def weight_axis(node: onnx.NodeProto) -> int | None:
 
 
 class FrameFeed:
-    """An onnxruntime CalibrationDataReader over a calibration set's frames, read once and fed as the set
-    records its preprocessing; rewinding replays them, set_range serves a slice of them."""
+    """An onnxruntime CalibrationDataReader over a calibration set's frames (read once, or `frames` already
+    read) fed as the set records its preprocessing; rewinding replays them, set_range serves a slice of them."""
 
-    def __init__(self, calibration: CalibrationSet, meta: ModelMeta, input_name: str) -> None:
+    def __init__(
+        self, calibration: CalibrationSet, meta: ModelMeta, input_name: str, frames: list[np.ndarray] | None = None
+    ) -> None:
         self.calibration, self.meta, self.input_name = calibration, meta, input_name
-        self.frames = list(calibration.frames())
+        self.frames = list(calibration.frames()) if frames is None else frames
         self._served, self._end = 0, len(self.frames)
 
     def get_next(self) -> dict[str, np.ndarray] | None:

@@ -104,6 +104,7 @@ class Int8Inputs:
     calibration: CalibrationSet
     val: SegmentationSplit
     modelopt: ModelOpt | None = None  # --quantizer modelopt: the interpreter that runs it
+    frames: list[np.ndarray] | None = None  # the calibration frames, read once for every INT8 graph
 
 
 def check_precision_inputs(meta: ModelMeta, options: PrecisionOptions) -> Int8Inputs | None:
@@ -121,7 +122,8 @@ def check_precision_inputs(meta: ModelMeta, options: PrecisionOptions) -> Int8In
     spec = load_dataset_spec(calibration.dataset)
     if spec.num_classes != meta.num_classes:
         raise SegdeployError(f"{calibration.dataset}: {spec.num_classes} classes, the model has {meta.num_classes}")
-    return Int8Inputs(calibration, SegmentationSplit(spec, options.val_split), modelopt)
+    frames = list(calibration.frames())
+    return Int8Inputs(calibration, SegmentationSplit(spec, options.val_split), modelopt, frames)
 
 
 def opt_shape_report(path: Path, meta: ModelMeta) -> QdqReport:
@@ -207,7 +209,7 @@ def write_int8_for_cpu(
     log(f"int8 for ONNX Runtime on CPU: calibrating on {len(inputs.calibration.ids)} images ({options.method})")
     result = guarded_int8(
         fp32, target, meta, inputs.calibration, options.method, max_drop, inputs.val, log=lambda _: None,
-        requantize=cpu_quantizer(options.method),
+        requantize=cpu_quantizer(options.method), frames=inputs.frames,
     )  # fmt: skip
     stamp_metadata(target, meta, INT8.name)
     log(
@@ -239,7 +241,7 @@ def write_int8(
         log(f"int8: quantizing with NVIDIA ModelOpt {modelopt.version} ({modelopt.python})")
     result = guarded_int8(
         fp32, target, meta, calibration, options.method, max_drop, val, always_rank=options.always_rank, log=log,
-        requantize=None if modelopt is None else modelopt.quantizer(options.method),
+        requantize=None if modelopt is None else modelopt.quantizer(options.method), frames=inputs.frames,
     )  # fmt: skip
     stamp_metadata(target, meta, INT8.name)
     entry = {

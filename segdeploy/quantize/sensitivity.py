@@ -123,17 +123,19 @@ def guarded_int8(
     always_rank: bool = False,
     log: Callable[[str], None] = print,
     requantize: Requantize | None = None,
+    frames: list[np.ndarray] | None = None,
 ) -> Int8Result:
     """Quantize `fp32` to `target` (with ours, or `requantize`); while the val mIoU drop exceeds `max_drop`,
     keep the most harmful nodes (by one-at-a-time sensitivity, measured with ours) in float, doubling their
-    number each round. Our graph must follow the Q/DQ rules; another quantizer's breaches are only reported."""
+    number each round. Our graph must follow the Q/DQ rules; another quantizer's breaches are only reported.
+    `frames`: the calibration set's frames when already read (one reading per export)."""
     with scratch_dir() as scratch:
         work = Path(scratch)
         prepared, attempt, cache = work / "prepared.onnx", work / "attempt.onnx", work / "ranges.json"
         prepare(fp32, prepared)
         stamp_metadata(prepared, meta, FP32.name)
         input_name = onnx.load(str(prepared), load_external_data=False).graph.input[0].name
-        feed = FrameFeed(calibration, meta, input_name)
+        feed = FrameFeed(calibration, meta, input_name, frames)
         with open_backend(fp32) as backend:
             fp32_miou = evaluate(backend, val).miou()
 
