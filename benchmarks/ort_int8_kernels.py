@@ -11,5 +11,5 @@ from pathlib import Path
 from segdeploy.quantize.int8_cpu import onnxruntime_kernels
 
 folder = Path(sys.argv[1])
-graphs = ("model.onnx", "model.int8.onnx", "model.int8-fp16.onnx", "model.int8-cpu.onnx")
+graphs = ("model.onnx", "model.int8.onnx", "model.int8-cpu.onnx")  # the FP16-remainder twin is for TensorRT
 print(json.dumps({name: onnxruntime_kernels(folder / name) for name in graphs if (folder / name).is_file()}, indent=2))
