@@ -128,7 +128,7 @@ def export(
     ] = False,
     argmax: Annotated[bool, typer.Option("--argmax", help="End the graph with argmax: int32 class maps out.")] = False,
     fp16: Annotated[bool, typer.Option("--fp16", help="Also write model.fp16.onnx.")] = False,
-    int8: Annotated[bool, typer.Option("--int8", help="Also write model.int8.onnx (Q/DQ); needs --calib.")] = False,
+    int8: Annotated[bool, typer.Option("--int8", help="Also write model.int8*.onnx; needs --calib.")] = False,
     calib: Annotated[Path | None, typer.Option(help="Calibration set folder (segdeploy calibrate).")] = None,
     calib_method: Annotated[str, typer.Option(help="minmax, entropy or percentile.")] = "entropy",
     quantizer: Annotated[

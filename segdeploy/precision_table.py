@@ -1,5 +1,6 @@
-"""The precision table: per precision (fp32, fp16, int8, bf16) its ONNX file name, manifest kind, export
-validation tolerance, TensorRT build flags and default accuracy-drop gate. Every other module asks it."""
+"""The precision table: per precision (fp32, fp16, int8, bf16) its ONNX file names (INT8: also one for CPUs),
+manifest kind, export validation tolerance, TensorRT build flags and default accuracy-drop gate. Every other
+module asks it."""
 
 from __future__ import annotations
 
@@ -53,6 +54,8 @@ class Precision:
     calibrates: bool  # that builder-flag path calibrates (the implicit INT8 calibrator)
     gate: PrecisionTolerance  # the default accuracy-drop gate against the reference (recipe: tolerance)
     parity_logits: bool  # parity also holds its logits to `validation`
+    # A graph for ONNX Runtime's x86 CPU kernels only, held to the same gate; TensorRT builds skip it. "": none.
+    cpu_file: str = ""
 
 
 # BuilderFlag.OBEY_PRECISION_CONSTRAINTS (TensorRT 8.2-10.x): with FP16 enabled through builder flags, the
@@ -98,6 +101,7 @@ INT8 = Precision(
     calibrates=True,
     gate=PrecisionTolerance(miou_delta=0.01, pixel_agreement=0.98),
     parity_logits=False,
+    cpu_file="model.int8-cpu.onnx",  # U8S8, ONNX Runtime's own Q/DQ placement (quantize/int8_cpu.py)
 )
 # BF16 is no graph of its own: a backend runs the FP32 graph's float ops in bfloat16 when asked (OpenVINO's
 # inference-precision hint, on CPUs with native BF16). 8 mantissa bits against FP16's 11: a looser gate.

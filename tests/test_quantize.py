@@ -15,11 +15,14 @@ from segdeploy.cli import app
 from segdeploy.data.calibration import write_calibration_set
 from segdeploy.data.spec import load_dataset_spec
 from segdeploy.data.synthetic import write_synthetic_dataset
+from segdeploy.errors import SegdeployError
 from segdeploy.export.pipeline import export_artifacts
+from segdeploy.files import sha256_of
 from segdeploy.models.checkpoint import load_model, save_checkpoint
 from segdeploy.parity import run_parity
 from segdeploy.quantize.fp16 import FP16_BLOCK_LIST
 from segdeploy.quantize.int8 import qdq_violations
+from segdeploy.quantize.int8_cpu import onnxruntime_kernels
 from segdeploy.quantize.pipeline import PrecisionOptions
 from segdeploy.train.loop import train
 
@@ -180,6 +183,42 @@ def test_int8_graph_for_tensorrt_10_has_its_float_remainder_in_fp16(reduced_expo
     assert (a.argmax(1) == b.argmax(1)).mean() > 0.95 and np.abs(a - b).max() < 1.0
 
 
+def test_int8_graph_for_cpu_fuses_every_conv_in_onnx_runtime(reduced_export):
+    """Issue 22: on ONNX Runtime the TensorRT placement fuses no conv (its outputs and biases stay float), so
+    it runs slower than FP32; the CPU graph (U8S8, ONNX Runtime's placement) runs every conv as QLinearConv."""
+    path = reduced_export.reduced["model.int8-cpu.onnx"]
+    entry = json.loads(reduced_export.manifest.read_text())["artifacts"]["model.int8-cpu.onnx"]
+    assert (entry["kind"], entry["precision"], entry["sha256"]) == ("onnx", "int8", sha256_of(path))
+    assert entry["meant_for"].startswith("onnxruntime") and entry["calibration"] == {"images": 8, "method": "minmax"}
+    guard = entry["accuracy_guard"]
+    assert guard["int8_miou"] == reduced_export.int8.cpu.int8_miou and guard["max_miou_drop"] == 1.0
+    model = onnx.load(str(path))
+    init = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    activations = [n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] not in init]
+    assert activations and all(init[n.input[2]].dtype == np.uint8 for n in activations)
+    kernels = entry["onnxruntime_kernels"]
+    convs = sum(n.op_type == "Conv" for n in model.graph.node)
+    assert kernels == onnxruntime_kernels(path) and kernels["QLinearConv"] == convs and kernels["float_conv"] == 0
+    tensorrt = onnxruntime_kernels(reduced_export.reduced["model.int8.onnx"])
+    assert tensorrt["QLinearConv"] == 0 and tensorrt["float_conv"] == convs
+    manifest = json.loads(reduced_export.manifest.read_text())["artifacts"]
+    assert manifest["model.int8.onnx"]["accuracy_guard"]["cpu_miou"] == guard["int8_miou"]
+
+
+def test_an_int8_cpu_graph_above_the_gate_fails_the_export(reduced_export):
+    """The CPU graph is held to the INT8 gate like the TensorRT ones: its drop alone fails the export."""
+    int8 = reduced_export.int8
+    cpu = dataclasses.replace(int8.cpu, int8_miou=int8.fp32_miou - 0.5, max_drop=0.01)
+    strict = dataclasses.replace(
+        reduced_export,
+        int8=dataclasses.replace(
+            int8, int8_miou=int8.fp32_miou, max_drop=0.01, fp16_remainder_miou=int8.fp32_miou, cpu=cpu
+        ),
+    )
+    with pytest.raises(SegdeployError, match=r"model.int8-cpu.onnx: INT8 mIoU drop 0.5000 stays above 0.01"):
+        strict.check_int8_gate()
+
+
 def test_qdq_checker_catches_asymmetric_zero_points(reduced_export, tmp_path):
     model = onnx.load(str(reduced_export.reduced["model.int8.onnx"]))
     q = next(n for n in model.graph.node if n.op_type == "QuantizeLinear")
@@ -191,11 +230,12 @@ def test_qdq_checker_catches_asymmetric_zero_points(reduced_export, tmp_path):
 
 def test_parity_lists_every_precision_and_saves_disagreement_maps(reduced_export, field_data, tmp_path):
     report = run_parity(reduced_export.out_dir, load_dataset_spec(field_data), save_disagreement=tmp_path / "maps")
-    assert [r.precision for r in report.rows] == ["fp32", "fp32", "fp16", "int8", "int8"]
+    assert [r.precision for r in report.rows] == ["fp32", "fp32", "fp16", "int8", "int8", "int8"]
     assert report.rows[2].max_abs_logit_diff is not None
+    assert report.rows[-1].artifact == "model.int8-cpu.onnx" and report.rows[-1].passed
     maps = sorted((tmp_path / "maps").rglob("*.png"))
-    assert {p.parent.name for p in maps} == {"model", "model-fp16", "model-int8", "model-int8-fp16"}
-    assert len(maps) == 24
+    assert {p.parent.name for p in maps} == {"model", "model-fp16", "model-int8", "model-int8-fp16", "model-int8-cpu"}
+    assert len(maps) == 30
 
 
 @pytest.fixture(scope="module")

@@ -127,6 +127,9 @@ def test_one_int8_graph_is_built_per_version(version, dla, built, tmp_path):
     graphs = [tmp_path / n for n in ("model.onnx", "model.fp16.onnx", "model.int8.onnx", "model.int8-fp16.onnx")]
     assert [g.name for g in graphs_to_build(TrtVersion.parse(version), graphs, dla)] == built
     assert graphs_to_build(TrtVersion.parse(version), graphs[:3], dla) == graphs[:3]
+    # the U8S8 graph for ONNX Runtime on CPU (issue 22) is never a TensorRT build
+    cpu = [*graphs, tmp_path / "model.int8-cpu.onnx"]
+    assert [g.name for g in graphs_to_build(TrtVersion.parse(version), cpu, dla)] == built
 
 
 def test_dla_needs_reduced_precision():

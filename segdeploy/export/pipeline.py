@@ -34,11 +34,15 @@ class ExportResult:
     int8: Int8Result | None = None
 
     def check_int8_gate(self) -> None:
-        """Fail (exit code 1) when either INT8 graph (FP32 or FP16 remainder) stays above its mIoU-drop gate."""
+        """Fail (exit code 1) when an INT8 graph (FP32 or FP16 remainder, CPU) stays above its mIoU-drop gate."""
         if self.int8 is not None and self.int8.worst_drop > self.int8.max_drop:
             kept = f"with {len(self.int8.excluded)} nodes in float"
+            cpu = self.int8.cpu
             if self.int8.drop > self.int8.max_drop:
                 where = f"{self.reduced[INT8.graph_file]}: INT8 mIoU drop {self.int8.drop:.4f}"
+            elif cpu is not None and cpu.drop > cpu.max_drop:  # the TensorRT graphs are within; the CPU one not
+                where = f"{self.reduced[INT8.cpu_file]}: INT8 mIoU drop {cpu.drop:.4f}"
+                kept = f"with {len(cpu.excluded)} nodes in float"
             else:  # the guarded graph is within; its FP16-remainder twin is not
                 where = (
                     f"{self.reduced[INT8.strongly_typed_file]}: INT8 mIoU drop {self.int8.worst_drop:.4f} with the "
@@ -74,7 +78,8 @@ def export_artifacts(
     require_folder(out_dir)
     targets = [out_dir / FP32.graph_file, out_dir / "model.pt", out_dir / REFERENCE, out_dir / NAME]
     targets += [out_dir / FP16.graph_file] if precision.fp16 else []
-    targets += [out_dir / INT8.graph_file, out_dir / INT8.strongly_typed_file] if precision.calibration else []
+    int8_files = (INT8.graph_file, INT8.strongly_typed_file, INT8.cpu_file)
+    targets += [out_dir / name for name in int8_files] if precision.calibration else []
     refuse_overwrite(targets, force)
     if checkpoint is not None:
         network, meta, _ = load_model(checkpoint, recipe)

@@ -60,12 +60,14 @@ def weight_axis(node: onnx.NodeProto) -> int | None:
 
 
 class FrameFeed:
-    """An onnxruntime CalibrationDataReader over a calibration set's frames, read once and fed as the set
-    records its preprocessing; rewinding replays them, set_range serves a slice of them."""
+    """An onnxruntime CalibrationDataReader over a calibration set's frames (read once, or `frames` already
+    read) fed as the set records its preprocessing; rewinding replays them, set_range serves a slice of them."""
 
-    def __init__(self, calibration: CalibrationSet, meta: ModelMeta, input_name: str) -> None:
+    def __init__(
+        self, calibration: CalibrationSet, meta: ModelMeta, input_name: str, frames: list[np.ndarray] | None = None
+    ) -> None:
         self.calibration, self.meta, self.input_name = calibration, meta, input_name
-        self.frames = list(calibration.frames())
+        self.frames = list(calibration.frames()) if frames is None else frames
         self._served, self._end = 0, len(self.frames)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
@@ -86,7 +88,8 @@ class FrameFeed:
         return max(d for d in range(1, CALIBRATION_STRIDE + 1) if len(self.frames) % d == 0)
 
 
-def _reader(feed: FrameFeed) -> object:
+def calibration_reader(feed: FrameFeed) -> object:
+    """`feed` as an onnxruntime CalibrationDataReader."""
     from onnxruntime.quantization import CalibrationDataReader
 
     class Reader(CalibrationDataReader):  # type: ignore[misc]
@@ -103,6 +106,20 @@ def _reader(feed: FrameFeed) -> object:
             return len(feed.frames)
 
     return Reader()
+
+
+def calibration_method(method: str) -> object:
+    """onnxruntime's CalibrationMethod for a --calib-method name."""
+    from onnxruntime.quantization import CalibrationMethod
+
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }
+    if method not in methods:
+        raise SegdeployError(f"calibration method '{method}': choose {', '.join(CALIBRATION_METHODS)}")
+    return methods[method]
 
 
 def prepare(source: Path, target: Path) -> None:
@@ -125,15 +142,8 @@ def quantize(
     only: list[str] | None = None,
 ) -> None:
     """quantize_static in TensorRT's Q/DQ form; activation ranges come from `cache` once it exists."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    methods = {
-        "minmax": CalibrationMethod.MinMax,
-        "entropy": CalibrationMethod.Entropy,
-        "percentile": CalibrationMethod.Percentile,
-    }
-    if method not in methods:
-        raise SegdeployError(f"calibration method '{method}': choose {', '.join(CALIBRATION_METHODS)}")
     graph = onnx.load(str(prepared), load_external_data=False).graph
     per_tensor = {n.input[1] for n in graph.node if n.op_type == "ConvTranspose"}
     options = {
@@ -150,7 +160,7 @@ def quantize(
         quantize_static(
             str(prepared),
             str(tmp),
-            calibration_data_reader=_reader(feed),
+            calibration_data_reader=calibration_reader(feed),
             quant_format=QuantFormat.QDQ,
             op_types_to_quantize=QUANTIZED_OP_TYPES,
             per_channel=True,
@@ -159,7 +169,7 @@ def quantize(
             weight_type=QuantType.QInt8,
             nodes_to_exclude=exclude or [],
             nodes_to_quantize=only,
-            calibrate_method=methods[method],
+            calibrate_method=calibration_method(method),
             extra_options=options,
             calibration_cache_path=str(cache),
         )

@@ -23,6 +23,7 @@ from ..precision_table import FP16, FP32, INT8, Precision
 from ..tensorrt.profiles import input_profile
 from .fp16 import convert_fp16, io_types
 from .int8 import CALIBRATION_METHODS, QUANTIZED_OP_TYPES, qdq_violations
+from .int8_cpu import CPU_FORMAT, cpu_quantizer, onnxruntime_kernels
 from .int8_fp16 import write_int8_fp16
 from .modelopt import NO_PYTHON, QUANTIZERS, ModelOpt, check_method
 from .qdq_report import QdqReport, qdq_report
@@ -103,6 +104,7 @@ class Int8Inputs:
     calibration: CalibrationSet
     val: SegmentationSplit
     modelopt: ModelOpt | None = None  # --quantizer modelopt: the interpreter that runs it
+    frames: list[np.ndarray] | None = None  # the calibration frames, read once for every INT8 graph
 
 
 def check_precision_inputs(meta: ModelMeta, options: PrecisionOptions) -> Int8Inputs | None:
@@ -120,7 +122,8 @@ def check_precision_inputs(meta: ModelMeta, options: PrecisionOptions) -> Int8In
     spec = load_dataset_spec(calibration.dataset)
     if spec.num_classes != meta.num_classes:
         raise SegdeployError(f"{calibration.dataset}: {spec.num_classes} classes, the model has {meta.num_classes}")
-    return Int8Inputs(calibration, SegmentationSplit(spec, options.val_split), modelopt)
+    frames = list(calibration.frames())
+    return Int8Inputs(calibration, SegmentationSplit(spec, options.val_split), modelopt, frames)
 
 
 def opt_shape_report(path: Path, meta: ModelMeta) -> QdqReport:
@@ -192,10 +195,44 @@ def write_int8_for_tensorrt(
     return target, entry
 
 
+def write_int8_for_cpu(
+    fp32: Path,
+    meta: ModelMeta,
+    options: PrecisionOptions,
+    inputs: Int8Inputs,
+    max_drop: float,
+    log: Callable[[str], None],
+) -> tuple[Path, dict[str, Any], Int8Result]:
+    """model.int8-cpu.onnx (U8S8, ONNX Runtime's placement: quantize/int8_cpu.py) from the same calibration
+    frames and method, under the same accuracy guard as model.int8.onnx."""
+    target = fp32.with_name(INT8.cpu_file)
+    log(f"int8 for ONNX Runtime on CPU: calibrating on {len(inputs.calibration.ids)} images ({options.method})")
+    result = guarded_int8(
+        fp32, target, meta, inputs.calibration, options.method, max_drop, inputs.val, log=lambda _: None,
+        requantize=cpu_quantizer(options.method), frames=inputs.frames,
+    )  # fmt: skip
+    stamp_metadata(target, meta, INT8.name)
+    log(
+        f"int8 for CPU: val mIoU {result.int8_miou:.4f} (drop {result.drop:+.4f}), "
+        f"{len(result.excluded)} nodes kept in float"
+    )
+    entry = {
+        **describe_onnx(target, INT8),
+        "quantizer": quantizer_entry(None),
+        **CPU_FORMAT,
+        "onnxruntime_kernels": onnxruntime_kernels(target),
+        **_probe(fp32, target, meta, INT8),
+        "calibration": {"images": len(inputs.calibration.ids), "method": options.method},
+        "accuracy_guard": {**result.to_dict(), "val_split": options.val_split},
+    }
+    return target, entry, result
+
+
 def write_int8(
     fp32: Path, meta: ModelMeta, options: PrecisionOptions, inputs: Int8Inputs, log: Callable[[str], None]
 ) -> tuple[dict[str, dict[str, Any]], Int8Result]:
-    """model.int8.onnx (FP32 remainder, guarded) and model.int8-fp16.onnx beside `fp32`: entries by file name."""
+    """model.int8.onnx (FP32 remainder, guarded), model.int8-fp16.onnx and model.int8-cpu.onnx beside `fp32`:
+    entries by file name."""
     calibration, val = inputs.calibration, inputs.val
     max_drop = meta.recipe.tolerance.int8.miou_delta if options.max_miou_drop is None else options.max_miou_drop
     target = fp32.with_name(INT8.graph_file)
@@ -204,7 +241,7 @@ def write_int8(
         log(f"int8: quantizing with NVIDIA ModelOpt {modelopt.version} ({modelopt.python})")
     result = guarded_int8(
         fp32, target, meta, calibration, options.method, max_drop, val, always_rank=options.always_rank, log=log,
-        requantize=None if modelopt is None else modelopt.quantizer(options.method),
+        requantize=None if modelopt is None else modelopt.quantizer(options.method), frames=inputs.frames,
     )  # fmt: skip
     stamp_metadata(target, meta, INT8.name)
     entry = {
@@ -220,8 +257,10 @@ def write_int8(
     log(f"wrote {target}")
     twin, twin_entry = write_int8_for_tensorrt(target, fp32, meta, result, inputs, log)
     log(f"wrote {twin} (float remainder in FP16, for TensorRT >= 10)")
-    entry["accuracy_guard"] = {**result.to_dict(), "val_split": options.val_split}  # with the twin's mIoU
-    return {target.name: entry, twin.name: twin_entry}, result
+    cpu, cpu_entry, result.cpu = write_int8_for_cpu(fp32, meta, options, inputs, max_drop, log)
+    log(f"wrote {cpu} (U8S8 Q/DQ for ONNX Runtime on CPU)")
+    entry["accuracy_guard"] = {**result.to_dict(), "val_split": options.val_split}  # with the twins' mIoU
+    return {target.name: entry, twin.name: twin_entry, cpu.name: cpu_entry}, result
 
 
 def add_precisions(

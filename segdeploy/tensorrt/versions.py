@@ -143,7 +143,9 @@ def plan_build(
 
 def graphs_to_build(version: TrtVersion, graphs: list[Path], dla: bool = False) -> list[Path]:
     """Of an export's graphs, the ones to build on `version`: one INT8 graph, the FP16-remainder twin where
-    builds are strongly typed, model.int8.onnx (flags INT8 + FP16) where they are not."""
+    builds are strongly typed, model.int8.onnx (flags INT8 + FP16) where they are not; never the graph for
+    ONNX Runtime on CPU (INT8.cpu_file)."""
+    graphs = [graph for graph in graphs if graph.name != INT8.cpu_file]
     names = {graph.name for graph in graphs}
     if INT8.graph_file not in names or INT8.strongly_typed_file not in names:
         return graphs

@@ -1,0 +1,93 @@
+"""INT8 for ONNX Runtime on x86 CPUs: model.int8-cpu.onnx, written beside the TensorRT Q/DQ graphs.
+
+ONNX Runtime runs a Q/DQ graph fast only where its graph transformers fuse DQ -> op -> Q into a quantized
+kernel (QLinearConv, QLinearAdd, ...). The TensorRT placement (int8.py) leaves conv outputs and biases
+float, so ONNX Runtime 1.32 fuses none of a U-Net's 31 convs: they run in float between extra Q/DQ nodes,
+slower than the FP32 graph (benchmarks/RESULTS.md, 2026-12-06). This graph takes ONNX Runtime's own QDQ
+placement instead (quantize_static's defaults: every op type it has a kernel for, outputs quantized,
+biases int32), with uint8 asymmetric activations and int8 weights (U8S8), as quantize_static's guidance
+for x86 CPUs asks (ONNX Runtime 1.32, "Choosing parameters for CPU inference": QDQ format, QUInt8
+activations, QInt8 weights; reduce_range=False with VNNI). On that graph every conv fuses into QLinearConv.
+Weights stay per output channel (accuracy; per tensor was within the spread of the timing).
+reduce_range is off: x86 CPUs without VNNI may saturate U8S8 products (VPMADDUBSW, ONNX Runtime's
+quantization guide, "When and why do I need to try U8U8?"); the accuracy gate is measured on the CPU
+that exports. TensorRT builds never read this graph (tensorrt/versions.graphs_to_build).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+from ..files import atomic_path
+from ..libraries import quiet_logs
+from .int8 import FrameFeed, calibration_method, calibration_reader
+from .sensitivity import Requantize
+
+# What the manifest records of this graph's form.
+CPU_FORMAT = {
+    "placement": "onnxruntime",
+    "activations": "uint8 asymmetric, per tensor",
+    "weights": "int8 symmetric, per output channel",
+    "meant_for": "onnxruntime CPUExecutionProvider (x86)",
+}
+
+
+def quantize_for_cpu(prepared: Path, target: Path, feed: FrameFeed, method: str, exclude: list[str]) -> None:
+    """quantize_static in ONNX Runtime's CPU form (U8S8 QDQ, its own placement); activation ranges are
+    calibrated once per prepared graph and kept beside it for the guard's later attempts."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    options = {"CalibPercentile": 99.999, "CalibStridedMinMax": feed.stride()}
+    with atomic_path(target) as tmp, quiet_logs("root"), contextlib.redirect_stdout(io.StringIO()):
+        quantize_static(
+            str(prepared),
+            str(tmp),
+            calibration_data_reader=calibration_reader(feed),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            reduce_range=False,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=exclude,
+            calibrate_method=calibration_method(method),
+            extra_options=options,
+            calibration_cache_path=str(prepared.with_name(f"{prepared.stem}.cpu-ranges.json")),
+        )
+
+
+def cpu_quantizer(method: str) -> Requantize:
+    """quantize_for_cpu with `method`, in the form the accuracy guard (sensitivity.guarded_int8) calls."""
+
+    def requantize(prepared: Path, target: Path, feed: FrameFeed, exclude: list[str]) -> None:
+        quantize_for_cpu(prepared, target, feed, method, exclude)
+
+    return requantize
+
+
+def onnxruntime_kernels(path: Path) -> dict[str, int]:
+    """How ONNX Runtime's CPU provider runs the graph at `path` once its graph optimisations (the
+    backend's, with its disabled optimizers) have fused what they can: quantized convs (QLinearConv),
+    convs left in float, and the QuantizeLinear/DequantizeLinear nodes still run on their own."""
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+
+    from ..backends.onnxruntime_backend import DISABLED_OPTIMIZERS
+
+    with tempfile.TemporaryDirectory(prefix="segdeploy-ort-") as scratch:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.optimized_model_filepath = str(Path(scratch) / "optimized.onnx")
+        options.log_severity_level = 3  # the NCHWc serialisation warning: the file is only counted here
+        ort.InferenceSession(str(path), options, ["CPUExecutionProvider"], disabled_optimizers=DISABLED_OPTIMIZERS)
+        nodes = onnx.load(options.optimized_model_filepath, load_external_data=False).graph.node
+    ops = [n.op_type for n in nodes]
+    return {
+        "QLinearConv": ops.count("QLinearConv"),
+        "float_conv": sum(op in ("Conv", "FusedConv") for op in ops),
+        "QuantizeLinear": ops.count("QuantizeLinear"),
+        "DequantizeLinear": ops.count("DequantizeLinear"),
+    }
