@@ -432,13 +432,23 @@ def predict(
         str, typer.Option(help="Working resolution HxW, 'recipe' (the model's input size) or 'native'.")
     ] = "recipe",
     force: ForceOpt = False,
+    tile: Annotated[
+        int | None,
+        typer.Option(
+            help="Tile every image, at its own resolution, in tiles of N px [only images larger than the model "
+            "takes, in the largest tiles it takes, at most 1024]."
+        ),
+    ] = None,
+    overlap: Annotated[int | None, typer.Option(help="Overlap of neighbouring tiles in px [tile / 8].")] = None,
 ) -> None:
-    """Class-index palette PNG masks (and colour overlays) for images, folders and videos."""
+    """Class-index palette PNG masks (and colour overlays) for images, folders and videos; images larger
+    than the model takes are tiled, TIFF orthomosaics by windows into class-map GeoTIFFs with previews."""
     from .look.predict import predict as run_predict
 
-    result = run_predict(artifact, inputs, out, overlay, alpha, size, force)
+    result = run_predict(artifact, inputs, out, overlay, alpha, size, force, tile=tile, overlap=overlap)
     overlays = f" and {len(result.overlays)} overlays in {out / 'overlays'}" if overlay else ""
-    _say(f"wrote {len(result.masks)} masks in {out / 'masks'}{overlays}")
+    previews = f" and {len(result.previews)} previews in {out / 'previews'}" if result.previews else ""
+    _say(f"wrote {len(result.masks)} masks in {out / 'masks'}{overlays}{previews}")
 
 
 @app.command()

@@ -19,8 +19,10 @@ from ..errors import SegdeployError
 from ..files import refuse_overwrite, require_folder, staged_files, write_atomic
 from ..meta import AcceptedShapes
 from ..runtime.segmenter import segment_frames
+from ..runtime.tiling import plan_tiling
 from .inputs import Source, collect_sources
 from .overlay import overlay, with_legend
+from .tiled import RASTER_SUFFIXES, predict_raster, preview_picture, segment_frame_tiled, too_large
 
 WorkingSize = tuple[int, int] | Literal["recipe", "native"]
 
@@ -29,6 +31,7 @@ WorkingSize = tuple[int, int] | Literal["recipe", "native"]
 class PredictResult:
     masks: list[Path] = field(default_factory=list)
     overlays: list[Path] = field(default_factory=list)
+    previews: list[Path] = field(default_factory=list)  # of class-map GeoTIFFs
 
 
 def segment(backend: Backend, frame: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -41,6 +44,7 @@ def _refuse_existing(sources: list[Source], folders: list[Path], force: bool) ->
         for source in sources:
             stem = glob.escape(source.path.stem)
             refuse_overwrite(sorted(folder.glob(f"{stem}_[0-9]*.png" if source.video else f"{stem}.png"))[:1], force)
+            refuse_overwrite([folder / f"{source.path.stem}.tif"], force)
 
 
 def _save_png(image: Image.Image, target: Path) -> Path:
@@ -56,34 +60,61 @@ def predict(
     size: WorkingSize | str = "recipe",
     force: bool = False,
     show_progress: bool = True,
+    tile: int | None = None,
+    overlap: int | None = None,
 ) -> PredictResult:
     """Write OUT/masks/NAME.png (palette PNG: pixel = class index, palette = class colours) per image or
     video frame, and with `with_overlay` OUT/overlays/NAME.png (frame, colours at `alpha`, legend).
-    `size`: the working resolution, 'HxW', 'recipe' (the model's input size) or 'native' (the frame's own)."""
+    `size`: the working resolution, 'HxW', 'recipe' (the model's input size) or 'native' (the frame's own).
+    Images taller or wider than the model takes (unless `size` is HxW), and all with `tile`, are tiled at
+    their own resolution (runtime/tiling.py; `tile`, `overlap` in pixels); a TIFF is then read by windows
+    and its class map written as OUT/masks/NAME.tif (GeoTIFF) with OUT/previews/NAME.png, and the overlays
+    of other tiled images are at most 2048 px on their longer side."""
     fixed = None if size in ("recipe", "native") else size if isinstance(size, tuple) else parse_size(size)
     if not 0.0 <= alpha <= 1.0:
         raise SegdeployError(f"--alpha {alpha}: expected a number from 0 to 1")
+    if tile is not None and fixed is not None:
+        raise SegdeployError(f"--tile with --size {size}: tiles run at the image's own resolution; drop one")
     require_folder(out)
     sources = collect_sources(inputs)
     folders = [Path("masks")] + ([Path("overlays")] if with_overlay else [])
-    _refuse_existing(sources, [out / folder for folder in folders], force)
+    _refuse_existing(sources, [out / folder for folder in [*folders, Path("previews")]], force)
     with open_backend(artifact) as backend:
         meta = backend.meta
+        shapes = [backend.accepted_shapes(), AcceptedShapes.of_export(meta.recipe.export)]
+        if tile is not None or overlap is not None:  # refused before any work
+            plan_tiling(shapes, (tile or 0, tile or 0), tile, overlap)
         working = meta.recipe.input_size if size == "recipe" else fixed
         if working is not None:  # refused before any work, as bench does: the graph's and the export's ranges
-            for accepted in (backend.accepted_shapes(), AcceptedShapes.of_export(meta.recipe.export)):
+            for accepted in shapes:
                 accepted.check_size(1, *working, f"--size {working[0]}x{working[1]}")
         result = PredictResult()
         columns = (TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
         with Progress(*columns, disable=not show_progress) as progress, staged_files(out) as staging:
             task = progress.add_task("predict", total=sum(s.frame_count() for s in sources) or None)
             for source in sources:
+                path = source.path
+                if path.suffix.lower() in RASTER_SUFFIXES and (tile or not fixed and too_large(shapes, path)):
+                    mask, preview = predict_raster(backend, path, staging, shapes, tile, overlap, alpha)
+                    result.masks.append(out / mask)
+                    result.previews.append(out / preview)
+                    progress.advance(task)
+                    continue
                 for name, frame in source.frames():
-                    labels = segment(backend, frame, working)
+                    tiled = tile is not None or fixed is None and too_large(shapes, frame.shape[:2])
+                    labels = (
+                        segment_frame_tiled(backend, frame, shapes, tile, overlap)
+                        if tiled
+                        else segment(backend, frame, working)
+                    )
                     _save_png(encode_palette_png(labels, meta.colors), staging / folders[0] / f"{name}.png")
                     result.masks.append(out / folders[0] / f"{name}.png")
                     if with_overlay:
-                        picture = with_legend(overlay(frame, labels, meta.colors, alpha), meta.class_names, meta.colors)
+                        picture = (
+                            preview_picture(frame, labels, meta.class_names, meta.colors, alpha)
+                            if tiled
+                            else with_legend(overlay(frame, labels, meta.colors, alpha), meta.class_names, meta.colors)
+                        )
                         _save_png(picture, staging / folders[1] / f"{name}.png")
                         result.overlays.append(out / folders[1] / f"{name}.png")
                     progress.advance(task)

@@ -1,0 +1,148 @@
+"""GeoTIFF reading by windows and class-map GeoTIFF writing, with rasterio. Neither ever holds the
+whole raster: the reader serves windows, the writer takes bands of rows."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import Any
+
+import numpy as np
+
+from ..errors import SegdeployError
+from ..meta import NODATA, Color
+
+BLOCK = 256  # the class map's internal tile side (GTiff BLOCKXSIZE/BLOCKYSIZE: multiples of 16)
+CACHE_MB = 64  # GDAL's block cache while tiling (GDAL_CACHEMAX; its default, 5% of RAM, would hold the input)
+
+
+def rasterio_module(path: Path) -> ModuleType:
+    """rasterio, or one line saying how to install it."""
+    try:
+        import rasterio
+    except ImportError:
+        raise SegdeployError(
+            f"{path}: GeoTIFFs are read by windows with rasterio: pip install 'segdeploy[geo]'"
+        ) from None
+    return rasterio
+
+
+def gdal_settings(path: Path) -> Any:
+    """The rasterio.Env to tile in: a small block cache, so memory stays bounded by the tile band."""
+    return rasterio_module(path).Env(GDAL_CACHEMAX=CACHE_MB)
+
+
+class RasterReader:
+    """A raster file as a TileReader (runtime/tiling.py): bands 1-3 as RGB (one band: grey), 8-bit, or
+    16-bit scaled by 1/257 as data/masks.py scales 16-bit images; valid where GDAL's dataset mask is
+    non-zero (the alpha band, the internal mask or the nodata value, whichever the file has)."""
+
+    def __init__(self, path: Path) -> None:
+        rasterio = rasterio_module(path)
+        self.path = path
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+                self.dataset = rasterio.open(path)
+        except rasterio.errors.RasterioIOError as exc:
+            raise SegdeployError(f"{path}: unreadable raster ({exc})") from None
+        dtype = self.dataset.dtypes[0]
+        if dtype not in ("uint8", "uint16"):
+            self.dataset.close()
+            raise SegdeployError(f"{path}: {dtype} raster; expected 8- or 16-bit bands (RGB, RGBA or grey)")
+        self.bands = [1, 2, 3] if self.dataset.count >= 3 else [1, 1, 1]
+        self.sixteen = dtype == "uint16"
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.dataset.height), int(self.dataset.width)
+
+    def read(self, row: int, col: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        from rasterio.windows import Window
+
+        window = Window(col, row, width, height)
+        return self._rgb(self.dataset.read(self.bands, window=window)), self.dataset.dataset_mask(window=window) > 0
+
+    def decimated(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """The whole raster at `shape` (height, width), nearest-neighbour (GDAL reads decimated: rasterio's
+        `out_shape`), as RGB and valid mask."""
+        rgb = self.dataset.read(self.bands, out_shape=(3, *shape))
+        return self._rgb(rgb), self.dataset.dataset_mask(out_shape=shape) > 0
+
+    def _rgb(self, bands: np.ndarray) -> np.ndarray:
+        if self.sixteen:
+            bands = np.round(bands / 257.0).astype(np.uint8)
+        return np.ascontiguousarray(bands.transpose(1, 2, 0))
+
+    def close(self) -> None:
+        self.dataset.close()
+
+    def __enter__(self) -> RasterReader:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class ClassMapWriter:
+    """A BandWriter (runtime/tiling.py) into a class-map GeoTIFF shaped like `source`: one uint8 band,
+    tiled BLOCK x BLOCK, DEFLATE-compressed, BigTIFF when it might pass 4 GB (BIGTIFF=IF_SAFER: GDAL's
+    default IF_NEEDED cannot foresee the size of a compressed file), the source's CRS and transform,
+    NODATA where the source had no data, and a colour table of the class colours (nodata transparent)."""
+
+    def __init__(self, path: Path, source: RasterReader, colors: list[Color]) -> None:
+        rasterio = rasterio_module(path)
+        dataset = source.dataset
+        profile: dict[str, Any] = {
+            "driver": "GTiff",
+            "height": dataset.height,
+            "width": dataset.width,
+            "count": 1,
+            "dtype": "uint8",
+            "nodata": NODATA,
+            "tiled": True,
+            "blockxsize": BLOCK,
+            "blockysize": BLOCK,
+            "compress": "deflate",
+            "bigtiff": "IF_SAFER",
+        }
+        if dataset.crs is not None or not dataset.transform.is_identity:
+            profile.update(crs=dataset.crs, transform=dataset.transform)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            self.dataset = rasterio.open(path, "w", **profile)
+        table = {index: (*color, 255) for index, color in enumerate(colors)}
+        self.dataset.write_colormap(1, {**table, NODATA: (0, 0, 0, 0)})
+
+    def write(self, row: int, classes: np.ndarray, valid: np.ndarray) -> None:
+        from rasterio.windows import Window
+
+        band = np.where(valid, classes, NODATA).astype(np.uint8)
+        self.dataset.write(band, 1, window=Window(0, row, band.shape[1], band.shape[0]))
+
+    def close(self) -> None:
+        self.dataset.close()
+
+    def __enter__(self) -> ClassMapWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def read_class_map(path: Path, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """A class-map GeoTIFF's band, whole or decimated to `shape` (nearest: classes stay classes)."""
+    with rasterio_module(path).open(path) as dataset:
+        return np.asarray(dataset.read(1, out_shape=shape) if shape else dataset.read(1))
+
+
+def preview_shape(shape: tuple[int, int], longest: int) -> tuple[int, int]:
+    """`shape` scaled down by a whole factor so that its longer side is at most `longest`."""
+    factor = max(1, math.ceil(max(shape) / longest))
+    return -(-shape[0] // factor), -(-shape[1] // factor)
