@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from segdeploy.cli import app
@@ -186,3 +188,38 @@ def test_large_png_is_tiled_and_its_overlay_downsampled(world: dict[str, Path], 
     assert Image.open(tmp_path / "o" / "overlays" / "tall.png").height < 2048 + 200
     with Segmenter(world["onnx"]) as segment:
         assert np.array_equal(mask, segment.segment_large(frame))
+
+
+@settings(max_examples=50, deadline=None)
+@given(size=st.integers(1, 3000), tile=st.integers(1, 40).map(lambda n: n * 32), overlap_seed=st.integers(0, 10**6))
+def test_tiles_cover_every_pixel_with_weight(size: int, tile: int, overlap_seed: int) -> None:
+    """Any image side, tile and overlap below the tile: the tiles cover every pixel, neighbours overlap
+    by at least the overlap, and every pixel gets a positive total weight (so the argmax is defined)."""
+    overlap = overlap_seed % tile
+    starts = tile_starts(size, tile, overlap)
+    length = min(tile, size)
+    assert starts[0] == 0 and starts[-1] + length == max(size, length)
+    assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:]))
+    total = np.zeros(max(size, length), np.float64)
+    for start in starts:
+        total[start : start + length] += edge_weights(length, overlap, start > 0, start + length < size)
+    assert total[:size].min() > 0
+
+
+def test_an_interrupted_class_map_leaves_no_file(world: dict[str, Path], tmp_path: Path) -> None:
+    """A failure while tiling leaves neither the class-map GeoTIFF nor a temporary file."""
+    from segdeploy.geo.raster import ClassMapWriter, RasterReader
+
+    source = tmp_path / "in.tif"
+    write_orthomosaic(source, field_frame(world["images"], 256, 256), (slice(0, 1), slice(0, 1)))
+
+    class Failing(RasterReader):
+        def read(self, row: int, col: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+            if row > 0:
+                raise SegdeployError("the disk went away")
+            return super().read(row, col, height, width)
+
+    with Segmenter(world["onnx"]) as segment, pytest.raises(SegdeployError, match="went away"):
+        with Failing(source) as reader, ClassMapWriter(tmp_path / "classes.tif", reader, segment.colors) as out:
+            segment.segment_large(reader, out, tile=64, overlap=16)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]

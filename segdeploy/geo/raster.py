@@ -3,6 +3,7 @@ whole raster: the reader serves windows, the writer takes bands of rows."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import SegdeployError
+from ..files import atomic_path
 from ..meta import NODATA, Color
 
 BLOCK = 256  # the class map's internal tile side (GTiff BLOCKXSIZE/BLOCKYSIZE: multiples of 16)
@@ -92,10 +94,13 @@ class ClassMapWriter:
     """A BandWriter (runtime/tiling.py) into a class-map GeoTIFF shaped like `source`: one uint8 band,
     tiled BLOCK x BLOCK, DEFLATE-compressed, BigTIFF when it might pass 4 GB (BIGTIFF=IF_SAFER: GDAL's
     default IF_NEEDED cannot foresee the size of a compressed file), the source's CRS and transform,
-    NODATA where the source had no data, and a colour table of the class colours (nodata transparent)."""
+    NODATA where the source had no data, and a colour table of the class colours (nodata transparent).
+    Written under a temporary name beside `path`, renamed onto it when closed after no error (use `with`)."""
 
     def __init__(self, path: Path, source: RasterReader, colors: list[Color]) -> None:
         rasterio = rasterio_module(path)
+        self.staged = contextlib.ExitStack()
+        temporary = self.staged.enter_context(atomic_path(path))
         dataset = source.dataset
         profile: dict[str, Any] = {
             "driver": "GTiff",
@@ -114,7 +119,7 @@ class ClassMapWriter:
             profile.update(crs=dataset.crs, transform=dataset.transform)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            self.dataset = rasterio.open(path, "w", **profile)
+            self.dataset = rasterio.open(temporary, "w", **profile)
         table = {index: (*color, 255) for index, color in enumerate(colors)}
         self.dataset.write_colormap(1, {**table, NODATA: (0, 0, 0, 0)})
 
@@ -125,7 +130,9 @@ class ClassMapWriter:
         self.dataset.write(band, 1, window=Window(0, row, band.shape[1], band.shape[0]))
 
     def close(self) -> None:
+        """Finish the file and rename it into place."""
         self.dataset.close()
+        self.staged.close()
 
     def __enter__(self) -> ClassMapWriter:
         return self
@@ -133,7 +140,8 @@ class ClassMapWriter:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
-        self.close()
+        self.dataset.close()
+        self.staged.__exit__(kind, error, trace)  # on an error the temporary file is removed, `path` untouched
 
 
 def read_class_map(path: Path, shape: tuple[int, int] | None = None) -> np.ndarray:
