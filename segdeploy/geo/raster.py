@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
@@ -17,6 +18,7 @@ from ..files import atomic_path
 from ..meta import NODATA, Color
 
 BLOCK = 256  # the class map's internal tile side (GTiff BLOCKXSIZE/BLOCKYSIZE: multiples of 16)
+STRIP = 512  # rows a decimated read takes at a time (RGB, 20,000 px wide: 30 MB, within CACHE_MB)
 CACHE_MB = 64  # GDAL's block cache while tiling (GDAL_CACHEMAX; its default, 5% of RAM, would hold the input)
 
 
@@ -67,11 +69,15 @@ class RasterReader:
         window = Window(col, row, width, height)
         return self._rgb(self.dataset.read(self.bands, window=window)), self.dataset.dataset_mask(window=window) > 0
 
-    def decimated(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """The whole raster at `shape` (height, width), nearest-neighbour (GDAL reads decimated: rasterio's
-        `out_shape`), as RGB and valid mask."""
-        rgb = self.dataset.read(self.bands, out_shape=(3, *shape))
-        return self._rgb(rgb), self.dataset.dataset_mask(out_shape=shape) > 0
+    def decimated(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every `step`-th pixel of every `step`-th row, as RGB and valid mask (`decimate`)."""
+        dataset = self.dataset
+        both = decimate(
+            dataset,
+            step,
+            lambda at: np.concatenate([dataset.read(self.bands, window=at), dataset.dataset_mask(window=at)[None]]),
+        )
+        return self._rgb(both[:3]), both[3] > 0
 
     def _rgb(self, bands: np.ndarray) -> np.ndarray:
         if self.sixteen:
@@ -144,13 +150,27 @@ class ClassMapWriter:
         self.staged.__exit__(kind, error, trace)  # on an error the temporary file is removed, `path` untouched
 
 
-def read_class_map(path: Path, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """A class-map GeoTIFF's band, whole or decimated to `shape` (nearest: classes stay classes)."""
+def decimate(dataset: Any, step: int, read: Callable[[Any], np.ndarray]) -> np.ndarray:
+    """Every `step`-th pixel of every `step`-th row of (bands, H, W) `read(window)`, read in full-width
+    strips of about STRIP rows, so each block is decoded once and memory stays one strip. (GDAL's own
+    decimated read, rasterio's `out_shape`, decoded a 20,000 x 10,000 deflate GeoTIFF's block row again
+    for every output row: tens of GB read for one preview.)"""
+    from rasterio.windows import Window
+
+    rows = step * max(1, STRIP // step)
+    strips = [
+        read(Window(0, row, dataset.width, min(rows, dataset.height - row)))[:, ::step, ::step]
+        for row in range(0, dataset.height, rows)
+    ]
+    return np.concatenate(strips, axis=1)
+
+
+def read_class_map(path: Path, step: int = 1) -> np.ndarray:
+    """A class-map GeoTIFF's band, every `step`-th pixel (`decimate`)."""
     with rasterio_module(path).open(path) as dataset:
-        return np.asarray(dataset.read(1, out_shape=shape) if shape else dataset.read(1))
+        return decimate(dataset, step, lambda window: dataset.read([1], window=window))[0]
 
 
-def preview_shape(shape: tuple[int, int], longest: int) -> tuple[int, int]:
-    """`shape` scaled down by a whole factor so that its longer side is at most `longest`."""
-    factor = max(1, math.ceil(max(shape) / longest))
-    return -(-shape[0] // factor), -(-shape[1] // factor)
+def preview_step(shape: tuple[int, int], longest: int) -> int:
+    """The whole step that brings `shape`'s longer side down to at most `longest`."""
+    return max(1, math.ceil(max(shape) / longest))

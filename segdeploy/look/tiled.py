@@ -10,7 +10,7 @@ from PIL import Image
 
 from ..backends.base import Backend
 from ..data.masks import open_image
-from ..geo.raster import ClassMapWriter, RasterReader, gdal_settings, preview_shape, read_class_map
+from ..geo.raster import ClassMapWriter, RasterReader, gdal_settings, preview_step, read_class_map
 from ..meta import NODATA, AcceptedShapes
 from ..runtime.tiling import ArrayReader, ArrayWriter, plan_tiling, segment_tiled
 from .overlay import overlay, with_legend
@@ -56,9 +56,9 @@ def segment_raster(
         tiling = plan_tiling(shapes, reader.shape, tile, overlap)
         with ClassMapWriter(mask, reader, meta.colors) as writer:
             segment_tiled(backend, reader, writer, tiling)
-        shape = preview_shape(reader.shape, PREVIEW_SIDE)
-        frame, valid = reader.decimated(shape)
-        classes = read_class_map(mask, shape)
+        step = preview_step(reader.shape, PREVIEW_SIDE)
+        frame, valid = reader.decimated(step)
+        classes = read_class_map(mask, step)
     picture = preview_picture(frame, np.where(valid, classes, NODATA), meta.class_names, meta.colors, alpha)
     picture.save(preview, format="PNG")
 
