@@ -56,7 +56,16 @@ def main() -> None:
         start = time.perf_counter()
         write_mosaic(ortho, args.height, args.width)
         print(f"wrote {ortho} ({ortho.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - start:.0f} s")
-    command = [sys.executable, "-m", "segdeploy", "predict", str(args.model), str(ortho), "--out", str(args.work / "out")]
+    command = [
+        sys.executable,
+        "-m",
+        "segdeploy",
+        "predict",
+        str(args.model),
+        str(ortho),
+        "--out",
+        str(args.work / "out"),
+    ]
     command += ["--force"] + (["--tile", str(args.tile)] if args.tile else [])
     start = time.perf_counter()
     run = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True)

@@ -125,6 +125,8 @@ def test_plan_refuses_tiles_the_model_cannot_take() -> None:
         plan_tiling(shapes, (4000, 4000), 256, 256)
     fixed = plan_tiling([AcceptedShapes((4, 4), (256, 256), (256, 256))], (1000, 1000))
     assert (fixed.batch, fixed.least, fixed.tile) == (4, 4, (256, 256))
+    assert plan_tiling(shapes, (4000, 4000), 256).batch == 8  # 1 MP a batch, within the model's 8
+    assert plan_tiling(shapes, (4000, 4000), 1024).batch == 1
 
 
 def write_orthomosaic(path: Path, frame: np.ndarray, hole: tuple[slice, slice]) -> tuple[object, object]:

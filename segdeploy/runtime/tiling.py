@@ -12,8 +12,9 @@ votes for its class with the same weights (one-hot class maps blended like score
 class index).
 
 Memory. One tile row's band of weighted scores (classes x tile height x image width, float32) and a
-batch of tiles are held, never the image's scores: the reader is asked for one tile at a time and the
-writer gets each band's class map (uint8) and valid mask as soon as no later tile can change it.
+batch of tiles (BATCH_PIXELS: what the backend's activations grow with) are held, never the image's
+scores: the reader is asked for one tile at a time and the writer gets each band's class map (uint8)
+and valid mask as soon as no later tile can change it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from ..errors import SegdeployError
 from ..meta import NODATA, STRIDE, UNBOUNDED, AcceptedShapes
 
 DEFAULT_TILE = 1024  # the tile side when none is given (capped by what the model takes)
-DEFAULT_BATCH = 4  # tiles per run (capped by what the model takes)
+BATCH_PIXELS = 1 << 20  # tiles per run: as many as hold 1 megapixel (at least one; within the model's range)
 
 
 class TileReader(Protocol):
@@ -114,7 +115,7 @@ def plan_tiling(
         raise SegdeployError(f"--overlap {overlap}: must be from 0 to less than the tile ({tile})")
     sides = tuple(max(low, min(tile, -(-side // STRIDE) * STRIDE)) for side in image)
     least = max(s.batch[0] for s in shapes)
-    batch = max(least, min(DEFAULT_BATCH, min(s.batch[1] for s in shapes)))
+    batch = max(least, min(max(1, BATCH_PIXELS // (sides[0] * sides[1])), min(s.batch[1] for s in shapes)))
     for accepted in shapes:
         accepted.check_size(batch, sides[0], sides[1], f"--tile {tile}")
     return Tiling((sides[0], sides[1]), overlap, batch, least)
