@@ -18,8 +18,11 @@ from ..files import atomic_path
 from ..meta import NODATA, Color
 
 BLOCK = 256  # the class map's internal tile side (GTiff BLOCKXSIZE/BLOCKYSIZE: multiples of 16)
-STRIP = 512  # rows a decimated read takes at a time (RGB, 20,000 px wide: 30 MB, within CACHE_MB)
-CACHE_MB = 64  # GDAL's block cache while tiling (GDAL_CACHEMAX; its default, 5% of RAM, would hold the input)
+STRIP = 512  # rows a decimated read takes at a time (RGB, 20,000 px wide: 30 MB, within CACHE_BYTES)
+# GDAL's block cache while tiling (its default, 5% of RAM, would fill with the input). rasterio.Env passes an
+# integer GDAL_CACHEMAX to GDALSetCacheMax64 as bytes (its env.py example: GDAL_CACHEMAX=128000000), not as
+# GDAL's "megabytes below 100000": 64 would be a 64-byte cache, every block decoded again for each tile.
+CACHE_BYTES = 64 << 20
 
 
 def rasterio_module(path: Path) -> ModuleType:
@@ -35,7 +38,7 @@ def rasterio_module(path: Path) -> ModuleType:
 
 def gdal_settings(path: Path) -> Any:
     """The rasterio.Env to tile in: a small block cache, so memory stays bounded by the tile band."""
-    return rasterio_module(path).Env(GDAL_CACHEMAX=CACHE_MB)
+    return rasterio_module(path).Env(GDAL_CACHEMAX=CACHE_BYTES)
 
 
 class RasterReader:
