@@ -1,8 +1,10 @@
 """PyTorch on CUDA for benchmarks/gpu_check.sh: parity of FP32, FP16 autocast, channels_last and CUDA
 graphs against PyTorch FP32 on the CPU, and their latency, for U-Net and DeepLabv3+ freshly initialised
-(the kernels are under test, not the weights). Appends a dated section to benchmarks/RESULTS.md.
+(the kernels are under test, not the weights; no ONNX export, so no exporter packages are needed).
+Writes gpu_check.md and gpu_check.json to --out; appends the table to --results when given. Exits
+non-zero when a variant agrees on fewer than 99% of pixels.
 
-    python benchmarks/gpu_check.py [--recipes unet deeplabv3plus] [--out DIR] [--results FILE]
+    python benchmarks/gpu_check.py --out DIR [--recipes unet deeplabv3plus] [--results FILE]
     python benchmarks/gpu_check.py --exit-check    # a CUDA session left open: no context at exit
 """
 
@@ -10,13 +12,17 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import dataclasses
 import datetime
+import json
+import os
 import platform
 import statistics
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -86,57 +92,83 @@ def markdown(rows: list[Row], machine: str, command: str, shape: tuple[int, int]
     return "\n".join(lines) + "\n"
 
 
-def exit_check() -> None:
-    """Leave a CUDA session open and let the interpreter exit: the finaliser must release it, leaving
-    no context current (pycuda aborts the process when one is). Prints the verdict last."""
+def exit_verdict(current_context: Callable[[], int]) -> None:
+    """Print which context is current and end the process with status 1 when one is. An atexit callback
+    cannot fail the process with sys.exit ("Exception ignored in atexit callback", the status stays 0):
+    os._exit can, after stdout is flushed."""
+    current = current_context()
+    print(f"context current at exit: {'none' if current == 0 else hex(current)}", flush=True)
+    if current:
+        os._exit(1)
+
+
+def exit_check(open_session: Callable[[], Any], current_context: Callable[[], int]) -> Any:
+    """Leave a CUDA session open and let the interpreter exit: the finaliser must release it, leaving no
+    context current (pycuda aborts the process when one is). The verdict is registered first, so it runs
+    after the finalisers."""
+    atexit.register(exit_verdict, current_context)
+    session = open_session()
+    session.alloc(1 << 20)
+    session.stream()
+    return session
+
+
+def _cuda_exit_check() -> None:
     from cuda.bindings import driver as cu
 
     from segdeploy.cuda import CudaSession
 
-    def verdict() -> None:  # registered first, so it runs after the finalisers
-        current = int(cu.cuCtxGetCurrent()[1])
-        print(f"context current at exit: {'none' if current == 0 else hex(current)}")
-        if current:
-            sys.exit(1)
+    exit_check(lambda: CudaSession(0), lambda: int(cu.cuCtxGetCurrent()[1]))
 
-    atexit.register(verdict)
-    session = CudaSession(0)
-    session.alloc(1 << 20)
-    session.stream()
+
+def fresh_checkpoint(name: str, folder: Path) -> tuple[Path, tuple[int, int]]:
+    """The recipe's model, freshly initialised, saved as a segdeploy checkpoint; and its input size."""
+    from segdeploy.meta import ModelMeta, default_colors
+    from segdeploy.models.checkpoint import save_checkpoint
+    from segdeploy.models.registry import build_model
+    from segdeploy.recipes import load_recipe
+
+    recipe = load_recipe(name)
+    network = build_model(recipe.architecture, recipe.encoder, recipe.num_classes)
+    meta = ModelMeta(recipe, [f"class{i}" for i in range(recipe.num_classes)], default_colors(recipe.num_classes))
+    path = folder / name / "model.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_checkpoint(path, network, meta), recipe.input_size
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--recipes", nargs="+", default=["unet", "deeplabv3plus"])
-    parser.add_argument("--out", type=Path, default=REPO / "runs" / "gpu-check")
-    parser.add_argument("--results", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
+    parser.add_argument("--out", type=Path, help="folder for gpu_check.md, gpu_check.json and the checkpoints")
+    parser.add_argument("--results", type=Path, help="a RESULTS.md to append the table to")
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--exit-check", action="store_true")
     args = parser.parse_args()
     if args.exit_check:
-        exit_check()
+        _cuda_exit_check()
         return
+    if args.out is None:
+        parser.error("--out DIR is required")
     import torch
-
-    from segdeploy.export.pipeline import export_artifacts
-    from segdeploy.recipes import load_recipe
 
     if not torch.cuda.is_available():
         raise SystemExit("gpu_check: no CUDA GPU")
     rows: list[Row] = []
     shape = (0, 0)
     for name in args.recipes:
-        recipe = load_recipe(name)
-        shape = recipe.input_size
-        export = export_artifacts(recipe, None, args.out / name, force=True, log=lambda _: None)
+        checkpoint, shape = fresh_checkpoint(name, args.out / "models")
         frames = np.random.default_rng(0).integers(0, 256, size=(4, *shape, 3), dtype=np.uint8)
-        rows += check_variants(export.out_dir / "model.pt", frames, "cuda", VARIANTS, args.iterations)
+        rows += check_variants(checkpoint, frames, "cuda", VARIANTS, args.iterations)
     machine = f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, CUDA {torch.version.cuda}"
     machine += f", {platform.node()}"
-    text = markdown(rows, machine, "benchmarks/gpu_check.sh", shape)
+    text = markdown(rows, machine, "benchmarks/gpu_check.sh OUT", shape)
     print(text)
-    with args.results.open("a") as results:
-        results.write("\n" + text)
+    (args.out / "gpu_check.md").write_text(text)
+    figures = {"machine": machine, "rows": [dataclasses.asdict(row) for row in rows]}
+    (args.out / "gpu_check.json").write_text(json.dumps(figures, indent=1) + "\n")
+    if args.results is not None:
+        with args.results.open("a") as results:
+            results.write("\n" + text)
     worst = min(rows, key=lambda r: r.agreement)
     if worst.agreement < 0.99:
         raise SystemExit(f"gpu_check: {worst.model} [{worst.variant}] agrees on only {worst.agreement:.4f} of pixels")

@@ -181,10 +181,8 @@ def export(
         _say(int8_summary(guard))
         if guard["sensitivity_ranking"]:
             show(sensitivity_table(guard))
-    _say(
-        f"wrote {', '.join(str(p) for p in [result.onnx, *result.reduced.values(), result.checkpoint])}, "
-        f"{result.manifest}"
-    )
+    written = [result.onnx, *result.reduced.values(), result.checkpoint, result.reference, result.manifest]
+    _say(f"wrote {', '.join(map(str, written))}")
     result.check_int8_gate()
     if not engines:
         return
@@ -307,27 +305,38 @@ def inspect(
 @reports_errors
 def parity(
     artifact_dir: Annotated[Path, typer.Argument(help="An export folder (holds manifest.json).")],
-    data: DataOpt,
-    split: Annotated[str, typer.Option(help="Split to evaluate.")] = "val",
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Dataset YAML: PyTorch runs over its split; with the stored reference, the labels."),
+    ] = None,
+    split: Annotated[str | None, typer.Option(help="Split to evaluate [val; stored: the reference's].")] = None,
     batch: Annotated[int, typer.Option(help="Images per inference call.")] = 4,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            help="pytorch (model.pt over --data's split) or stored (the export's reference.npz, no PyTorch "
+            "needed) [pytorch with --data and PyTorch installed, else stored]."
+        ),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the report as JSON.")] = None,
     save_disagreement: Annotated[
         Path | None,
         typer.Option(
-            help="Write per-image maps of where each artifact disagrees with PyTorch (yellow: on a boundary)."
+            help="Write per-image maps of where each artifact disagrees with the reference (yellow: on a boundary)."
         ),
     ] = None,
     force: ForceOpt = False,
 ) -> None:
-    """mIoU, per-class IoU, agreement and logit differences of every artifact against PyTorch."""
+    """mIoU, per-class IoU, agreement and logit differences of every artifact against PyTorch, or against
+    the reference the export stored (without PyTorch, on the target)."""
     from .console import show
     from .data.spec import load_dataset_spec
     from .look.tables import parity_table
-    from .parity import run_parity
+    from .stored_parity import check_parity
 
-    spec = load_dataset_spec(data)
-    report = run_parity(
-        artifact_dir, spec, split, batch, save_disagreement=save_disagreement, json_out=json_out, force=force
+    spec = None if data is None else load_dataset_spec(data)
+    report = check_parity(
+        artifact_dir, spec, split, batch, reference, save_disagreement=save_disagreement, json_out=json_out, force=force
     )
     show(parity_table(report.to_dict()))
     for note in report.skipped:
@@ -432,6 +441,9 @@ def predict(
         str, typer.Option(help="Working resolution HxW, 'recipe' (the model's input size) or 'native'.")
     ] = "recipe",
     force: ForceOpt = False,
+    channels: Annotated[
+        str, typer.Option(help="Channel order of the files' pixel data: rgb, or bgr for OpenCV frames saved as RGB.")
+    ] = "rgb",
     tile: Annotated[
         int | None,
         typer.Option(
@@ -445,7 +457,9 @@ def predict(
     than the model takes are tiled, TIFF orthomosaics by windows into class-map GeoTIFFs with previews."""
     from .look.predict import predict as run_predict
 
-    result = run_predict(artifact, inputs, out, overlay, alpha, size, force, tile=tile, overlap=overlap)
+    result = run_predict(
+        artifact, inputs, out, overlay, alpha, size, force, channels=channels, tile=tile, overlap=overlap
+    )
     overlays = f" and {len(result.overlays)} overlays in {out / 'overlays'}" if overlay else ""
     previews = f" and {len(result.previews)} previews in {out / 'previews'}" if result.previews else ""
     _say(f"wrote {len(result.masks)} masks in {out / 'masks'}{overlays}{previews}")
@@ -518,3 +532,52 @@ def demo(
     )
     if not result.parity.passed:
         raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def coverage(
+    class_map: Annotated[
+        Path, typer.Argument(help="A class-map raster: one uint8 band of class indices (GeoTIFF, PNG).")
+    ],
+    out: Annotated[Path, typer.Option(help="Output folder: coverage.json, coverage.csv (and patches.geojson).")],
+    classes: Annotated[
+        str | None, typer.Option(help="Class names by index, comma-separated, e.g. soil,crop,weed.")
+    ] = None,
+    model: Annotated[
+        Path | None, typer.Option("--model", help="Class names from an export folder or its ONNX model.")
+    ] = None,
+    fields: Annotated[
+        Path | None, typer.Option(help="GeoJSON of field polygons (name/id property; any CRS): a table per field.")
+    ] = None,
+    polygons: Annotated[
+        bool, typer.Option("--polygons", help="Also write the --patch-class regions as patches.geojson.")
+    ] = False,
+    patch_class: Annotated[str, typer.Option(help="The class whose patches --polygons writes.")] = "weed",
+    min_patch_area: Annotated[
+        float | None, typer.Option(help="Smallest patch --polygons keeps, in m² [0.01: a 10 cm square].")
+    ] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Per-class pixel counts, shares and areas (m², ha; a projected CRS) of a class map, for the whole
+    raster and per field; class names from --classes or --model, else the class indices."""
+    from .geo.coverage import write_coverage
+
+    if classes is not None and model is not None:
+        raise SegdeployError("--classes and --model both name the classes; choose one")
+    names = [n.strip() for n in classes.split(",")] if classes is not None else None  # checked by write_coverage
+    if model is not None:
+        from .artifacts.class_names import export_class_names
+
+        names = export_class_names(model)
+    minimum = {} if min_patch_area is None else {"min_patch_area_m2": min_patch_area}
+    report = write_coverage(class_map, out, names, fields, polygons, patch_class=patch_class, force=force, **minimum)
+    rows = report.whole.rows(report.class_names)
+    _say(", ".join(f"{r['class']} {100 * (r['share'] or 0):.2f}%" for r in rows) + f" of {sum(report.whole.counts)} px")
+    if not report.area.known:
+        _note("note:", f"no areas: {class_map} {report.area.missing}")
+    if report.fields_without_pixels:
+        _note("note:", f"fields without pixels in {class_map}: {', '.join(report.fields_without_pixels)}")
+    if report.patches is not None:
+        _say(f"{report.patches['count']} {patch_class} patches of {report.patches['min_area_m2']} m² or more")
+    _say(f"wrote {', '.join(str(p) for p in report.files)}")

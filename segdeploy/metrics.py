@@ -81,3 +81,88 @@ class BoundaryErrors:
             },
             "errors_on_boundary": self.errors_on_boundary(),
         }
+
+
+def components(mask: np.ndarray, connectivity: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Connected components of a boolean (H, W) mask as horizontal runs: (row, start, stop) per run (stop
+    exclusive, row-major order) and each run's component number 0..K-1. `connectivity` 8 joins diagonal
+    neighbours, 4 only edge neighbours. numpy only: runs of adjacent rows that touch are joined, and the
+    joins resolved by propagating the smallest run number with pointer jumping."""
+    if connectivity not in (4, 8):
+        raise ValueError(f"connectivity {connectivity}: expected 4 or 8")
+    width = mask.shape[1]
+    edges = np.diff(np.pad(mask.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    rows, starts = np.nonzero(edges == 1)
+    stops = np.nonzero(edges == -1)[1]
+    count = len(rows)
+    if count == 0:
+        return rows, starts, stops, np.zeros(0, np.int64)
+    key = width + 1  # a row's columns 0..width fit below the next row's keys
+    reach = 1 if connectivity == 8 else 0  # how far past its ends a run touches the next row
+    below = (rows + 1) * key
+    first = np.searchsorted(rows * key + stops, below + starts - reach, side="right")
+    last = np.searchsorted(rows * key + starts, below + stops + reach - 1, side="right")
+    touching = np.maximum(last - first, 0)
+    upper = np.repeat(np.arange(count), touching)
+    lower = np.repeat(first - np.cumsum(touching) + touching, touching) + np.arange(touching.sum())
+    label = np.arange(count)
+    while True:
+        joined = np.minimum(label[upper], label[lower])
+        new = label.copy()
+        np.minimum.at(new, upper, joined)
+        np.minimum.at(new, lower, joined)
+        new = new[new]
+        if np.array_equal(new, label):
+            break
+        label = new
+    return rows, starts, stops, np.unique(label, return_inverse=True)[1].reshape(-1)
+
+
+class SmallObjectRecall:
+    """Per class, the share of small ground-truth components the prediction finds: connected regions of
+    one class (8-connectivity) smaller than `max_area` px at the evaluated resolution, found when at least
+    half their pixels are predicted as that class. Isolated weeds a model loses barely move mIoU; this
+    shows them. Ignored pixels belong to no component."""
+
+    def __init__(self, num_classes: int, max_area: int = 64, ignore_index: int = 255, connectivity: int = 8) -> None:
+        self.num_classes = num_classes
+        self.max_area = max_area
+        self.ignore_index = ignore_index
+        self.connectivity = connectivity
+        self.components = np.zeros(num_classes, dtype=np.int64)
+        self.found = np.zeros(num_classes, dtype=np.int64)
+
+    def update(self, prediction: np.ndarray, truth: np.ndarray) -> None:
+        """One image (H, W), or a batch (N, H, W) of them."""
+        if truth.ndim == 3:
+            for one_prediction, one_truth in zip(prediction, truth):
+                self.update(one_prediction, one_truth)
+            return
+        for index in range(self.num_classes):
+            self._count(index, prediction == index, truth == index)
+
+    def _count(self, index: int, predicted: np.ndarray, truth: np.ndarray) -> None:
+        rows, starts, stops, label = components(truth, self.connectivity)
+        if not len(label):
+            return
+        hits_per_row = np.pad(np.cumsum(predicted, axis=1), ((0, 0), (1, 0)))
+        area = np.bincount(label, weights=stops - starts)
+        hits = np.bincount(label, weights=hits_per_row[rows, stops] - hits_per_row[rows, starts])
+        small = area < self.max_area
+        self.components[index] += int(small.sum())
+        self.found[index] += int((small & (2 * hits >= area)).sum())
+
+    def recall(self) -> np.ndarray:
+        """Per class; NaN for a class with no small component."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.components > 0, self.found / np.maximum(self.components, 1), np.nan)
+
+    def to_dict(self, names: list[str]) -> dict[str, object]:
+        return {
+            "max_area_px": self.max_area,
+            "connectivity": self.connectivity,
+            "classes": {
+                name: {"components": int(c), "found": int(f), "recall": float(r)}
+                for name, c, f, r in zip(names, self.components, self.found, self.recall())
+            },
+        }

@@ -19,7 +19,7 @@ from .disagreement import save_disagreement as save_disagreement_map
 from .errors import SegdeployError
 from .evaluate import batches, predictions
 from .files import refuse_overwrite, write_json
-from .metrics import ConfusionMatrix
+from .metrics import ConfusionMatrix, SmallObjectRecall
 from .precision_table import PRECISIONS, LogitTolerance
 from .recipes import Tolerance
 
@@ -37,6 +37,7 @@ class ParityRow:
     disagreement_on_boundary: float | None = None  # share of disagreeing pixels within 3 px of a boundary
     failures: list[str] = field(default_factory=list)
     image_agreement: dict[str, float] = field(default_factory=dict)  # per image id, with the reference
+    small_objects: dict[str, Any] = field(default_factory=dict)  # SmallObjectRecall.to_dict(), with the truth
 
     @property
     def passed(self) -> bool:
@@ -54,6 +55,7 @@ class ParityReport:
     data: str = ""  # the dataset YAML
     skipped: list[str] = field(default_factory=list)  # artifacts this machine cannot run, with the reason
     warnings: list[str] = field(default_factory=list)  # e.g. class names that differ from the data set's
+    reference: dict[str, str] = field(default_factory=dict)  # what every artifact was compared against
 
     @property
     def passed(self) -> bool:
@@ -63,7 +65,7 @@ class ParityReport:
         return {**asdict(self), "passed": self.passed}
 
 
-class _Tally:
+class Tally:
     """Accumulates one backend's agreement with the reference and with the ground truth."""
 
     def __init__(self, backend: Backend, num_classes: int, ignore_index: int, logits: LogitTolerance) -> None:
@@ -71,6 +73,7 @@ class _Tally:
         self.logits = logits
         self.logits_excess = float("-inf")  # the worst image's |logit diff| beyond its bound (> 0: fails)
         self.matrix = ConfusionMatrix(num_classes, ignore_index)
+        self.small = SmallObjectRecall(num_classes, ignore_index=ignore_index)
         self.agree = 0
         self.pixels = 0
         self.on_boundary = 0
@@ -81,7 +84,7 @@ class _Tally:
     def add(
         self,
         output: np.ndarray,
-        reference_logits: np.ndarray,
+        reference_logits: np.ndarray | None,
         reference_labels: np.ndarray,
         masks: np.ndarray,
         ids: list[str],
@@ -90,6 +93,7 @@ class _Tally:
             self.nonfinite += int((~np.isfinite(output)).sum())
         labels = predictions(output)
         self.matrix.update(labels, masks)
+        self.small.update(labels, masks)
         differ = labels != reference_labels
         for sample_id, image_differ in zip(ids, differ):
             self.image_agreement[sample_id] = 1.0 - float(image_differ.mean())
@@ -97,7 +101,7 @@ class _Tally:
         if differ.any():
             self.on_boundary += int((differ & boundary_band(reference_labels)).sum())
         self.pixels += labels.size
-        if output.ndim == 4 and self.max_diff is not None:
+        if output.ndim == 4 and reference_logits is not None and self.max_diff is not None:
             self.max_diff = max(self.max_diff, float(np.abs(output - reference_logits).max()))
             self.logits_excess = max(self.logits_excess, self.logits.excess(reference_logits, output))
         else:
@@ -122,7 +126,7 @@ def check_classes(backend: Backend, spec: DatasetSpec, name: str | None = None) 
     return None
 
 
-def _row(tally: _Tally, reference: ConfusionMatrix | None, names: list[str], tolerance: Tolerance) -> ParityRow:
+def parity_row(tally: Tally, reference: ConfusionMatrix | None, names: list[str], tolerance: Tolerance) -> ParityRow:
     backend = tally.backend
     row = ParityRow(
         backend.name,
@@ -130,6 +134,7 @@ def _row(tally: _Tally, reference: ConfusionMatrix | None, names: list[str], tol
         backend.precision,
         tally.matrix.miou(),
         dict(zip(names, tally.matrix.iou().tolist())),
+        small_objects=tally.small.to_dict(names),
     )
     if tally.nonfinite:
         row.failures.append(f"{tally.nonfinite} NaN or infinite logits")
@@ -165,6 +170,24 @@ def run_parity(
     """Run the reference (model.pt) and every ONNX artifact in `artifact_dir` over `split` of `spec`;
     with `save_disagreement`, write a map of where each artifact disagrees with the reference per image;
     with `json_out`, the report as JSON (refused before running when it exists, unless `force`)."""
+    manifest, runnable, skipped = prepare_run(artifact_dir, batch_size, json_out, force)
+    checkpoint = reference_artifact(manifest, artifact_dir)
+    with (
+        open_backend(artifact_dir / checkpoint, device=device, logits=True) as reference,
+        open_all([artifact_dir / name for name in runnable], device=device) as others,
+    ):
+        report = _compare(reference, others, spec, split, batch_size, save_disagreement, artifact_dir, skipped)
+    sha256 = str(manifest["artifacts"][checkpoint].get("sha256"))
+    report.reference = {"file": checkpoint, "sha256": sha256, "frames": f"{spec.name}/{split}"}
+    if json_out is not None:
+        write_json(json_out, report.to_dict())
+    return report
+
+
+def prepare_run(
+    artifact_dir: Path, batch_size: int, json_out: Path | None, force: bool
+) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Check a parity run's options before any work: (the manifest, the artifacts to run, those skipped)."""
     if batch_size < 1:
         raise SegdeployError(f"--batch {batch_size}: expected 1 or more")
     refuse_overwrite([json_out] if json_out else [], force)
@@ -172,16 +195,7 @@ def run_parity(
     runnable, skipped = runnable_artifacts(manifest)
     if not runnable:
         raise SegdeployError(f"{artifact_dir}: the manifest lists no exported artifacts to compare")
-    with (
-        open_backend(
-            artifact_dir / reference_artifact(manifest, artifact_dir), device=device, logits=True
-        ) as reference,
-        open_all([artifact_dir / name for name in runnable], device=device) as others,
-    ):
-        report = _compare(reference, others, spec, split, batch_size, save_disagreement, artifact_dir, skipped)
-    if json_out is not None:
-        write_json(json_out, report.to_dict())
-    return report
+    return manifest, runnable, skipped
 
 
 def _compare(
@@ -197,7 +211,7 @@ def _compare(
     warnings = [w for w in (check_classes(backend, spec) for backend in (reference, *others)) if w]
     data = SegmentationSplit(spec, split)
     logits = reference.meta.recipe.tolerance.logits()
-    tallies = [_Tally(b, spec.num_classes, spec.ignore_index, logits) for b in (reference, *others)]
+    tallies = [Tally(b, spec.num_classes, spec.ignore_index, logits) for b in (reference, *others)]
     seen = 0
     for frames, masks in batches(data, batch_size):
         reference_logits = reference.run(frames)
@@ -219,8 +233,8 @@ def _compare(
                 )
         seen += len(frames)
     tolerance = reference.meta.recipe.tolerance
-    rows = [_row(tallies[0], None, spec.class_names, tolerance)]
-    rows += [_row(t, tallies[0].matrix, spec.class_names, tolerance) for t in tallies[1:]]
+    rows = [parity_row(tallies[0], None, spec.class_names, tolerance)]
+    rows += [parity_row(t, tallies[0].matrix, spec.class_names, tolerance) for t in tallies[1:]]
     return ParityReport(
         str(artifact_dir), spec.name, split, len(data), asdict(tolerance), rows, spec.source, skipped, warnings
     )

@@ -16,7 +16,8 @@ they may write, and their fragment must appear on stdout.
 overwritten or half-written files, wrong or missing messages; `predict --size 8192` ran out of memory).
 The 6 `py:` rows added when option checks moved into the library check that the Python API gives the
 CLI's messages. The 4 `inspect` rows came with that command, the 6 `--quantizer`/`--modelopt-python` rows
-with the ModelOpt quantizer (issue 15).
+with the ModelOpt quantizer (issue 15). The 14 rows of the issue 21 block came with the stored reference
+that parity uses without PyTorch.
 """
 
 from __future__ import annotations
@@ -260,6 +261,17 @@ def _spec(**overrides: Any) -> Callable[[dict[str, Path]], Any]:
     return call
 
 
+# issue 21: parity where PyTorch is not installed
+def _parity_without_torch(ctx: dict[str, Path]) -> Any:
+    from unittest import mock
+
+    from segdeploy import stored_parity
+    from segdeploy.data.spec import load_dataset_spec
+
+    with mock.patch.object(stored_parity, "torch_installed", lambda: False):
+        return stored_parity.check_parity(ctx["tmp"] / "x", load_dataset_spec(ctx["data"]))
+
+
 def _tiled_without_rasterio(ctx: dict[str, Path]) -> Any:
     """predict --tile on a TIFF where `import rasterio` fails (issue 23)."""
     import sys
@@ -301,6 +313,7 @@ PY_CASES: dict[str, Callable[[dict[str, Path]], Any]] = {
     "precision_api_method": _precision_flags(int8=True, calibration="{calib}", method="best"),
     "build_api_fp16_int8": _build_flags(fp16=True, int8=True),
     "build_api_calib_batch": _build_flags(calib_batch=0),
+    "parity_api_without_torch": _parity_without_torch,  # issue 21
 }
 
 # --- the catalogue ------------------------------------------------------------------------------------
@@ -320,6 +333,42 @@ _BENCH = "bench {onnx} --iterations 2 --warmup 0 --no-memory"
 _PREDICT = "predict {onnx} {img} --out {tmp}/p"
 _TAMPERED_ONNX = {"x": _export_copy(lambda f: _flip_last_byte(f / "model.onnx"))}
 _TAMPERED_PT = {"x": _export_copy(lambda f: _flip_last_byte(f / "model.pt"))}
+
+
+# issue 21: the stored reference (reference.npz) that parity uses without PyTorch
+def _reference_edit(edit: Callable[[dict[str, np.ndarray]], None]) -> dict[str, Any]:
+    """An export copy whose reference.npz has `edit` applied to its arrays, the manifest updated to match."""
+
+    def mutate(folder: Path) -> None:
+        path = folder / "reference.npz"
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+        edit(arrays)
+        path.unlink()  # a hard link: never write through it into the shared fixture
+        np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
+        _relist_reference(folder)
+
+    return {"x": _export_copy(mutate)}
+
+
+def _relist_reference(folder: Path) -> None:
+    """Record reference.npz's current sha256 in the manifest, as an export that wrote it would."""
+    import hashlib
+
+    digest = hashlib.sha256((folder / "reference.npz").read_bytes()).hexdigest()
+    _manifest_edit(lambda m: m["artifacts"]["reference.npz"].update(sha256=digest))(folder)
+
+
+def _not_an_npz(folder: Path) -> None:
+    _rewrite(folder / "reference.npz", b"x")
+    _relist_reference(folder)
+
+
+def _without_reference(folder: Path) -> None:
+    """An export made before references were stored: no reference.npz, none in the manifest."""
+    (folder / "reference.npz").unlink()
+    _manifest_edit(lambda m: m["artifacts"].pop("reference.npz"))(folder)
+
 
 CASES: list[Case] = [
     # data set YAML, read by calibrate
@@ -870,6 +919,90 @@ CASES: list[Case] = [
         "more than once",
         data={"splits": {"train": ["000", "000"], "val": ["008"]}},
     ),
+    # issue 21: parity against the stored reference (reference.npz), the default without --data
+    Case(
+        "parity stored reference missing",
+        "parity {tmp}/x",
+        "reference.npz: listed in",
+        files={"x": _export_copy(lambda f: (f / "reference.npz").unlink())},
+    ),
+    Case(
+        "parity stored reference tampered",
+        "parity {tmp}/x",
+        "sha256 differs",
+        files={"x": _export_copy(lambda f: _flip_last_byte(f / "reference.npz"))},
+    ),
+    Case(
+        "parity stored reference not an npz",
+        "parity {tmp}/x",
+        "not a readable reference",
+        files={"x": _export_copy(_not_an_npz)},
+    ),
+    Case(
+        "parity stored logits of 2 classes",
+        "parity {tmp}/x",
+        "the model has 3 classes",
+        files=_reference_edit(lambda a: a.update(logits=a["logits"][:, :2])),
+    ),
+    Case(
+        "parity stored class maps of another size",
+        "parity {tmp}/x",
+        "classes are",
+        files=_reference_edit(lambda a: a.update(classes=a["classes"][:, :8])),
+    ),
+    Case(
+        "parity stored class out of range",
+        "parity {tmp}/x",
+        "classes hold class 7; the model has 3",
+        files=_reference_edit(lambda a: a["classes"].__setitem__((0, 0, 0), 7)),
+    ),
+    Case(
+        "parity stored frames not uint8",
+        "parity {tmp}/x",
+        "frames are float32",
+        files=_reference_edit(lambda a: a.update(frames=a["frames"].astype(np.float32))),
+    ),
+    Case(
+        "parity export without a stored reference",
+        "parity {tmp}/x",
+        "export again",
+        files={"x": _export_copy(_without_reference)},
+    ),
+    Case(
+        "parity without PyTorch, export without a stored reference",
+        "py:parity_api_without_torch",
+        "export again",
+        files={"x": _export_copy(_without_reference)},
+    ),
+    Case("parity --reference other", "parity {exp} --reference best", "choose pytorch or stored"),
+    Case("parity --reference pytorch without --data", "parity {exp} --reference pytorch", "needs --data"),
+    Case("parity stored --split", "parity {exp} --split test", "--split test"),
+    Case(
+        "parity stored frames' origin malformed",
+        "parity {tmp}/x",
+        "'frames' is not a data set, split and 2 ids",
+        files={
+            "x": _export_copy(
+                _manifest_edit(
+                    lambda m: m["artifacts"]["reference.npz"].update(frames={"source": "dataset", "ids": [1]})
+                )
+            )
+        },
+    ),
+    Case(
+        "parity stored ids not in --data",
+        "parity {tmp}/x --data {data} --reference stored",
+        "has no image zzz",
+        files={
+            "x": _export_copy(
+                _manifest_edit(
+                    lambda m: m["artifacts"]["reference.npz"].update(
+                        frames={"source": "dataset", "dataset": "tiny", "split": "val", "ids": ["zzz", "yyy"]}
+                    )
+                )
+            )
+        },
+    ),
     # issue 23: tiled inference and georeferenced I/O
     Case(
         "predict --tile below the stride",
@@ -920,3 +1053,256 @@ def _nan_reference(folder: Path) -> None:
     torch.save(payload, folder / "model.pt")
     digest = hashlib.sha256((folder / "model.pt").read_bytes()).hexdigest()
     _manifest_edit(lambda m: m["artifacts"]["model.pt"].update(sha256=digest))(folder)
+
+
+# --- issue 23, frames as robot code hands them: channel order, float TIFF, truncated video, names -----
+
+
+def _float_tiff(*values: float) -> Callable[[Path, dict[str, Path]], None]:
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        Image.fromarray(np.resize(np.array(values, np.float32), (64, 96))).save(path)
+
+    return make
+
+
+def _float_rgb_tiff(path: Path, ctx: dict[str, Path]) -> None:
+    import cv2
+
+    cv2.imwrite(str(path), np.full((64, 96, 3), 0.5, np.float32))
+
+
+def _truncated_video(path: Path, ctx: dict[str, Path]) -> None:
+    """An MJPG AVI of 10 frames cut in half: its header still announces 10, 5 decode."""
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (96, 64))
+    noise = np.random.default_rng(0)  # frames of noise: large enough that half the file holds whole frames
+    for _ in range(10):
+        writer.write(noise.integers(0, 256, (64, 96, 3), dtype=np.uint8))
+    writer.release()
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _video(path: Path, ctx: dict[str, Path]) -> None:
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (96, 64))
+    writer.write(np.zeros((64, 96, 3), np.uint8))
+    writer.release()
+
+
+def _jpeg(path: Path, ctx: dict[str, Path]) -> None:
+    Image.open(ctx["img"]).convert("RGB").save(path)
+
+
+PY_CASES.update(
+    {
+        "bgr_four_channels": _segment(np.zeros((64, 96, 4), np.uint8), channels="bgr"),
+        "one_channel": _segment(np.zeros((64, 96, 1), np.uint8)),
+        "grey_frame": _segment(np.zeros((64, 96), np.uint8)),
+        "channels_hsv": _segment(np.zeros((64, 96, 3), np.uint8), channels="hsv"),
+    }
+)
+CASES += [
+    Case("runtime BGR frame of 4 channels", "py:bgr_four_channels", "HxWx3 or NxHxWx3 in BGR order"),
+    Case("runtime 1-channel frame", "py:one_channel", "in RGB order (channels='rgb'), got uint8 (64, 96, 1)"),
+    Case("runtime greyscale HxW frame", "py:grey_frame", "a greyscale frame: repeat it to 3 channels"),
+    Case("runtime channels hsv", "py:channels_hsv", "channels 'hsv': expected 'rgb' or 'bgr'"),
+    Case("predict --channels hsv", _PREDICT + " --channels hsv", "--channels 'hsv'"),
+    Case(
+        "predict float TIFF above 1",
+        "predict {onnx} {tmp}/f.tif --out {tmp}/p",
+        "float image with values 0 to 2.5; expected 0..1",
+        files={"f.tif": _float_tiff(0.0, 2.5)},
+    ),
+    Case(
+        "predict float TIFF with NaN",
+        "predict {onnx} {tmp}/f.tif --out {tmp}/p",
+        "f.tif: float image holds NaN",
+        files={"f.tif": _float_tiff(0.5, float("nan"))},
+    ),
+    Case(
+        "predict float TIFF 0..1",
+        "predict {onnx} {tmp}/f.tif --out {tmp}/p",
+        "wrote 1 masks",
+        0,
+        files={"f.tif": _float_tiff(0.0, 0.5, 1.0)},
+        writes=("p",),
+    ),
+    Case(
+        "predict float RGB TIFF",
+        "predict {onnx} {tmp}/f.tif --out {tmp}/p",
+        "convert float RGB to 8-bit",
+        files={"f.tif": _float_rgb_tiff},
+    ),
+    Case(
+        "predict truncated video",
+        "predict {onnx} {img} {tmp}/v.avi --out {tmp}/p",
+        "v.avi: video ended after 5 of the 10 frames its header announces",
+        files={"v.avi": _truncated_video},
+    ),
+    Case(
+        "predict image named like a video frame",
+        "predict {onnx} {tmp}/v.avi {tmp}/v_000000.png --out {tmp}/p",
+        "v_000000.png: its mask v_000000.png would have the name of a frame of",
+        files={"v.avi": _video, "v_000000.png": _image},
+    ),
+    Case(
+        "predict same stems, other suffixes",
+        "predict {onnx} {tmp}/a/x.png {tmp}/b/x.jpg --out {tmp}/p",
+        "same name as",
+        files={"a/x.png": _image, "b/x.jpg": _jpeg},
+    ),
+]
+
+
+# --- issue 23: segdeploy coverage (class maps, fields, weed patches) -----------------------------------
+
+
+def _class_map(
+    crs: str | None = "EPSG:32632", bands: int = 1, rotation: float = 0
+) -> Callable[[Path, dict[str, Path]], None]:
+    """A 40x60 class map (soil, crop, weed) with 5 cm pixels in UTM 32N at (500000, 5000000), or without
+    georeference when `crs` is None; in EPSG:4326, 5e-7 degree pixels at 9°E 45.1°N."""
+
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        import rasterio
+        from rasterio.transform import Affine, from_origin
+
+        labels = (np.arange(40 * 60).reshape(40, 60) % 3).astype(np.uint8)
+        profile: dict[str, Any] = {"driver": "GTiff", "width": 60, "height": 40, "count": bands, "dtype": "uint8"}
+        origin = (9.0, 45.1, 5e-7, 5e-7) if crs == "EPSG:4326" else (500000, 5000000, 0.05, 0.05)
+        if crs is not None:
+            profile.update(crs=crs, transform=from_origin(*origin) @ Affine.rotation(rotation))
+        with rasterio.open(path, "w", **profile) as dataset:
+            dataset.write(np.stack([labels] * bands))
+
+    return make
+
+
+def _geojson(*geometries: dict[str, Any], crs: str | None = "EPSG:32632") -> str:
+    features = [{"type": "Feature", "properties": {"name": f"f{i}"}, "geometry": g} for i, g in enumerate(geometries)]
+    document: dict[str, Any] = {"type": "FeatureCollection", "features": features}
+    if crs is not None:
+        document["crs"] = {"type": "name", "properties": {"name": crs}}
+    return json.dumps(document)
+
+
+def _square(x: float, y: float, side: float = 1.0) -> dict[str, Any]:
+    ring = [[x, y], [x + side, y], [x + side, y - side], [x, y - side], [x, y]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def _without_rasterio(ctx: dict[str, Path]) -> Any:
+    """The Python API with rasterio missing (a None entry in sys.modules makes its import fail)."""
+    import sys
+
+    from segdeploy.geo.coverage import write_coverage
+
+    saved = sys.modules.get("rasterio")
+    sys.modules["rasterio"] = None  # type: ignore[assignment]
+    try:
+        return write_coverage(ctx["tmp"] / "map.tif", ctx["tmp"] / "c")
+    finally:
+        if saved is not None:
+            sys.modules["rasterio"] = saved
+        else:
+            del sys.modules["rasterio"]
+
+
+PY_CASES["coverage_without_rasterio"] = _without_rasterio
+_COVERAGE = "coverage {tmp}/map.tif --out {tmp}/c"
+_MAP = {"map.tif": _class_map()}
+_INSIDE = _square(500000.5, 4999999.5)
+CASES += [
+    Case("coverage without rasterio", "py:coverage_without_rasterio", "pip install 'segdeploy[geo]'", files=_MAP),
+    Case("coverage missing map", _COVERAGE, "file not found"),
+    Case("coverage RGB image", _COVERAGE, "3 band(s) of uint8", files={"map.tif": _class_map(bands=3)}),
+    Case("coverage not a raster", _COVERAGE, "not a raster GDAL can read", files={"map.tif": "text"}),
+    Case(
+        "coverage fields without georeference",
+        _COVERAGE + " --fields {tmp}/f.geojson",
+        "has no georeference",
+        files={"map.tif": _class_map(crs=None), "f.geojson": _geojson(_INSIDE)},
+    ),
+    Case(
+        "coverage polygons in a rotated geographic raster",
+        _COVERAGE + " --polygons --classes soil,crop,weed",
+        "EPSG:4326 with a rotated geotransform",
+        files={"map.tif": _class_map(crs="EPSG:4326", rotation=30)},
+    ),
+    Case(
+        "coverage fields outside the raster",
+        _COVERAGE + " --fields {tmp}/f.geojson",
+        "none of its 1 fields overlaps",
+        files={**_MAP, "f.geojson": _geojson(_square(600000, 4000000))},
+    ),
+    Case(
+        "coverage fields in degrees without crs",  # UTM numbers read as RFC 7946 longitude/latitude
+        _COVERAGE + " --fields {tmp}/f.geojson",
+        "cannot transform",
+        files={**_MAP, "f.geojson": _geojson(_INSIDE, crs=None)},
+    ),
+    Case(
+        "coverage fields are points",
+        _COVERAGE + " --fields {tmp}/f.geojson",
+        "is a Point; fields must be Polygon or MultiPolygon",
+        files={**_MAP, "f.geojson": _geojson({"type": "Point", "coordinates": [500000.5, 4999999.5]})},
+    ),
+    Case(
+        "coverage fields unknown CRS",
+        _COVERAGE + " --fields {tmp}/f.geojson",
+        "CRS 'EPSG:999999' is not readable",
+        files={**_MAP, "f.geojson": _geojson(_INSIDE, crs="EPSG:999999")},
+    ),
+    Case(
+        "coverage fields CRS without a transformation",  # Mars (IAU) to Earth
+        _COVERAGE + " --fields {tmp}/f.geojson",
+        "cannot transform ESRI:104905",
+        files={**_MAP, "f.geojson": _geojson(_INSIDE, crs="ESRI:104905")},
+    ),
+    Case(
+        "coverage fields malformed",
+        _COVERAGE + " --fields {tmp}/f.geojson",
+        "not readable GeoJSON",
+        files={**_MAP, "f.geojson": '{"type": "FeatureCollection", "features": ['},
+    ),
+    Case(
+        "coverage fields open ring",
+        _COVERAGE + " --fields {tmp}/f.geojson",
+        "a ring must be closed",
+        files={**_MAP, "f.geojson": _geojson({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]]]})},
+    ),
+    Case(
+        "coverage fields same name",
+        _COVERAGE + " --fields {tmp}/f.geojson",
+        "named 'f0'",
+        files={**_MAP, "f.geojson": _geojson(_INSIDE, _INSIDE).replace('"f1"', '"f0"')},
+    ),
+    Case("coverage too few classes", _COVERAGE + " --classes soil,crop", "holds class index 2", files=_MAP),
+    Case("coverage empty class name", _COVERAGE + " --classes soil,,weed", "non-empty and distinct", files=_MAP),
+    Case("coverage --classes and --model", _COVERAGE + " --classes a,b,c --model {exp}", "choose one", files=_MAP),
+    Case("coverage --model not an export", _COVERAGE + " --model {tmp}", "no manifest.json", files=_MAP),
+    Case("coverage --polygons unknown class", _COVERAGE + " --polygons", "no class named 'weed'", files=_MAP),
+    Case(
+        "coverage negative patch area",
+        _COVERAGE + " --polygons --classes soil,crop,weed --min-patch-area -1",
+        "must be 0 or more",
+        files=_MAP,
+    ),
+    Case(
+        "coverage existing output",
+        _COVERAGE,
+        "already exists; pass --force",
+        files={**_MAP, "c/coverage.csv": "kept\n"},
+    ),
+    Case(
+        "coverage with the export's class names",
+        _COVERAGE + " --model {exp} --fields {tmp}/f.geojson --polygons --patch-class class2 --min-patch-area 0",
+        "wrote",
+        exit_code=0,
+        files={**_MAP, "f.geojson": _geojson(_INSIDE)},
+        writes=("c",),
+    ),
+]

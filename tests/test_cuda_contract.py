@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,9 +19,10 @@ import torch
 from segdeploy.cuda import CudaSession
 from segdeploy.errors import CaptureError, SegdeployError
 
-from .conftest import REPO
 from .fixtures.fake_cuda import FakeDriver
 from .helpers import on_threads
+
+REPO = Path(__file__).resolve().parents[1]  # not from conftest: benchmarks/gpu_check.sh runs this file without it
 
 
 def _real_driver(name: str):
@@ -183,6 +185,24 @@ def test_calls_from_other_threads_work_and_are_serialised(driver):
     assert _context_depth(driver) == before
     if _fake(driver) is not None:
         assert _fake(driver).leftover() == []
+
+
+def test_a_session_closed_on_another_thread_is_released_and_leaves_no_context(driver):
+    """Issue 21: pycuda's Context.detach pushes the primary context and never pops it; from a thread other
+    than the one that retained it pycuda releases nothing. Neither may leak past close()."""
+    before = _context_depth(driver)
+    session = CudaSession(0, driver)
+    session.alloc(64)
+    depths: list[object] = []
+
+    def close(_: int) -> None:
+        session.close()
+        depths.append(_context_depth(driver))
+
+    on_threads(close, (1,))
+    assert session.closed and _context_depth(driver) == before and depths == [before]
+    if _fake(driver) is not None:
+        assert _fake(driver).leftover() == [] and set(_fake(driver).live().values()) == {0}
 
 
 def test_graph_capture_and_replay(driver):

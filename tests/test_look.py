@@ -22,6 +22,7 @@ from segdeploy.files import write_json
 from segdeploy.look.overlay import colorize, overlay, with_legend
 from segdeploy.look.predict import segment
 from segdeploy.look.report import make_report
+from segdeploy.look.tables import parity_table
 from segdeploy.meta import ModelMeta
 from segdeploy.metrics import BoundaryErrors
 from segdeploy.models.checkpoint import save_checkpoint
@@ -177,6 +178,9 @@ def test_compare_reports_miou_and_the_boundary_split(exported, tiny_data, tmp_pa
         split = model["boundary"]
         assert split["boundary"]["pixels"] + split["interior"]["pixels"] == 3 * 64 * 96
         assert set(model["per_image"]) == set(raw["images"])
+        assert model["small_objects"]["max_area_px"] == 64 and model["small_objects"]["connectivity"] == 8
+    counts = [{n: c["components"] for n, c in m["small_objects"]["classes"].items()} for m in raw["models"]]
+    assert counts[0] == counts[1]  # the same ground truth
     assert raw["models"][0]["miou"] == pytest.approx(raw["models"][1]["miou"], abs=1e-3)  # same weights
 
 
@@ -241,3 +245,36 @@ def test_report_images_load_in_headless_chromium(report_dir, tmp_path):
     images = images_in_chromium(chromium, html_path, tmp_path)
     assert len(images) == 2 + 5
     assert all(image["complete"] and image["width"] > 0 for image in images), images
+
+
+def test_parity_table_shows_small_object_recall_per_artifact():
+    """An INT8 row whose mIoU matches but which loses isolated weeds: the table says so."""
+
+    def row(artifact, precision, found):
+        small = {
+            "max_area_px": 64,
+            "connectivity": 8,
+            "classes": {
+                "soil": {"components": 0, "found": 0, "recall": float("nan")},
+                "weed": {"components": 20, "found": found, "recall": found / 20},
+            },
+        }
+        iou = {"soil": 0.9, "weed": 0.7}
+        return {
+            "backend": "onnxruntime",
+            "artifact": artifact,
+            "precision": precision,
+            "miou": 0.8,
+            "iou": iou,
+            "miou_delta": 0.0,
+            "pixel_agreement": 0.999,
+            "failures": [],
+            "small_objects": small,
+        }
+
+    raw = {"dataset": "d", "split": "val", "images": 2, "rows": [row("model.pt", "fp32", 18), row("i8", "int8", 9)]}
+    table = parity_table(raw)
+    assert table.columns[-2] == "small weed found (< 64 px)" and "small soil found (< 64 px)" not in table.columns
+    assert [r[-2] for r in table.rows] == ["18/20 (90%)", "9/20 (45%)"]
+    del raw["rows"][1]["small_objects"]  # a parity JSON written before small-object recall
+    assert parity_table(raw).rows[1][-2] == "-"

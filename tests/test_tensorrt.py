@@ -377,7 +377,7 @@ def test_runtime_matches_the_backend_and_refuses_checkpoints(tiny_export):
     np.testing.assert_array_equal(segment(frames), expected)
     with pytest.raises(SegdeployError, match="not PyTorch checkpoints"):
         Segmenter(tiny_export.checkpoint)
-    with pytest.raises(SegdeployError, match="expected non-empty uint8 RGB frames"):
+    with pytest.raises(SegdeployError, match="expected non-empty uint8 frames HxWx3 or NxHxWx3 in RGB order"):
         segment(np.zeros((64, 96), np.uint8))
 
 

@@ -87,6 +87,8 @@ def test_parity_of_trained_export_passes_and_writes_json(trained, tiny_data, tmp
     onnx_row = report.rows[1]
     assert abs(onnx_row.miou_delta) <= 1e-3 and onnx_row.pixel_agreement >= 0.999
     assert onnx_row.max_abs_logit_diff is not None and onnx_row.max_abs_logit_diff <= 1e-3
+    counts = [{n: c["components"] for n, c in row.small_objects["classes"].items()} for row in report.rows]
+    assert counts[0] == counts[1] and set(counts[0]) == {"soil", "crop", "weed"}  # the same ground truth
     cli = runner.invoke(
         app,
         ["parity", str(tmp_path / "exp"), "--data", str(tiny_data), "--json", str(tmp_path / "p.json")],

@@ -4,12 +4,15 @@ pycuda wraps contexts, memory, streams and events as objects (pycuda.driver docu
 Contexts", "Memory", "Streams and Events"); this driver keeps them by integer handle. pycuda has no
 stream-capture API, so capture calls libcuda through ctypes with the documented signatures (cuda.h):
 cuStreamBeginCapture_v2 (CUDA >= 10.1), cuStreamEndCapture, cuGraphInstantiateWithFlags (>= 11.4,
-JetPack 5's CUDA), cuGraphLaunch, cuGraphDestroy, cuGraphExecDestroy.
+JetPack 5's CUDA), cuGraphLaunch, cuGraphDestroy, cuGraphExecDestroy; so does the release of the
+primary context (cuDeviceGet, cuDevicePrimaryCtxRetain, cuCtxPopCurrent_v2, cuDevicePrimaryCtxRelease_v2:
+the names cuda.h maps cuCtxPopCurrent and, from CUDA 11.0, cuDevicePrimaryCtxRelease to).
 """
 
 from __future__ import annotations
 
 import ctypes
+import threading
 from typing import Any
 
 import numpy as np
@@ -17,16 +20,10 @@ import pycuda.driver as cuda
 
 from ..errors import SegdeployError
 from .driver import GpuFacts
+from .libcuda import load as _libcuda
 
 _CAPTURE_MODE_THREAD_LOCAL = 1  # CU_STREAM_CAPTURE_MODE_THREAD_LOCAL, as trtexec captures
 _CAPTURE_INVALIDATED = 901  # CUDA_ERROR_STREAM_CAPTURE_INVALIDATED: the capture ended, no graph
-
-
-def _libcuda() -> ctypes.CDLL:
-    try:
-        return ctypes.CDLL("libcuda.so.1")
-    except OSError as exc:
-        raise SegdeployError(f"CUDA graphs: cannot load the CUDA driver library ({exc})") from None
 
 
 def _check(code: int, call: str) -> None:
@@ -39,6 +36,7 @@ class PycudaDriver:
 
     def __init__(self) -> None:
         self.contexts: dict[int, cuda.Context] = {}
+        self.owners: dict[int, int] = {}  # ordinal -> the thread that retained its context
         self.allocations: dict[int, cuda.DeviceAllocation] = {}
         self.streams: dict[int, cuda.Stream] = {}
         self.events: dict[int, cuda.Event] = {}
@@ -57,10 +55,30 @@ class PycudaDriver:
 
     def retain_primary(self, ordinal: int) -> int:
         self.contexts[ordinal] = cuda.Device(ordinal).retain_primary_context()
+        self.owners[ordinal] = threading.get_ident()
         return ordinal
 
     def release_primary(self, ordinal: int) -> None:
-        self.contexts.pop(ordinal).detach()
+        """Release the primary context and leave no context current, from any thread.
+
+        pycuda's Context.detach() (src/cpp/cuda.hpp, context::detach and primary_context::detach_internal)
+        pushes a context that is not current with cuCtxPushCurrent, calls cuDevicePrimaryCtxRelease and
+        never pops; on a thread other than the one that retained it, it releases nothing and only marks
+        the object invalid. detach() must still run, or pycuda's destructor detaches again. So: on the
+        owning thread an extra retain keeps the context alive while its push is popped, on another thread
+        the release is made here."""
+        context, owner = self.contexts.pop(ordinal), self.owners.pop(ordinal)
+        lib = self._lib()
+        device = ctypes.c_int()
+        _check(lib.cuDeviceGet(ctypes.byref(device), ordinal), "cuDeviceGet")
+        if threading.get_ident() == owner:
+            held = ctypes.c_void_p()
+            _check(lib.cuDevicePrimaryCtxRetain(ctypes.byref(held), device), "cuDevicePrimaryCtxRetain")
+            context.detach()
+            _check(lib.cuCtxPopCurrent_v2(ctypes.byref(ctypes.c_void_p())), "cuCtxPopCurrent_v2")
+        else:
+            context.detach()
+        _check(lib.cuDevicePrimaryCtxRelease_v2(device), "cuDevicePrimaryCtxRelease_v2")
 
     def push(self, context: int) -> None:
         self.contexts[context].push()

@@ -61,7 +61,7 @@ class SegmentationSplit:
                 f"is {image.size[0]}x{image.size[1]}"
             )
         mask = decode_mask(mask_image, self.spec, mask_path)
-        rgb = as_rgb(image)
+        rgb = as_rgb(image, image_path)
         if self.spec.resize is not None:
             height, width = self.spec.resize
             rgb = rgb.resize((width, height), Image.Resampling.BILINEAR)

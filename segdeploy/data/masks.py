@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import ExifTags, Image, ImageOps
 
 from ..errors import SegdeployError
 from .spec import DatasetSpec
@@ -27,8 +27,10 @@ def _pixel_limit_ours() -> Iterator[None]:
 
 
 def open_image(path: Path, load: bool = True) -> Image.Image:
-    """Open an image file; without `load`, only its header is read (a cheap check that it is an image).
-    Loading one of more than PIXEL_LIMIT pixels is refused in one line: tile it from a GeoTIFF instead."""
+    """Open an image file, turned upright by its EXIF orientation (as viewers show it: a phone or drone
+    JPEG stores its pixels sideways and says so in EXIF); without `load`, only its header is read (a cheap
+    check that it is an image). Loading one of more than PIXEL_LIMIT pixels is refused in one line: tile
+    it from a GeoTIFF instead."""
     try:
         with _pixel_limit_ours():
             image = Image.open(path)
@@ -43,21 +45,44 @@ def open_image(path: Path, load: bool = True) -> Image.Image:
     except FileNotFoundError:
         raise SegdeployError(f"{path}: file not found") from None
     except OSError as exc:
-        raise SegdeployError(f"{path}: unreadable image ({exc})") from None
+        tiff = " (Pillow reads 8- and 16-bit TIFFs and float greyscale ones: convert float RGB to 8-bit)"
+        tiff = tiff if path.suffix.lower() in TIFF else ""
+        raise SegdeployError(f"{path}: unreadable image ({exc}){tiff}") from None
+    if load and image.getexif().get(ExifTags.Base.Orientation, 1) != 1:
+        return ImageOps.exif_transpose(image)
     return image
 
 
+TIFF = (".tif", ".tiff")
 SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
 
 
-def as_rgb(image: Image.Image) -> Image.Image:
-    """An image as 8-bit RGB. 16-bit greyscale (and 32-bit holding 16-bit values) is scaled to 8 bits:
-    Pillow's own conversion clips it, so every pixel above 255 would read as white."""
+def _eight_bit(image: Image.Image, path: Path | None) -> np.ndarray:
+    """The pixel rules of README "Pixel values" for 16-bit, 32-bit integer and float greyscale: the full
+    16-bit range over 0..255 (value / 257; a fixed scale, not the image's own maximum, so every frame of a
+    sequence reads alike); integers that fit 8 bits as they are; floats 0..1 times 255; anything else
+    refused, never read as a black frame."""
+    values = np.asarray(image).astype(np.float64)
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    where = f"{path}: " if path is not None else ""
+    if image.mode == "F":
+        if not np.isfinite(values).all():
+            raise SegdeployError(f"{where}float image holds NaN or infinite values; expected values 0..1")
+        if low < 0 or high > 1:
+            raise SegdeployError(f"{where}float image with values {low:g} to {high:g}; expected 0..1 (x 255)")
+        return np.round(values * 255).astype(np.uint8)
+    if low < 0 or high > 65535:
+        raise SegdeployError(f"{where}{image.mode} image with values {low:g} to {high:g}; expected 0..65535")
+    sixteen = image.mode in SIXTEEN_BIT or high > 255
+    return np.round(values / 257.0 if sixteen else values).astype(np.uint8)
+
+
+def as_rgb(image: Image.Image, path: Path | None = None) -> Image.Image:
+    """An image as 8-bit RGB; `path` names it in errors. 16-bit, 32-bit and float greyscale are scaled
+    to 8 bits by fixed rules (_eight_bit): Pillow's own conversion clips them, so every pixel above 255
+    would read as white and every float in 0..1 as black."""
     if image.mode in (*SIXTEEN_BIT, "I", "F"):
-        values = np.asarray(image).astype(np.float64)
-        sixteen = image.mode in SIXTEEN_BIT or (values.size and values.max() > 255)
-        eight = np.clip(np.round(values / 257.0 if sixteen else values), 0, 255).astype(np.uint8)
-        return Image.fromarray(eight).convert("RGB")
+        return Image.fromarray(_eight_bit(image, path)).convert("RGB")
     return image.convert("RGB")
 
 
@@ -96,7 +121,7 @@ def decode_mask(image: Image.Image, spec: DatasetSpec, path: Path) -> np.ndarray
 
 
 def _decode_rgb(image: Image.Image, spec: DatasetSpec, path: Path) -> np.ndarray:
-    rgb = np.asarray(as_rgb(image)).astype(np.int32)
+    rgb = np.asarray(as_rgb(image, path)).astype(np.int32)
     codes = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
     table = {(r << 16) | (g << 8) | b: index for index, (r, g, b) in enumerate(spec.colors)}
     if spec.ignore_color is not None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..artifacts.manifest import NAME, describe_file, describe_onnx, new_manifest, write_manifest
+from ..artifacts.reference import FILE as REFERENCE
 from ..errors import SegdeployError
 from ..files import read_json, refuse_overwrite, require_folder, staged_folder
 from ..meta import IOSpec, ModelMeta, default_colors
@@ -17,6 +18,7 @@ from ..quantize.pipeline import PrecisionOptions, add_precisions, check_precisio
 from ..quantize.sensitivity import Int8Result
 from ..recipes import Recipe, check_opset, choose_recipe
 from .onnx_export import ProbeResult, export_onnx, probes_as_dicts
+from .reference import write_export_reference
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class ExportResult:
     onnx: Path
     checkpoint: Path
     manifest: Path
+    reference: Path  # reference.npz: frames and PyTorch's outputs, for parity without PyTorch
     probes: list[ProbeResult]
     trained: bool
     reduced: dict[str, Path] = field(default_factory=dict)  # the FP16 / INT8 graphs by file name
@@ -69,7 +72,7 @@ def export_artifacts(
     if opset is not None:
         check_opset(opset, "--opset")
     require_folder(out_dir)
-    targets = [out_dir / FP32.graph_file, out_dir / "model.pt", out_dir / NAME]
+    targets = [out_dir / FP32.graph_file, out_dir / "model.pt", out_dir / REFERENCE, out_dir / NAME]
     targets += [out_dir / FP16.graph_file] if precision.fp16 else []
     targets += [out_dir / INT8.graph_file, out_dir / INT8.strongly_typed_file] if precision.calibration else []
     refuse_overwrite(targets, force)
@@ -90,6 +93,8 @@ def export_artifacts(
         save_checkpoint(reference_path, network, meta)
         manifest = new_manifest(meta, checkpoint)
         manifest["artifacts"]["model.pt"] = describe_file(reference_path, "pytorch")
+        frames = int8_inputs.val if int8_inputs is not None else None
+        manifest["artifacts"][REFERENCE] = write_export_reference(staging, network, meta, frames, REFERENCE)
         manifest["artifacts"][FP32.graph_file] = {
             **describe_onnx(onnx_path, FP32),
             "validation": probes_as_dicts(probes),
@@ -104,6 +109,7 @@ def export_artifacts(
         out_dir / FP32.graph_file,
         out_dir / "model.pt",
         out_dir / NAME,
+        out_dir / REFERENCE,
         probes,
         checkpoint is not None,
         reduced,

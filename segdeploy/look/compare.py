@@ -11,7 +11,7 @@ from ..data.dataset import SegmentationSplit
 from ..data.spec import DatasetSpec
 from ..errors import SegdeployError
 from ..files import atomic_path, refuse_overwrite, write_json
-from ..metrics import BoundaryErrors, ConfusionMatrix
+from ..metrics import BoundaryErrors, ConfusionMatrix, SmallObjectRecall
 from ..parity import check_classes
 from .compare_report import CompareReport, ModelScore
 from .figures import compare_figure, figure_png
@@ -34,8 +34,9 @@ def compare_models(
     json_out: Path | None = None,
     force: bool = False,
 ) -> CompareReport:
-    """Run every checkpoint or ONNX model on the first `num` images of `split`: mIoU, per-class IoU and
-    the error within `boundary_width` px of a ground-truth boundary apart from the interior error. With
+    """Run every checkpoint or ONNX model on the first `num` images of `split`: mIoU, per-class IoU, the
+    error within `boundary_width` px of a ground-truth boundary apart from the interior error, and the
+    share of small ground-truth components found (metrics.SmallObjectRecall). With
     `figure`, a PNG of the masks side by side; with `json_out`, every figure as JSON (both refused before
     running when they exist, unless `force`)."""
     refuse_overwrite([p for p in (figure, json_out) if p is not None], force)
@@ -60,11 +61,13 @@ def compare_models(
             log(f"compare: {label} ({path}) on {count} images of {spec.name}/{split}")
             matrix = ConfusionMatrix(spec.num_classes, spec.ignore_index)
             overall = BoundaryErrors(boundary_width, spec.ignore_index)
+            small = SmallObjectRecall(spec.num_classes, ignore_index=spec.ignore_index)
             per_image, predicted = {}, []
             for sample_id, (frame, truth) in zip(ids, samples):
                 prediction = segment(backend, frame)
                 matrix.update(prediction, truth)
                 overall.update(prediction, truth)
+                small.update(prediction, truth)
                 mine = BoundaryErrors(boundary_width, spec.ignore_index)
                 mine.update(prediction, truth)
                 per_image[sample_id] = mine.to_dict()
@@ -81,6 +84,7 @@ def compare_models(
                     matrix.pixel_accuracy(),
                     overall.to_dict(),
                     per_image,
+                    small.to_dict(spec.class_names),
                     predicted,
                 )
             )

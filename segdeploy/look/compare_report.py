@@ -22,6 +22,7 @@ class ModelScore:
     pixel_accuracy: float
     boundary: dict[str, Any]  # BoundaryErrors.to_dict() over all images
     per_image: dict[str, dict[str, Any]]  # the same per image id
+    small_objects: dict[str, Any]  # SmallObjectRecall.to_dict() over all images
     labels: list[np.ndarray] = field(repr=False, default_factory=list)  # predictions, for the figure
 
 

@@ -46,9 +46,12 @@ def iou_bars(rows: list[dict[str, Any]]) -> Any:
     width = 0.8 / len(rows)
     for index, row in enumerate(rows):
         xs = np.arange(len(names)) + (index - (len(rows) - 1) / 2) * width
-        values = [row["iou"][n] for n in names]
-        bars = axes.bar(xs, values, width, label=f"{row['artifact']} ({row['precision']})")
-        axes.bar_label(bars, labels=[f"{v:.3f}" for v in values], fontsize=6, rotation=90, padding=2)
+        values = [row["iou"][n] for n in names]  # None (JSON's NaN): a class absent from truth and output
+        bars = axes.bar(
+            xs, [np.nan if v is None else v for v in values], width, label=f"{row['artifact']} ({row['precision']})"
+        )
+        labels = ["-" if v is None or v != v else f"{v:.3f}" for v in values]
+        axes.bar_label(bars, labels=labels, fontsize=6, rotation=90, padding=2)
     axes.set_xticks(np.arange(len(names)), names)
     axes.set_ylabel("IoU")
     axes.set_ylim(0, 1.12)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +34,14 @@ class Source:
         return max(count, 0)
 
     def frames(self) -> Iterator[tuple[str, np.ndarray]]:
-        """(output name, uint8 RGB frame) pairs: the file's stem, or stem_NNNNNN for video frames."""
+        """(output name, uint8 RGB frame) pairs: the file's stem, or stem_NNNNNN for video frames. A video
+        that ends before the frame count its header announces is refused (truncated: its last frames may
+        be garbage) once its readable frames are through, so that predict writes nothing from it."""
         if not self.video:
             yield self.path.stem, read_image(self.path)
             return
         cv2 = _cv2(self.path)
+        announced = self.frame_count()
         capture = _open_video(self.path)
         index = 0
         try:
@@ -50,14 +55,22 @@ class Source:
             capture.release()
         if index == 0:
             raise SegdeployError(f"{self.path}: unreadable video (no frame could be decoded)")
+        if index < announced:
+            raise SegdeployError(
+                f"{self.path}: video ended after {index} of the {announced} frames its header announces "
+                "(truncated?); re-encode it (ffmpeg -i IN OUT) to predict the frames it holds"
+            )
 
 
 def read_image(path: Path) -> np.ndarray:
-    """An image file as uint8 RGB (H, W, 3); greyscale (8 or 16 bits) and RGBA are converted."""
-    return np.asarray(as_rgb(open_image(path)), dtype=np.uint8).copy()
+    """An image file as uint8 RGB (H, W, 3), upright by its EXIF orientation; greyscale (8 or 16 bits,
+    float 0..1) and RGBA are converted."""
+    return np.asarray(as_rgb(open_image(path), path), dtype=np.uint8).copy()
 
 
 def _cv2(path: Path) -> Any:
+    # FFmpeg's own log lines (e.g. "moov atom not found") would precede segdeploy's one-line message
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
         import cv2
     except ImportError:
@@ -107,4 +120,16 @@ def collect_sources(paths: list[Path]) -> list[Source]:
         other = stems.setdefault(source.path.stem, source.path)
         if other != source.path:
             raise SegdeployError(f"{source.path}: same name as {other}; their masks would overwrite each other")
+    _refuse_frame_names(sources)
     return sources
+
+
+def _refuse_frame_names(sources: list[Source]) -> None:
+    """An image named like a video's frame (x_000003.png beside x.mp4) would get the same mask name."""
+    for video in (s for s in sources if s.video):
+        frame_name = re.compile(re.escape(video.path.stem) + r"_\d{6,}")
+        for image in (s for s in sources if not s.video and frame_name.fullmatch(s.path.stem)):
+            raise SegdeployError(
+                f"{image.path}: its mask {image.path.stem}.png would have the name of a frame of {video.path}; "
+                "rename one of them"
+            )

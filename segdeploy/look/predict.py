@@ -18,6 +18,7 @@ from ..data.masks import encode_palette_png
 from ..errors import SegdeployError
 from ..files import refuse_overwrite, require_folder, staged_files, write_atomic
 from ..meta import AcceptedShapes
+from ..runtime.frames import as_rgb_batch, channel_order
 from ..runtime.segmenter import segment_frames
 from ..runtime.tiling import plan_tiling
 from .inputs import Source, collect_sources
@@ -60,16 +61,21 @@ def predict(
     size: WorkingSize | str = "recipe",
     force: bool = False,
     show_progress: bool = True,
+    channels: str = "rgb",
     tile: int | None = None,
     overlap: int | None = None,
 ) -> PredictResult:
     """Write OUT/masks/NAME.png (palette PNG: pixel = class index, palette = class colours) per image or
     video frame, and with `with_overlay` OUT/overlays/NAME.png (frame, colours at `alpha`, legend).
     `size`: the working resolution, 'HxW', 'recipe' (the model's input size) or 'native' (the frame's own).
+    `channels`: the order the files' pixel data holds, 'rgb' (as every image and video file stores it) or
+    'bgr' (files written from OpenCV frames by a library that took them for RGB): swapped before the model.
     Images taller or wider than the model takes (unless `size` is HxW), and all with `tile`, are tiled at
     their own resolution (runtime/tiling.py; `tile`, `overlap` in pixels); a TIFF is then read by windows
-    and its class map written as OUT/masks/NAME.tif (GeoTIFF) with OUT/previews/NAME.png, and the overlays
-    of other tiled images are at most 2048 px on their longer side."""
+    (its bands by their order, red first: `channels` applies to the other files) and its class map written
+    as OUT/masks/NAME.tif (GeoTIFF) with OUT/previews/NAME.png, and the overlays of other tiled images are
+    at most 2048 px on their longer side."""
+    order = channel_order(channels, "--channels")
     fixed = None if size in ("recipe", "native") else size if isinstance(size, tuple) else parse_size(size)
     if not 0.0 <= alpha <= 1.0:
         raise SegdeployError(f"--alpha {alpha}: expected a number from 0 to 1")
@@ -100,7 +106,8 @@ def predict(
                     result.previews.append(out / preview)
                     progress.advance(task)
                     continue
-                for name, frame in source.frames():
+                for name, stored in source.frames():
+                    frame = as_rgb_batch(stored, order)[0]
                     tiled = tile is not None or fixed is None and too_large(shapes, frame.shape[:2])
                     labels = (
                         segment_frame_tiled(backend, frame, shapes, tile, overlap)

@@ -16,6 +16,7 @@ from ..bench.runner import BenchReport
 from ..data.spec import load_dataset_spec
 from ..errors import SegdeployError
 from ..files import read_json, refuse_overwrite, write_atomic
+from ..stored_parity import STORED
 from .document import Document, Section, Text
 from .report_html import render_html
 from .report_markdown import render_markdown
@@ -52,6 +53,14 @@ def find_runs(directory: Path, extra: list[Path]) -> Runs:
 
 def worst_section(directory: Path, raw: dict[str, Any], data: Path | None, num: int) -> Section:
     section = Section(f"Where the artifacts disagree most ({raw['dataset']}/{raw['split']})")
+    if raw["rows"][0]["backend"] == STORED:  # the reference is frames and outputs, no model to run again
+        section.blocks.append(
+            Text(
+                "No images: this parity run compared against the export's stored reference; to show them, "
+                "rerun segdeploy parity with --data where PyTorch is installed."
+            )
+        )
+        return section
     ids = rank_images(raw, num)
     recorded = Path(raw["data"]) if raw.get("data") else None
     source = data or (recorded if recorded is not None and recorded.is_file() else None)

@@ -3,13 +3,15 @@ render the same ones."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..bench.runner import BenchReport
-from ..models.info import ModelFacts
 from ..tensorrt.inspection import EngineLayers
 from .compare_report import CompareReport
 from .document import Table
+
+if TYPE_CHECKING:  # both import torch; parity's table is shown where PyTorch may be missing
+    from ..bench.runner import BenchReport
+    from ..models.info import ModelFacts
 
 
 def number(value: float | None, fmt: str) -> str:
@@ -17,10 +19,28 @@ def number(value: float | None, fmt: str) -> str:
     return "-" if value is None or value != value else format(value, fmt)
 
 
+def small_classes(small: dict[str, Any] | None) -> list[str]:
+    """The classes with small ground-truth components (SmallObjectRecall.to_dict()); none for older JSON."""
+    return [name for name, c in (small or {}).get("classes", {}).items() if c["components"]]
+
+
+def small_recall(small: dict[str, Any] | None, name: str) -> str:
+    """'found/components (recall)' of one class, or '-'."""
+    counts = (small or {}).get("classes", {}).get(name)
+    return f"{counts['found']}/{counts['components']} ({counts['recall']:.0%})" if counts else "-"
+
+
+def small_columns(small: dict[str, Any] | None) -> list[str]:
+    if not small:
+        return []
+    return [f"small {n} found (< {small['max_area_px']} px)" for n in small_classes(small)]
+
+
 def parity_table(raw: dict[str, Any]) -> Table:
     """Every artifact of a parity report (ParityReport.to_dict() or its JSON) against the reference."""
     rows = raw["rows"]
     names = list(rows[0]["iou"])
+    small = rows[0].get("small_objects")
     columns = ["backend", "artifact", "precision", "mIoU", "ΔmIoU", "pixel agreement", "disagreement on boundary"]
     body = [
         [
@@ -33,12 +53,19 @@ def parity_table(raw: dict[str, Any]) -> Table:
             number(row.get("disagreement_on_boundary"), ".0%"),
             "-" if index == 0 else number(row.get("max_abs_logit_diff"), ".1e"),
             *(number(row["iou"][n], ".4f") for n in names),
+            *(small_recall(row.get("small_objects"), n) for n in small_classes(small)),
             "reference" if index == 0 else ("FAIL: " + "; ".join(row["failures"]) if row["failures"] else "pass"),
         ]
         for index, row in enumerate(rows)
     ]
-    caption = f"parity on {raw['dataset']}/{raw['split']} ({raw['images']} images)"
-    return Table([*columns, "max |Δlogit|", *(f"IoU {n}" for n in names), "status"], body, caption)
+    reference = raw.get("reference")  # parity JSON before the stored reference has none
+    caption = f"parity on {reference['frames'] if reference else raw['dataset'] + '/' + raw['split']}"
+    caption += f" ({raw['images']} images)"
+    if reference:
+        caption += f" against {reference['file']} (sha256 {reference['sha256'][:12]})"
+    return Table(
+        [*columns, "max |Δlogit|", *(f"IoU {n}" for n in names), *small_columns(small), "status"], body, caption
+    )
 
 
 def int8_summary(guard: dict[str, Any]) -> str:
@@ -114,8 +141,9 @@ def engine_layers_table(layers: EngineLayers) -> Table:
 
 
 def compare_table(report: CompareReport) -> Table:
-    """mIoU, per-class IoU and boundary vs interior error per model."""
+    """mIoU, per-class IoU, boundary vs interior error and small-object recall per model."""
     names = list(report.models[0].iou)
+    small = report.models[0].small_objects
     rows = [
         [
             model.label,
@@ -126,13 +154,14 @@ def compare_table(report: CompareReport) -> Table:
             f"{100 * model.boundary['boundary']['error_rate']:.1f}%",
             f"{100 * model.boundary['interior']['error_rate']:.2f}%",
             f"{100 * model.boundary['errors_on_boundary']:.0f}%",
+            *(small_recall(model.small_objects, n) for n in small_classes(small)),
         ]
         for model in report.models
     ]
     width = report.boundary_width
     return Table(
         ["model", "architecture", "mIoU", *names, "pixel acc", f"error <= {width} px of boundary", "interior error"]
-        + ["errors on boundary"],
+        + ["errors on boundary", *small_columns(small)],
         rows,
         f"compare on {report.dataset}/{report.split} ({len(report.ids)} images)",
     )

@@ -11,7 +11,8 @@ import numpy as np
 from ..backends import open_backend, row_for
 from ..backends.base import Backend
 from ..errors import SegdeployError
-from ..meta import CHANNELS, STRIDE, AcceptedShapes, colorize
+from ..meta import STRIDE, AcceptedShapes, colorize
+from .frames import as_rgb_batch, channel_order
 from .resize import resize_frames, resize_labels, resize_logits
 from .tiling import ArrayReader, ArrayWriter, BandWriter, TileReader, plan_tiling, segment_tiled
 
@@ -40,10 +41,14 @@ class Segmenter:
     preprocessing, the sizes it takes. A frame of a size the model cannot take (outside its accepted
     shapes, or not a multiple of STRIDE) is resized to the recipe's input size (to its one size, for
     an engine built for one shape: DLA) and the result resized back; a model of one batch size runs
-    that many frames at a time. Close it when done (or use `with`)."""
+    that many frames at a time. `channels`: the order of the frames' channels, 'rgb' (Pillow, most
+    cameras) or 'bgr' (OpenCV's imread and VideoCapture). Close it when done (or use `with`)."""
 
-    def __init__(self, path: str | Path, device: int = 0, cuda_graph: bool = False, threads: int = 0) -> None:
+    def __init__(
+        self, path: str | Path, device: int = 0, cuda_graph: bool = False, threads: int = 0, channels: str = "rgb"
+    ) -> None:
         path = Path(path)
+        self.channels = channel_order(channels)
         if "runtime" not in row_for(path).capabilities:
             raise SegdeployError(f"{path}: the runtime runs engines and ONNX models, not PyTorch checkpoints")
         self.backend: Backend = open_backend(path, device=f"cuda:{device}", threads=threads, cuda_graph=cuda_graph)
@@ -51,15 +56,11 @@ class Segmenter:
         self.class_names, self.colors = self.meta.class_names, self.meta.colors
 
     def __call__(self, frames: np.ndarray, logits: bool = False) -> Any:
-        """HxWx3 or NxHxWx3 uint8 RGB -> int32 class maps HxW or NxHxW; with `logits`, also the
-        float32 logits (N)xCxHxW (None when the model ends in an argmax)."""
+        """HxWx3 or NxHxWx3 uint8 in the Segmenter's channel order -> int32 class maps HxW or NxHxW; with
+        `logits`, also the float32 logits (N)xCxHxW (None when the model ends in an argmax)."""
         frames = np.asarray(frames)
         single = frames.ndim == 3
-        batch = frames[None] if single else frames
-        if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[-1] != CHANNELS or 0 in batch.shape:
-            raise SegdeployError(
-                f"expected non-empty uint8 RGB frames HxWx3 or NxHxWx3, got {frames.dtype} {frames.shape}"
-            )
+        batch = as_rgb_batch(frames, self.channels)
         accepted = self.backend.accepted_shapes()
         fixed = accepted.batch[0] == accepted.batch[1]
         if not fixed and not accepted.batch[0] <= len(batch) <= accepted.batch[1]:

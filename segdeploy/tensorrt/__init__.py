@@ -17,8 +17,9 @@ from ..errors import SegdeployError
 
 INSTALL_HINT = (
     "engines need TensorRT and a CUDA binding: on a desktop GPU `pip install 'segdeploy[tensorrt]'` (CUDA 12 "
-    "driver) or 'segdeploy[tensorrt-cu13]' (CUDA 13), on a Jetson JetPack's python3-libnvinfer plus "
-    "`pip install cuda-bindings` (README: Jetson and desktop GPUs)"
+    "driver) or 'segdeploy[tensorrt-cu13]' (CUDA 13), on a Jetson JetPack's python3-libnvinfer plus the "
+    "binding for its CUDA: JetPack 7 `pip install 'cuda-bindings>=13,<14'`, JetPack 6.1/6.2 "
+    "`pip install 'cuda-bindings>=12.6,<13'`, JetPack 5 and 6.0 `pip install pycuda` (README: Jetson and desktop GPUs)"
 )
 
 

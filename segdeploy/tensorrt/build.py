@@ -12,14 +12,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-import onnx
 import tensorrt as trt
 
 from ..artifacts.integrity import verify_artifact
 from ..artifacts.manifest import opset_of
-from ..artifacts.metadata import read_onnx_metadata
+from ..artifacts.metadata import read_graph_metadata
 from ..cuda import CudaSession
 from ..data.calibration import CalibrationSet, check_compatible, load_calibration_set
 from ..errors import SegdeployError
@@ -60,11 +59,7 @@ def default_engine_path(onnx_path: Path, precision: str | None = None) -> Path:
 
 def _graph_facts(onnx_path: Path) -> tuple[ModelMeta, str, int]:
     """The model's metadata, the graph's precision and its opset."""
-    try:
-        model = onnx.load(str(onnx_path), load_external_data=False)
-    except Exception as exc:
-        raise SegdeployError(f"{onnx_path}: not a readable ONNX model ({str(exc).splitlines()[0]})") from None
-    meta, precision = read_onnx_metadata({p.key: p.value for p in model.metadata_props}, onnx_path)
+    model, meta, precision = read_graph_metadata(onnx_path)
     return meta, precision, opset_of(model)
 
 
@@ -87,6 +82,26 @@ def _tensor(tensor: trt.ITensor, mode: str, onnx_path: Path) -> TensorFacts:
             f"(I/O tensors must be one of {', '.join(NUMPY_DTYPES)})"
         ) from None
     return TensorFacts(tensor.name, mode, dtype, dims_list(tensor.shape))
+
+
+def _layer_facts(layer: trt.ILayer) -> LayerFacts:
+    """What constraints.py decides on. Types are the tensors' (ITensor.dtype): get_output_type returns the
+    requested output precision, "Default : DataType.FLOAT" until set (TensorRT Python API, ILayer)."""
+    outputs = [layer.get_output(j) for j in range(layer.num_outputs)]
+    inputs = [layer.get_input(k) for k in range(layer.num_inputs)]
+    interpolating = False
+    if layer.type.name == "RESIZE":
+        # get_layer returns an ILayer: resize_mode needs the downcast NVIDIA's samples use. The mode's
+        # enum is ResizeMode on 8.5 and InterpolationMode from 8.6; both name NEAREST, LINEAR, CUBIC.
+        layer.__class__ = trt.IResizeLayer
+        interpolating = cast(trt.IResizeLayer, layer).resize_mode.name != "NEAREST"
+    return LayerFacts(
+        layer.type.name,
+        tuple(tensor.dtype.name for tensor in outputs),
+        tuple(tensor.name for tensor in inputs if tensor is not None),  # optional inputs are None
+        tuple(tensor.name for tensor in outputs),
+        interpolating,
+    )
 
 
 def _parser_errors(parser: trt.OnnxParser) -> str:
@@ -169,14 +184,11 @@ class _Job:
     def pin_fp32_layers(self, typed_graph: bool) -> int:
         """Keep the FP16 block list in FP32 (constraints.py); OBEY_PRECISION_CONSTRAINTS makes it binding."""
         layers = [self.network.get_layer(i) for i in range(self.network.num_layers)]
-        facts = [
-            LayerFacts(layer.type.name, tuple(layer.get_output_type(j).name for j in range(layer.num_outputs)))
-            for layer in layers
-        ]
+        facts = [_layer_facts(layer) for layer in layers]
         pinned = fp32_layers(facts, typed_graph)
         for index in pinned:
             layers[index].precision = trt.float32
-            for j in range(layers[index].num_outputs):
+            for j in facts[index].float_outputs():  # never TopK's INT32 indices or shape outputs
                 layers[index].set_output_type(j, trt.float32)
         return len(pinned)
 

@@ -37,6 +37,7 @@ class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
         self.batches, self.batch, self.cache, self.key, self.cuda = batches, batch, cache, key, cuda
         self.cache_reused = reuse
         self.device: int | None = None
+        self.pinned = np.empty(0, np.float32)  # page-locked staging buffer, made with the first batch
         self.stream = cuda.stream()
         self.served = 0
 
@@ -49,9 +50,12 @@ class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
         if host is None:
             return None
         if self.device is None:
-            self.device = self.cuda.alloc(host.nbytes)
-        self.cuda.copy_htod(self.device, host, self.stream)
-        self.cuda.synchronize(self.stream)  # `host` is pageable and reused: finish before returning
+            self.device, self.pinned = self.cuda.alloc(host.nbytes), self.cuda.host(host.nbytes, host.dtype)
+        # Staged through page-locked memory: pycuda's async copies take nothing else (its docs,
+        # memcpy_htod_async: "src must be page-locked memory").
+        np.copyto(self.pinned, host.ravel())
+        self.cuda.copy_htod(self.device, self.pinned, self.stream)
+        self.cuda.synchronize(self.stream)  # the staging buffer is reused: finish before returning
         self.served += 1
         return [self.device]
 

@@ -14,8 +14,10 @@
   float remainder in FP16 (model.int8-fp16.onnx, opset 19 for FP16 Q/DQ scales) is for TensorRT >= 10;
   8.x builds model.int8.onnx with the INT8 and FP16 flags, which gives its remainder FP16 too.
 - DLA (Jetson AGX/NX Xavier and Orin): TensorRT 10.x does not run strongly typed networks on DLA, so a
-  DLA build takes the builder-flag path on every version that has it; TensorRT 11 has neither builder
-  precision flags nor GPU_FALLBACK, so DLA is refused there.
+  DLA build takes the builder-flag path on every version that has it; TensorRT 11 has no builder
+  precision flags, so DLA is refused there (NVIDIA brings DLA back in TensorRT 11.4.1 on AGX Orin under
+  JetPack 7.2.2 or later, per its TensorRT 10.x-to-11.x Jetson migration notes; segdeploy does not build
+  for it yet).
 """
 
 from __future__ import annotations
@@ -100,8 +102,8 @@ def plan_build(
         )
     if dla and not version.builder_flags:
         raise SegdeployError(
-            f"{subject}: TensorRT {version} has no DLA support (no builder precision flags or GPU_FALLBACK); "
-            "DLA engines need TensorRT 8.5-10.x (JetPack 5 or 6)"
+            f"{subject}: TensorRT {version} has no DLA support in segdeploy (its DLA builds use builder "
+            "precision flags, which TensorRT 11 removed); DLA engines need TensorRT 8.5-10.x (JetPack 5 or 6)"
         )
     if version.max_opset is not None and opset > version.max_opset:
         if graph_precision != INT8.name:
