@@ -6,11 +6,14 @@ import contextlib
 import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from .errors import ReportedElsewhere, SegdeployError
+
+if TYPE_CHECKING:
+    from .geo.coverage import CoverageReport
 
 app = typer.Typer(
     add_completion=False,
@@ -65,6 +68,16 @@ ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite existing arti
 BACKEND_HELP = "Backend for the ONNX models: onnxruntime, openvino, openvino:bf16 (OpenVINO, BF16 float ops)"
 BackendsOpt = Annotated[list[str] | None, typer.Option("--backend", help=BACKEND_HELP + ", repeatable [onnxruntime].")]
 BackendOpt = Annotated[str | None, typer.Option("--backend", help=BACKEND_HELP + " [onnxruntime].")]
+FieldsOpt = Annotated[
+    Path | None, typer.Option(help="GeoJSON of field polygons (name/id property; any CRS): a table per field.")
+]
+PolygonsOpt = Annotated[
+    bool, typer.Option("--polygons", help="Also write the --patch-class regions as patches.geojson.")
+]
+PatchClassOpt = Annotated[str, typer.Option(help="The class whose patches --polygons writes.")]
+MinPatchAreaOpt = Annotated[
+    float | None, typer.Option(help="Smallest patch --polygons keeps, in m² [0.01: a 10 cm square].")
+]
 
 
 @app.command()
@@ -452,13 +465,40 @@ def predict(
     channels: Annotated[
         str, typer.Option(help="Channel order of the files' pixel data: rgb, or bgr for OpenCV frames saved as RGB.")
     ] = "rgb",
+    tile: Annotated[
+        int | None,
+        typer.Option(
+            help="Tile every image, at its own resolution, in tiles of N px [only images larger than the model "
+            "takes, in the largest tiles it takes, at most 1024]."
+        ),
+    ] = None,
+    overlap: Annotated[int | None, typer.Option(help="Overlap of neighbouring tiles in px [tile / 8].")] = None,
+    coverage: Annotated[
+        bool, typer.Option("--coverage", help="Also coverage.json/csv of the image's class map (implied by the next).")
+    ] = False,
+    fields: FieldsOpt = None,
+    polygons: PolygonsOpt = False,
+    patch_class: PatchClassOpt = "weed",
+    min_patch_area: MinPatchAreaOpt = None,
 ) -> None:
-    """Class-index palette PNG masks (and colour overlays) for images, folders and videos."""
+    """Class-index palette PNG masks (and colour overlays) for images, folders and videos; images larger
+    than the model takes are tiled, TIFF orthomosaics by windows into class-map GeoTIFFs with previews."""
+    from .geo.coverage import CoverageRequest
     from .look.predict import predict as run_predict
 
-    result = run_predict(artifact, inputs, out, overlay, alpha, size, force, channels=channels, backend=backend)
+    minimum = {} if min_patch_area is None else {"min_patch_area_m2": min_patch_area}
+    request = CoverageRequest(fields, polygons, patch_class=patch_class, **minimum)
+    wanted = coverage or request.needs_areas
+    result = run_predict(
+        artifact, inputs, out, overlay, alpha, size, force, channels=channels, backend=backend, tile=tile,
+        overlap=overlap, coverage=request if wanted else None,
+    )  # fmt: skip
     overlays = f" and {len(result.overlays)} overlays in {out / 'overlays'}" if overlay else ""
-    _say(f"wrote {len(result.masks)} masks in {out / 'masks'}{overlays}")
+    previews = f" and {len(result.previews)} previews in {out / 'previews'}" if result.previews else ""
+    _say(f"wrote {len(result.masks)} masks in {out / 'masks'}{overlays}{previews}")
+    if result.coverage is not None:
+        _say_coverage(result.coverage, result.masks[0])
+        _say(f"wrote {', '.join(str(out / p.name) for p in result.coverage.files)}")
 
 
 @app.command()
@@ -544,16 +584,10 @@ def coverage(
     model: Annotated[
         Path | None, typer.Option("--model", help="Class names from an export folder or its ONNX model.")
     ] = None,
-    fields: Annotated[
-        Path | None, typer.Option(help="GeoJSON of field polygons (name/id property; any CRS): a table per field.")
-    ] = None,
-    polygons: Annotated[
-        bool, typer.Option("--polygons", help="Also write the --patch-class regions as patches.geojson.")
-    ] = False,
-    patch_class: Annotated[str, typer.Option(help="The class whose patches --polygons writes.")] = "weed",
-    min_patch_area: Annotated[
-        float | None, typer.Option(help="Smallest patch --polygons keeps, in m² [0.01: a 10 cm square].")
-    ] = None,
+    fields: FieldsOpt = None,
+    polygons: PolygonsOpt = False,
+    patch_class: PatchClassOpt = "weed",
+    min_patch_area: MinPatchAreaOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Per-class pixel counts, shares and areas (m², ha; a projected CRS) of a class map, for the whole
@@ -569,6 +603,11 @@ def coverage(
         names = export_class_names(model)
     minimum = {} if min_patch_area is None else {"min_patch_area_m2": min_patch_area}
     report = write_coverage(class_map, out, names, fields, polygons, patch_class=patch_class, force=force, **minimum)
+    _say_coverage(report, class_map)
+    _say(f"wrote {', '.join(str(p) for p in report.files)}")
+
+
+def _say_coverage(report: CoverageReport, class_map: Path) -> None:
     rows = report.whole.rows(report.class_names)
     _say(", ".join(f"{r['class']} {100 * (r['share'] or 0):.2f}%" for r in rows) + f" of {sum(report.whole.counts)} px")
     if not report.area.known:
@@ -576,5 +615,5 @@ def coverage(
     if report.fields_without_pixels:
         _note("note:", f"fields without pixels in {class_map}: {', '.join(report.fields_without_pixels)}")
     if report.patches is not None:
-        _say(f"{report.patches['count']} {patch_class} patches of {report.patches['min_area_m2']} m² or more")
-    _say(f"wrote {', '.join(str(p) for p in report.files)}")
+        patches = report.patches
+        _say(f"{patches['count']} {patches['class']} patches of {patches['min_area_m2']} m² or more")

@@ -140,6 +140,7 @@ def normalize(frames: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...
 
 
 OTHER_COLOR = (255, 255, 255)  # labels outside the class list, e.g. the ignore index of a ground truth
+NODATA = 255  # the class index written where an image had no data (tiled class maps); models have fewer classes
 
 
 def colorize(labels: np.ndarray, colors: list[Color]) -> np.ndarray:

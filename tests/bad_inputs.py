@@ -100,6 +100,22 @@ def _png16(path: Path, ctx: dict[str, Path]) -> None:
     Image.fromarray(grey).save(path)
 
 
+def _huge_png(path: Path, ctx: dict[str, Path]) -> None:
+    """A PNG whose header says 20,000 x 20,000 (400 MP) RGB, with one empty data chunk (issue 23)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"") + chunk(b"IEND", b""))
+
+
+def _tiff(path: Path, ctx: dict[str, Path]) -> None:
+    Image.open(ctx["img"]).convert("RGB").save(path, format="TIFF")
+
+
 def _folder_of(*makers: tuple[str, Any]) -> Callable[[Path, dict[str, Path]], None]:
     def make(path: Path, ctx: dict[str, Path]) -> None:
         path.mkdir(parents=True)
@@ -257,6 +273,23 @@ def _parity_without_torch(ctx: dict[str, Path]) -> Any:
         return stored_parity.check_parity(ctx["tmp"] / "x", load_dataset_spec(ctx["data"]))
 
 
+def _tiled_without_rasterio(ctx: dict[str, Path]) -> Any:
+    """predict --tile on a TIFF where `import rasterio` fails (issue 23)."""
+    import sys
+
+    from segdeploy.look.predict import predict
+
+    saved = sys.modules.get("rasterio")
+    sys.modules["rasterio"] = None  # type: ignore[assignment]  # an import of it now raises ImportError
+    try:
+        return predict(ctx["onnx"], [ctx["tmp"] / "ortho.tif"], ctx["tmp"] / "p", tile=64, show_progress=False)
+    finally:
+        if saved is None:
+            del sys.modules["rasterio"]
+        else:
+            sys.modules["rasterio"] = saved
+
+
 PY_CASES: dict[str, Callable[[dict[str, Path]], Any]] = {
     "zero_size_frame": _segment(np.zeros((0, 0, 3), np.uint8)),
     "zero_width_frame": _segment(np.zeros((64, 0, 3), np.uint8)),
@@ -274,6 +307,7 @@ PY_CASES: dict[str, Callable[[dict[str, Path]], Any]] = {
     "sidecar_non_utf8": _sidecar_non_utf8,
     "export_api_opset": _export_api(opset=5),
     "split_api_duplicates": _spec(),
+    "tiled_without_rasterio": _tiled_without_rasterio,
     "train_api_loss": _train_options(loss="l2"),
     "train_api_class_weights": _train_options(class_weights="a,b,c"),
     "precision_api_int8": _precision_flags(int8=True),
@@ -969,6 +1003,39 @@ CASES: list[Case] = [
                 )
             )
         },
+    ),
+    # issue 23: tiled inference and georeferenced I/O
+    Case(
+        "predict --tile below the stride",
+        _PREDICT + " --tile 16",
+        "--tile 16: tiles must be a multiple of the model's stride 32",
+    ),
+    Case(
+        "predict --tile not /32", _PREDICT + " --tile 100", "--tile 100: tiles must be a multiple of the model's stride"
+    ),
+    Case(
+        "predict --tile beyond the export",
+        _PREDICT + " --tile 1024",
+        "--tile 1024: outside the tile sizes the model takes (32 to 512 px)",
+    ),
+    Case(
+        "predict --overlap = --tile",
+        _PREDICT + " --tile 64 --overlap 64",
+        "--overlap 64: must be from 0 to less than the tile (64)",
+    ),
+    Case("predict --overlap negative", _PREDICT + " --overlap -1", "--overlap -1: must be from 0"),
+    Case("predict --tile with --size", _PREDICT + " --tile 64 --size 64x96", "--tile with --size 64x96"),
+    Case(
+        "predict image over the pixel limit",
+        "predict {onnx} {tmp}/huge.png --out {tmp}/p",
+        "20000x20000 pixels, more than the 250 MP read whole",
+        files={"huge.png": _huge_png},
+    ),
+    Case(
+        "predict tiled TIFF without rasterio",
+        "py:tiled_without_rasterio",
+        "pip install 'segdeploy[geo]'",
+        files={"ortho.tif": _tiff},
     ),
 ]
 

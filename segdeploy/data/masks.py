@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -10,15 +12,36 @@ from PIL import ExifTags, Image, ImageOps
 from ..errors import SegdeployError
 from .spec import DatasetSpec
 
+PIXEL_LIMIT = 250_000_000  # images read whole through Pillow (RGB: 3 bytes a pixel, 750 MB at the limit)
+
+
+@contextlib.contextmanager
+def _pixel_limit_ours() -> Iterator[None]:
+    """Pillow's decompression-bomb check (an error above 179 MP) replaced by PIXEL_LIMIT, checked below."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
 
 def open_image(path: Path, load: bool = True) -> Image.Image:
     """Open an image file, turned upright by its EXIF orientation (as viewers show it: a phone or drone
     JPEG stores its pixels sideways and says so in EXIF); without `load`, only its header is read (a cheap
-    check that it is an image)."""
+    check that it is an image). Loading one of more than PIXEL_LIMIT pixels is refused in one line: tile
+    it from a GeoTIFF instead."""
     try:
-        image = Image.open(path)
-        if load:
-            image.load()
+        with _pixel_limit_ours():
+            image = Image.open(path)
+            if load:
+                if image.width * image.height > PIXEL_LIMIT:
+                    image.close()
+                    raise SegdeployError(
+                        f"{path}: {image.width}x{image.height} pixels, more than the {PIXEL_LIMIT // 10**6} MP "
+                        "read whole; write it as a tiled GeoTIFF and install segdeploy[geo] to predict it by windows"
+                    )
+                image.load()
     except FileNotFoundError:
         raise SegdeployError(f"{path}: file not found") from None
     except OSError as exc:

@@ -32,6 +32,36 @@ PATCHES = "patches.geojson"
 
 
 @dataclass(frozen=True)
+class CoverageRequest:
+    """What `predict` measures of the class map it writes: write_coverage's options."""
+
+    fields: Path | None = None
+    polygons: bool = False
+    min_patch_area_m2: float = MIN_PATCH_AREA_M2
+    patch_class: str = "weed"
+
+    @property
+    def needs_areas(self) -> bool:
+        return self.fields is not None or self.polygons
+
+    def files(self, out_dir: Path) -> list[Path]:
+        """The files write_coverage writes into `out_dir`."""
+        return coverage_files(out_dir, self.polygons)
+
+    def check(self) -> None:
+        """Before any work: rasterio there, the fields readable, the patch area sane."""
+        require_rasterio("coverage")
+        if not self.min_patch_area_m2 >= 0:
+            raise SegdeployError(f"--min-patch-area {self.min_patch_area_m2}: must be 0 or more (m²)")
+        if self.fields is not None:
+            read_fields(self.fields)
+
+
+def coverage_files(out_dir: Path, polygons: bool) -> list[Path]:
+    return [out_dir / "coverage.json", out_dir / "coverage.csv"] + ([out_dir / PATCHES] if polygons else [])
+
+
+@dataclass(frozen=True)
 class Tally:
     """Per-class pixel counts and areas in m² (None where the raster has no areas) of one scope."""
 
@@ -129,7 +159,7 @@ def write_coverage(
     if not min_patch_area_m2 >= 0:
         raise SegdeployError(f"--min-patch-area {min_patch_area_m2}: must be 0 or more (m²)")
     field_set = read_fields(fields) if fields is not None else None
-    files = [out_dir / "coverage.json", out_dir / "coverage.csv"] + ([out_dir / PATCHES] if polygons else [])
+    files = coverage_files(out_dir, polygons)
     require_folder(out_dir)
     refuse_overwrite(files, force)
     # rasterio.Env routes GDAL's messages to logging (muted here): the CLI's one line stays the only one.

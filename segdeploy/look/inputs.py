@@ -90,7 +90,9 @@ def _open_video(path: Path) -> Any:
 def _source(path: Path) -> Source:
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
-        open_image(path).close()  # a file that is no image, or a truncated one, fails here, before any work
+        # a file that is no image, or a truncated one, fails here, before any work; a TIFF may be an
+        # orthomosaic read by windows later (look/tiled.py), so only its header is read
+        open_image(path, load=suffix not in (".tif", ".tiff")).close()
         return Source(path, video=False)
     if suffix in VIDEO_SUFFIXES:
         _open_video(path).release()  # fails here, before any work, without OpenCV or with a broken file

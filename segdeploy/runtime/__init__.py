@@ -4,8 +4,12 @@ for engines or ONNX Runtime for ONNX models. It never imports torch. Three lines
     from segdeploy.runtime import Segmenter
     segment = Segmenter("exports/unet-cwfid/model.fp16.plan")
     classes = segment(frame)  # HxWx3 uint8 RGB -> HxW int32 class map (channels="bgr" for OpenCV frames)
+
+Images larger than the model takes (orthomosaics) go through `segment.segment_large(reader, writer)`:
+tiled, blended, written band by band (runtime/tiling.py).
 """
 
 from .segmenter import Segmenter
+from .tiling import ArrayReader, ArrayWriter, BandWriter, TileReader
 
-__all__ = ["Segmenter"]
+__all__ = ["ArrayReader", "ArrayWriter", "BandWriter", "Segmenter", "TileReader"]

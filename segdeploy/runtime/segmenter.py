@@ -15,6 +15,7 @@ from ..errors import SegdeployError
 from ..meta import STRIDE, AcceptedShapes, colorize
 from .frames import as_rgb_batch, channel_order
 from .resize import resize_frames, resize_labels, resize_logits
+from .tiling import ArrayReader, ArrayWriter, BandWriter, TileReader, plan_tiling, segment_tiled
 
 
 def segment_frames(
@@ -106,6 +107,26 @@ class Segmenter:
             if chunk_scores is not None:
                 scores.append(chunk_scores[:count])
         return np.concatenate(classes), (np.concatenate(scores) if scores else None)
+
+    def segment_large(
+        self,
+        image: TileReader | np.ndarray,
+        writer: BandWriter | None = None,
+        tile: int | None = None,
+        overlap: int | None = None,
+    ) -> np.ndarray | None:
+        """Tiled inference (runtime/tiling.py) of an image of any size at its own resolution: `image` a
+        TileReader (segdeploy.geo.RasterReader reads GeoTIFFs by windows) or a uint8 RGB frame HxWx3.
+        The class map goes to `writer` band by band and None is returned; without a writer it is
+        returned, (H, W) uint8, with NODATA (255) where the reader had no data."""
+        reader = ArrayReader(image) if isinstance(image, np.ndarray) else image
+        tiling = plan_tiling([self.backend.accepted_shapes()], reader.shape, tile, overlap)
+        if writer is not None:
+            segment_tiled(self.backend, reader, writer, tiling)
+            return None
+        collected = ArrayWriter(*reader.shape)
+        segment_tiled(self.backend, reader, collected, tiling)
+        return collected.classes
 
     def colorize(self, classes: np.ndarray) -> np.ndarray:
         """A class map as RGB colours from the model's palette."""
