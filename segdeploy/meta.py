@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import SegdeployError
 from .recipes import ExportSettings, Recipe, recipe_from_dict
+
+if TYPE_CHECKING:
+    from .schema import ModelFacts
 
 Color = tuple[int, int, int]
 Range = tuple[int, int]  # inclusive (min, max); min == max: a fixed dimension
@@ -123,12 +126,21 @@ class ModelMeta:
         }
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], where: str) -> ModelMeta:
+    def from_dict(cls, raw: Any, where: str) -> ModelMeta:
+        """Model facts read back from JSON (`where`: the file and key they come from), checked against
+        their schema: a missing or malformed field is one line naming it."""
+        from .schema import ModelFacts, parse
+
+        return cls.from_facts(parse(ModelFacts, raw, where), where)
+
+    @classmethod
+    def from_facts(cls, facts: ModelFacts, where: str) -> ModelMeta:
+        """From model facts already checked against their schema."""
         return cls(
-            recipe=recipe_from_dict(raw["recipe"], where),
-            class_names=[str(n) for n in raw["class_names"]],
-            colors=[(int(c[0]), int(c[1]), int(c[2])) for c in raw["colors"]],
-            io=IOSpec(**raw.get("io", {})),
+            recipe=recipe_from_dict(facts.recipe, where),
+            class_names=list(facts.class_names),
+            colors=[(c[0], c[1], c[2]) for c in facts.colors],
+            io=IOSpec(facts.io.fold_preprocess, facts.io.argmax),
         )
 
 

@@ -853,3 +853,308 @@ def _nan_reference(folder: Path) -> None:
     torch.save(payload, folder / "model.pt")
     digest = hashlib.sha256((folder / "model.pt").read_bytes()).hexdigest()
     _manifest_edit(lambda m: m["artifacts"]["model.pt"].update(sha256=digest))(folder)
+
+
+# --- issue 24: the environment and the files segdeploy trusts -------------------------------------------
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """An edit of a JSON document: the value at `path` ("a/b/c"; the value None deletes the key)."""
+
+    def edit(document: Any) -> None:
+        *parents, last = (int(k) if k.isdigit() else k for k in path.split("/"))
+        for key in parents:
+            document = document[key]
+        if value is None:
+            del document[last]
+        else:
+            document[last] = value
+
+    return edit
+
+
+def _manifest_set(path: str, value: Any) -> dict[str, Any]:
+    return {"x": _export_copy(_manifest_edit(_set(path, value)))}
+
+
+def _onnx_props(**props: str) -> Callable[[Path, dict[str, Path]], None]:
+    """A copy of the shared ONNX model (no manifest beside it) with metadata `props` set ('' deletes)."""
+
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        import onnx
+
+        model = onnx.load(str(ctx["onnx"]))
+        kept = {p.key: p.value for p in model.metadata_props}
+        kept.update(props)
+        del model.metadata_props[:]
+        for key, value in kept.items():
+            if value:
+                model.metadata_props.add(key=key, value=value)
+        onnx.save(model, str(path))
+
+    return make
+
+
+def _onnx_meta(path: str, value: Any) -> Callable[[Path, dict[str, Path]], None]:
+    def make(target: Path, ctx: dict[str, Path]) -> None:
+        meta = json.loads((ctx["exp"] / "manifest.json").read_text())["model"]
+        _set(path, value)(meta)
+        _onnx_props(**{"segdeploy.meta": json.dumps(meta)})(target, ctx)
+
+    return make
+
+
+def _sidecar(edit: Callable[[dict[str, Any]], None] | None = None) -> Callable[[Path, dict[str, Path]], None]:
+    """A stand-in engine at `path` with the sidecar `segdeploy build` writes, then `edit` on the sidecar."""
+
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        from segdeploy.cuda.driver import GpuFacts
+        from segdeploy.meta import ModelMeta
+        from segdeploy.tensorrt.profiles import input_profile
+        from segdeploy.tensorrt.sidecar import TensorFacts, engine_manifest, sidecar_path
+        from segdeploy.tensorrt.versions import BuildPlan
+
+        path.write_bytes(b"engine")
+        meta = ModelMeta.from_dict(json.loads((ctx["exp"] / "manifest.json").read_text())["model"], "world")
+        tensors = [
+            TensorFacts("input", "input", "float32", [-1, 3, -1, -1]),
+            TensorFacts("logits", "output", "float32", [-1, 3, -1, -1]),
+        ]
+        plan = BuildPlan("strongly-typed", "fp16", ("STRONGLY_TYPED",), (), False)
+        gpu = GpuFacts("Orin", "8.7", 7620)
+        raw = engine_manifest(
+            meta, plan, "10.3.0.30", gpu, tensors, input_profile(meta, "input"), ctx["onnx"], path, {}
+        )
+        if edit is not None:
+            edit(raw)
+        sidecar_path(path).write_text(json.dumps(raw))
+
+    return make
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    _rewrite(path, data[: len(data) // 2])
+
+
+def _read_sidecar(ctx: dict[str, Path]) -> Any:
+    from segdeploy.tensorrt.sidecar import read_engine_manifest
+
+    return read_engine_manifest(ctx["tmp"] / "m.plan")
+
+
+def _upper_digests(manifest: dict[str, Any]) -> None:
+    for entry in manifest["artifacts"].values():
+        entry["sha256"] = entry["sha256"].upper()
+
+
+def _sidecar_row(name: str, fragment: str, edit: Callable[[dict[str, Any]], None]) -> Case:
+    return Case(name, "py:sidecar_read", fragment, files={"m.plan": _sidecar(edit)})
+
+
+_PARITY_X = "parity {tmp}/x --data {data}"
+_PREDICT_M = "predict {tmp}/m.onnx {img} --out {tmp}/p"
+_MODEL_ONNX = "artifacts/model.onnx"
+
+PY_CASES.update(
+    {
+        "sidecar_read": _read_sidecar,
+        "runtime_x": _segment(np.zeros((64, 96, 3), np.uint8), "tampered"),
+    }
+)
+
+CASES += [
+    # kind 2: manifest.json, the ONNX metadata and the engine sidecar, read through their schemas
+    Case(
+        "manifest missing key",
+        _PARITY_X,
+        "manifest.json: field artifacts: Field required",
+        files=_manifest_set("artifacts", None),
+    ),
+    Case(
+        "manifest missing entry key",
+        _PARITY_X,
+        "field artifacts.'model.onnx'.sha256: Field required",
+        files=_manifest_set(_MODEL_ONNX + "/sha256", None),
+    ),
+    Case(
+        "manifest wrong type",
+        _PARITY_X,
+        "field artifacts.'model.onnx'.bytes: Input should be a valid integer",
+        files=_manifest_set(_MODEL_ONNX + "/bytes", "4 kB"),
+    ),
+    Case(
+        "manifest negative size",
+        _PARITY_X,
+        "field artifacts.'model.onnx'.bytes",
+        files=_manifest_set(_MODEL_ONNX + "/bytes", -1),
+    ),
+    Case(
+        "manifest digest not hex",
+        _PARITY_X,
+        "field artifacts.'model.onnx'.sha256: String should match",
+        files=_manifest_set(_MODEL_ONNX + "/sha256", "abc"),
+    ),
+    Case(
+        "manifest truncated",
+        _PARITY_X,
+        "manifest.json: not readable JSON",
+        files={"x": _export_copy(lambda f: _truncate(f / "manifest.json"))},
+    ),
+    Case(
+        "manifest colours as names",
+        _PARITY_X,
+        "field model.colors[0]: Input should be a valid list, got 'black'",
+        files=_manifest_set("model/colors", ["black", "red", "green"]),
+    ),
+    Case(
+        "manifest colour 256",
+        _PARITY_X,
+        "field model.colors[1][0]",
+        files=_manifest_set("model/colors", [[0, 0, 0], [256, 0, 0], [0, 1, 0]]),
+    ),
+    Case(
+        "manifest colours too few",
+        _PARITY_X,
+        "field model.colors: 2 colours for 3 classes",
+        files=_manifest_set("model/colors", [[0, 0, 0], [1, 0, 0]]),
+    ),
+    Case(
+        "manifest entry a string",
+        _PARITY_X,
+        "field artifacts.'model.onnx': Input should be a valid dictionary",
+        files=_manifest_set(_MODEL_ONNX, "model.onnx"),
+    ),
+    Case(
+        "manifest artifacts a list",
+        _PARITY_X,
+        "field artifacts: Input should be a valid dictionary",
+        files=_manifest_set("artifacts", ["model.onnx"]),
+    ),
+    Case(
+        "manifest recipe broken",
+        _PARITY_X,
+        "field model.recipe: input_size: expected 2 values",
+        files=_manifest_set("model/recipe/input_size", [64]),
+    ),
+    Case(
+        "manifest io text",
+        _PARITY_X,
+        "field model.io.argmax: Input should be a valid boolean",
+        files=_manifest_set("model/io/argmax", "no"),
+    ),
+    Case(
+        "manifest newer version",
+        _PARITY_X,
+        "this segdeploy reads 'segdeploy.manifest/1'",
+        files=_manifest_set("format", "segdeploy.manifest/2"),
+    ),
+    Case(
+        "manifest top-level list",
+        _PARITY_X,
+        "not a segdeploy manifest",
+        files={"x": _export_copy(lambda f: _rewrite(f / "manifest.json", b"[]"))},
+    ),
+    Case(
+        "report manifest missing model",
+        "report {tmp}/x --out {tmp}/r.html",
+        "field model: Field required",
+        files=_manifest_set("model", None),
+    ),
+    Case(
+        "bench manifest entry a string",
+        "bench {tmp}/x/model.onnx --iterations 1 --no-memory",
+        "field artifacts.'model.pt'",
+        files=_manifest_set("artifacts/model.pt", "model.pt"),
+    ),
+    Case(
+        "runtime manifest wrong type",
+        "py:runtime_x",
+        "field artifacts.'model.onnx'.kind: Input should be a valid string",
+        files=_manifest_set(_MODEL_ONNX + "/kind", 3),
+    ),
+    Case(
+        "manifest upper-case digests",
+        "predict {tmp}/x/model.onnx {img} --out {tmp}/p",
+        "wrote 1 masks",
+        0,
+        files={"x": _export_copy(_manifest_edit(_upper_digests))},
+        writes=("p",),
+    ),
+    Case(
+        "onnx metadata truncated",
+        _PREDICT_M,
+        "(metadata 'segdeploy.meta'): not readable JSON",
+        files={"m.onnx": _onnx_props(**{"segdeploy.meta": '{"recipe": {"na'})},
+    ),
+    Case(
+        "onnx metadata colours as names",
+        _PREDICT_M,
+        "(metadata 'segdeploy.meta'): field colors[2]: Input should be a valid list",
+        files={"m.onnx": _onnx_meta("colors/2", "green")},
+    ),
+    Case(
+        "onnx metadata missing classes",
+        _PREDICT_M,
+        "field class_names: Field required",
+        files={"m.onnx": _onnx_meta("class_names", None)},
+    ),
+    Case(
+        "onnx metadata wrong type",
+        _PREDICT_M,
+        "field class_names[1]: Input should be a valid string",
+        files={"m.onnx": _onnx_meta("class_names/1", 7)},
+    ),
+    Case(
+        "onnx metadata a string",
+        _PREDICT_M,
+        "field top level: Input should be a valid dictionary",
+        files={"m.onnx": _onnx_props(**{"segdeploy.meta": '"unet"'})},
+    ),
+    Case(
+        "onnx metadata unknown key",
+        _PREDICT_M,
+        "field colours: Extra inputs are not permitted",
+        files={"m.onnx": _onnx_meta("colours", [])},
+    ),
+    Case(
+        "onnx metadata precision",
+        _PREDICT_M,
+        "(metadata 'segdeploy.precision'): unknown precision 'fp8'",
+        files={"m.onnx": _onnx_props(**{"segdeploy.precision": "fp8"})},
+    ),
+    Case(
+        "onnx metadata newer version",
+        _PREDICT_M,
+        "metadata format 'segdeploy.onnx-meta/2'",
+        files={"m.onnx": _onnx_props(**{"segdeploy.format": "segdeploy.onnx-meta/2"})},
+    ),
+    Case(
+        "sidecar truncated",
+        "py:sidecar_read",
+        "m.plan.json: not readable JSON",
+        files={"m.plan": _sidecar(), "trunc": lambda p, c: _truncate(c["tmp"] / "m.plan.json")},
+    ),
+    _sidecar_row(
+        "sidecar missing key", "m.plan.json: field engine_sha256: Field required", _set("engine_sha256", None)
+    ),
+    _sidecar_row(
+        "sidecar wrong type", "field gpu.memory_mb: Input should be a valid integer", _set("gpu/memory_mb", "8 GB")
+    ),
+    _sidecar_row(
+        "sidecar tensor a string", "field tensors[0]: Input should be a valid dictionary", _set("tensors/0", "input")
+    ),
+    _sidecar_row(
+        "sidecar two outputs",
+        "field tensors: expected one input and one output",
+        lambda r: r["tensors"].__setitem__(0, {**r["tensors"][1]}),
+    ),
+    _sidecar_row(
+        "sidecar colours as names",
+        "field model.colors[0]: Input should be a valid list",
+        _set("model/colors/0", "black"),
+    ),
+    _sidecar_row(
+        "sidecar newer version", "this segdeploy reads 'segdeploy.engine/1'", _set("format", "segdeploy.engine/2")
+    ),
+]
