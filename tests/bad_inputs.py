@@ -948,6 +948,38 @@ def _upper_digests(manifest: dict[str, Any]) -> None:
         entry["sha256"] = entry["sha256"].upper()
 
 
+def _graph(head: str, argmax: bool = False) -> Callable[[Path, dict[str, Path]], None]:
+    """A float32 NCHW graph with the shared model's segdeploy metadata (3 classes) but another head:
+    "stride4" (logits at 1/4 resolution), "nhwc" (logits N,H,W,C), "two" (two outputs), "channels"
+    (2 channels) or "logits" (full-resolution NCHW logits, with `argmax` claimed in the metadata)."""
+
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        import onnx
+        from onnx import TensorProto, helper
+
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, "height", "width"])
+        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+        nodes = {
+            "stride4": [helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[4, 4], strides=[4, 4])],
+            "nhwc": [helper.make_node("Transpose", ["x"], ["y"], perm=[0, 2, 3, 1])],
+            "two": [helper.make_node("Identity", ["x"], ["y"]), helper.make_node("Identity", ["x"], ["z"])],
+            "channels": [helper.make_node("Split", ["x"], ["y", "rest"], axis=1, num_outputs=2)],
+            "logits": [helper.make_node("Identity", ["x"], ["y"])],
+        }[head]
+        outputs = [y, helper.make_tensor_value_info("z", TensorProto.FLOAT, None)] if head == "two" else [y]
+        graph = helper.make_graph(nodes, "g", [x], outputs)
+        model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+        source = onnx.load(str(ctx["onnx"]))
+        for prop in source.metadata_props:
+            meta = json.loads(prop.value) if prop.key == "segdeploy.meta" else None
+            if meta is not None:
+                meta["io"]["argmax"] = argmax
+            model.metadata_props.add(key=prop.key, value=prop.value if meta is None else json.dumps(meta))
+        onnx.save(model, str(path))
+
+    return make
+
+
 def _sidecar_row(name: str, fragment: str, edit: Callable[[dict[str, Any]], None]) -> Case:
     return Case(name, "py:sidecar_read", fragment, files={"m.plan": _sidecar(edit)})
 
@@ -960,6 +992,7 @@ PY_CASES.update(
     {
         "sidecar_read": _read_sidecar,
         "runtime_x": _segment(np.zeros((64, 96, 3), np.uint8), "tampered"),
+        "runtime_stride4": lambda ctx: _segment(np.zeros((64, 96, 3), np.uint8))({"onnx": ctx["tmp"] / "g.onnx"}),
     }
 )
 
@@ -1156,5 +1189,48 @@ CASES += [
     ),
     _sidecar_row(
         "sidecar newer version", "this segdeploy reads 'segdeploy.engine/1'", _set("format", "segdeploy.engine/2")
+    ),
+    # kind 3: graphs that are not what their metadata claims, refused at open or at the first run
+    Case(
+        "graph stride-4 logits",
+        "predict {tmp}/g.onnx {img} --out {tmp}/p",
+        "output of shape (1, 3, 16, 24) for a 1x64x96 input; expected float32 logits (N, 3, H, W)",
+        files={"g.onnx": _graph("stride4")},
+    ),
+    Case(
+        "graph NHWC logits",
+        "predict {tmp}/g.onnx {img} --out {tmp}/p",
+        "output of shape (?, ?, ?, 3) (NHWC logits)",
+        files={"g.onnx": _graph("nhwc")},
+    ),
+    Case(
+        "graph two outputs",
+        "predict {tmp}/g.onnx {img} --out {tmp}/p",
+        "the graph has 2 outputs; segdeploy models have one",
+        files={"g.onnx": _graph("two")},
+    ),
+    Case(
+        "graph two channels",
+        "bench {tmp}/g.onnx --no-memory",
+        "(2 channels); expected float32 logits (N, 3, H, W)",
+        files={"g.onnx": _graph("channels")},
+    ),
+    Case(
+        "graph logits claiming argmax",
+        "predict {tmp}/g.onnx {img} --out {tmp}/p",
+        "expected an int32 class map (N, H, W)",
+        files={"g.onnx": _graph("logits", argmax=True)},
+    ),
+    Case(
+        "runtime stride-4 logits",
+        "py:runtime_stride4",
+        "output of shape (1, 3, 16, 24)",
+        files={"g.onnx": _graph("stride4")},
+    ),
+    Case(
+        "parity stride-4 logits",
+        "compare {tmp}/g.onnx --data {data} --figure {tmp}/c.png",
+        "at the input's resolution",
+        files={"g.onnx": _graph("stride4")},
     ),
 ]

@@ -127,7 +127,9 @@ class BackendBase(ABC):
         return self._infer(feed)
 
     def run(self, frames: np.ndarray) -> np.ndarray:
-        return self.infer(self.prepare(frames))
+        output = self.infer(self.prepare(frames))
+        self.meta.check_output(output, frames, self.label)
+        return output
 
     def close(self) -> None:
         if not self._closed:
