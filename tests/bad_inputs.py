@@ -980,6 +980,21 @@ def _graph(head: str, argmax: bool = False) -> Callable[[Path, dict[str, Path]],
     return make
 
 
+def _lightning(path: Path, ctx: dict[str, Path]) -> None:
+    """The shared model's weights as a PyTorch Lightning checkpoint holds them: under 'model.'."""
+    import torch
+
+    state = torch.load(ctx["ckpt"], weights_only=True)["state_dict"]
+    torch.save({"epoch": 3, "global_step": 30, "state_dict": {f"model.{k}": v for k, v in state.items()}}, path)
+
+
+def _legacy(path: Path, ctx: dict[str, Path]) -> None:
+    """The shared segdeploy checkpoint in torch.save's legacy (pre-1.6, non-zip) format."""
+    import torch
+
+    torch.save(torch.load(ctx["ckpt"], weights_only=True), path, _use_new_zipfile_serialization=False)
+
+
 def _sidecar_row(name: str, fragment: str, edit: Callable[[dict[str, Any]], None]) -> Case:
     return Case(name, "py:sidecar_read", fragment, files={"m.plan": _sidecar(edit)})
 
@@ -1232,5 +1247,56 @@ CASES += [
         "compare {tmp}/g.onnx --data {data} --figure {tmp}/c.png",
         "at the input's resolution",
         files={"g.onnx": _graph("stride4")},
+    ),
+    # kind 4: checkpoint and recipe that disagree; checkpoints in other shapes
+    Case(
+        "export recipe of another architecture",
+        "export unet --checkpoint {ckpt} --out {tmp}/e",
+        "the checkpoint holds architecture 'tests.fixtures.user_models:tiny', recipe 'unet' says 'unet'",
+    ),
+    Case(
+        "export --model of another architecture",
+        "export --model tests.fixtures.user_models:three_layer --checkpoint {ckpt} --out {tmp}/e",
+        "recipe 'tests.fixtures.user_models:three_layer' says",
+    ),
+    Case(
+        "export recipe of other classes",
+        "export {bad_recipe} --checkpoint {ckpt} --out {tmp}/e",
+        "the checkpoint holds num_classes 3, recipe 'tiny' says 5",
+        recipe={"num_classes": 5},
+    ),
+    Case(
+        "export recipe's sizes with a checkpoint",
+        "export {bad_recipe} --checkpoint {ckpt} --out {tmp}/e",
+        "validated 1x32x64",
+        0,
+        recipe={"export": {"opset": 13, "probe_sizes": [[32, 64], [64, 64]]}},
+        writes=("e",),
+    ),
+    Case(
+        "export legacy torch.save checkpoint",
+        "export --checkpoint {tmp}/l.pt --out {tmp}/e",
+        "model.onnx",
+        0,
+        files={"l.pt": _legacy},
+        writes=("e",),
+    ),
+    Case(
+        "export Lightning state dict",
+        "export {recipe} --checkpoint {tmp}/l.ckpt --out {tmp}/e",
+        "every key starts with 'model.'",
+        files={"l.ckpt": _lightning},
+    ),
+    Case(
+        "bench plain state dict",
+        "bench {tmp}/s.pt --iterations 1 --no-memory",
+        "make a segdeploy checkpoint of it with 'segdeploy export RECIPE --checkpoint",
+        files={"s.pt": _plain_state_dict},
+    ),
+    Case(
+        "predict plain state dict",
+        "predict {tmp}/s.pt {img} --out {tmp}/p",
+        "without the recipe it was trained with",
+        files={"s.pt": _plain_state_dict},
     ),
 ]
