@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -995,6 +995,42 @@ def _legacy(path: Path, ctx: dict[str, Path]) -> None:
     torch.save(torch.load(ctx["ckpt"], weights_only=True), path, _use_new_zipfile_serialization=False)
 
 
+def _stray_world(**env: str) -> Callable[[dict[str, Path]], Any]:
+    """Join a world of two with launcher variables `env` set and no second process (issue 24, kind 6)."""
+
+    def call(ctx: dict[str, Path]) -> Any:
+        import socket
+
+        from segdeploy.train.distributed import joined
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = str(probe.getsockname()[1])
+        variables = {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, **env}
+        variables["SEGDEPLOY_RENDEZVOUS_TIMEOUT"] = variables.get("SEGDEPLOY_RENDEZVOUS_TIMEOUT", "1")
+        saved = {name: os.environ.get(name) for name in variables}
+        os.environ.update(variables)
+        try:
+            with joined("cpu"):
+                pass
+        finally:
+            for name, value in saved.items():
+                os.environ.pop(name) if value is None else os.environ.__setitem__(name, value)
+
+    return call
+
+
+def _trained_run(path: Path, ctx: dict[str, Path]) -> None:
+    """A one-epoch run of the shared tiny recipe: best.pt, last.pt, history.json."""
+    from segdeploy.data.spec import load_dataset_spec
+    from segdeploy.recipes import load_recipe
+    from segdeploy.train.loop import train
+
+    recipe = load_recipe(str(ctx["recipe"]))
+    recipe = recipe.replace(train=replace(recipe.train, epochs=1))
+    train(recipe, load_dataset_spec(ctx["data"]), path, show_progress=False, log=lambda _: None)
+
+
 def _sidecar_row(name: str, fragment: str, edit: Callable[[dict[str, Any]], None]) -> Case:
     return Case(name, "py:sidecar_read", fragment, files={"m.plan": _sidecar(edit)})
 
@@ -1007,6 +1043,10 @@ PY_CASES.update(
     {
         "sidecar_read": _read_sidecar,
         "runtime_x": _segment(np.zeros((64, 96, 3), np.uint8), "tampered"),
+        "stray_rank_0": _stray_world(RANK="0"),
+        "stray_rank_1": _stray_world(RANK="1"),
+        "stray_no_port": _stray_world(RANK="0", MASTER_PORT="70000"),
+        "stray_timeout_text": _stray_world(RANK="0", SEGDEPLOY_RENDEZVOUS_TIMEOUT="soon"),
         "runtime_stride4": lambda ctx: _segment(np.zeros((64, 96, 3), np.uint8))({"onnx": ctx["tmp"] / "g.onnx"}),
     }
 )
@@ -1298,5 +1338,42 @@ CASES += [
         "predict {tmp}/s.pt {img} --out {tmp}/p",
         "without the recipe it was trained with",
         files={"s.pt": _plain_state_dict},
+    ),
+    # kind 6: stray launcher variables (a world of two, no second process)
+    Case("stray WORLD_SIZE=2 RANK=0", "py:stray_rank_0", "RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT="),
+    Case("stray WORLD_SIZE=2 RANK=1", "py:stray_rank_1", "nothing listens at 127.0.0.1"),
+    Case("stray MASTER_PORT out of range", "py:stray_no_port", "MASTER_ADDR and MASTER_PORT must name"),
+    Case("stray rendezvous timeout text", "py:stray_timeout_text", "SEGDEPLOY_RENDEZVOUS_TIMEOUT='soon'"),
+    # kind 7: training numerics
+    Case(
+        "train --class-weights all zero",
+        _TRAIN + " --class-weights 0,0,0",
+        "--class-weights '0,0,0': need finite values",
+    ),
+    Case("train --class-weights negative", _TRAIN + " --class-weights 1,-1,1", "at least one above 0"),
+    Case("train --class-weights nan", _TRAIN + " --class-weights nan,1,1", "need finite values >= 0"),
+    Case(
+        "recipe class weights all zero",
+        "export {bad_recipe} --out {tmp}/e",
+        "train.class_weights [0.0, 0.0, 0.0]",
+        recipe={"train": {"class_weights": [0, 0, 0]}},
+    ),
+    Case(
+        "train NaN loss",
+        "train {bad_recipe} --data {data} --out {tmp}/run",
+        "epoch 1 step 1: the loss is nan (NaN or infinite): training stopped, no checkpoint was written",
+        recipe={"architecture": "tests.fixtures.user_models:diverging"},
+    ),
+    Case(
+        "train batch 1 with image pooling",
+        "train {bad_recipe} --data {data} --out {tmp}/run --batch 1",
+        "batch of 1 per process: tests.fixtures.user_models:pooled_branch has a BatchNorm layer over a 1x1 map",
+        recipe={"architecture": "tests.fixtures.user_models:pooled_branch"},
+    ),
+    Case(
+        "train --resume with fewer epochs",
+        "train {recipe} --data {data} --resume {tmp}/run/last.pt --epochs 1",
+        "already trained 1 epochs; --epochs 1 leaves none to run (pass more than 1)",
+        files={"run": _trained_run},
     ),
 ]

@@ -49,9 +49,12 @@ class TrainOptions:
 
 def _weights(text: str) -> list[float]:
     try:
-        return [float(w) for w in text.split(",")]
+        weights = [float(w) for w in text.split(",")]
     except ValueError:
         raise SegdeployError(f"--class-weights '{text}': expected numbers separated by commas") from None
+    if not (all(0 <= w < float("inf") for w in weights) and sum(weights) > 0):
+        raise SegdeployError(f"--class-weights '{text}': need finite values >= 0, at least one above 0")
+    return weights
 
 
 def train_recipe(
