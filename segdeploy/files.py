@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -49,24 +51,82 @@ def _umask() -> int:
     return umask
 
 
+def _lock_owner(lock: Path) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        return f"pid {int(lock.read_text())}"
+    return "another process"
+
+
 @contextlib.contextmanager
-def _staging(target: Path) -> Iterator[Path]:
-    """A fresh hidden folder beside `target`; removed, with parents this made, unless the block moved it."""
-    require_folder(target)
+def exclusive(target: Path, log: Callable[[str], None] = print) -> Iterator[None]:
+    """Hold the writer's lock of `target` while the block runs (`.NAME.lock` beside it, flock'ed, removed
+    at the end; made with any missing parents, which are removed again if still empty). A second process
+    writing the same target is refused in one line. Under the lock, staging folders a killed run left
+    beside `target` have no live owner: they are removed, and `log` says so."""
     made = [p for p in [target.parent, *target.parent.parents] if not p.exists()]
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    lock = target.parent / f".{target.name}.lock"
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise SegdeployError(
+                f"{target}: {_lock_owner(lock)} is writing it now; wait for it to end or choose another --out"
+            ) from None
+        with contextlib.suppress(FileNotFoundError):
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                break  # else the holder before us removed the file after we opened it: lock the new one
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        _clear_leftovers(target, log)
+        yield
+    finally:
+        os.unlink(lock)  # before the unlock: a process that opened the old file sees the inode change
+        os.close(fd)
+        for parent in made:
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+
+
+def _clear_leftovers(target: Path, log: Callable[[str], None]) -> None:
+    """Remove the staging folders of runs into `target` that were killed (SIGKILL, the OOM killer); the
+    caller holds the writer's lock, so no live process owns them. A run killed in the middle of its
+    final swap left the old `target` in an `.old-` folder: it is put back first."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(staging|old)-\w+")
+    for stale in sorted(p for p in target.parent.iterdir() if pattern.fullmatch(p.name) and p.is_dir()):
+        kept = stale / target.name
+        if stale.name.startswith(f".{target.name}.old-") and kept.exists() and not target.exists():
+            os.replace(kept, target)
+            log(f"put back {target} from {stale}, left by a run killed while replacing it")
+        shutil.rmtree(stale, ignore_errors=True)
+        log(f"removed {stale}, left by a run that was killed before it finished")
+
+
+@contextlib.contextmanager
+def _staging(target: Path, log: Callable[[str], None]) -> Iterator[Path]:
+    """A fresh hidden folder beside `target`, under its writer's lock; removed, with parents this made,
+    unless the block moved it."""
+    require_folder(target)
+    with exclusive(target, log):
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+        with _removed_unless_moved(staging, target):
+            yield staging
+
+
+@contextlib.contextmanager
+def _removed_unless_moved(staging: Path, target: Path) -> Iterator[None]:
     os.chmod(staging, 0o777 & ~_umask())
     try:
-        yield staging
+        yield
     except SegdeployError as exc:  # name the real artifact, not the staging folder that is about to go
         exc.args = (str(exc).replace(str(staging), str(target)),)
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        for parent in made:
-            with contextlib.suppress(OSError):
-                parent.rmdir()
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -80,12 +140,14 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 @contextlib.contextmanager
-def staged_folder(target: Path, replaced: Callable[[Path], set[str]] = lambda _: set()) -> Iterator[Path]:
+def staged_folder(
+    target: Path, replaced: Callable[[Path], set[str]] = lambda _: set(), log: Callable[[str], None] = print
+) -> Iterator[Path]:
     """Yield an empty staging folder beside `target`; if the block succeeds it becomes `target` in one
     rename. An existing `target` is swapped out whole (the caller checked --force): its entries that the
     staging folder does not hold and `replaced(target)` does not name are carried over. On any failure
     or interruption `target` is untouched and the staging folder is removed."""
-    with _staging(target) as staging:
+    with _staging(target, log) as staging:
         yield staging
         if target.exists():
             for entry in target.iterdir():
@@ -102,10 +164,10 @@ def staged_folder(target: Path, replaced: Callable[[Path], set[str]] = lambda _:
 
 
 @contextlib.contextmanager
-def staged_files(target: Path) -> Iterator[Path]:
+def staged_files(target: Path, log: Callable[[str], None] = print) -> Iterator[Path]:
     """Yield a staging folder beside the folder `target`; if the block succeeds, every file written
     under it moves to the same place under `target`, all at once; on failure none does."""
-    with _staging(target) as staging:
+    with _staging(target, log) as staging:
         yield staging
         files = sorted(p for p in staging.rglob("*") if not p.is_dir())
         with critical():

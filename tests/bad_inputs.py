@@ -1031,6 +1031,41 @@ def _trained_run(path: Path, ctx: dict[str, Path]) -> None:
     train(recipe, load_dataset_spec(ctx["data"]), path, show_progress=False, log=lambda _: None)
 
 
+_HELD: list[int] = []  # descriptors of the locks rows hold for the whole session, as a live writer would
+
+
+def _held_lock(path: Path, ctx: dict[str, Path]) -> None:
+    """The writer's lock beside an output (`.NAME.lock`), held by a live process: this one."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.write(fd, b"4242")
+    _HELD.append(fd)
+
+
+def _killed_staging(path: Path, ctx: dict[str, Path]) -> None:
+    """The staging folder a SIGKILLed export left: half its files, no lock."""
+    path.mkdir(parents=True)
+    shutil.copyfile(ctx["onnx"], path / "model.onnx")
+
+
+def _killed_swap(path: Path, ctx: dict[str, Path]) -> None:
+    """A calibration set a run killed mid-swap left in its `.old-` folder, the target itself gone."""
+    _calibration_copy(path / "c", ctx)
+
+
+def _recipe_plus(text: str) -> Callable[[Path, dict[str, Path]], None]:
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        path.write_text(ctx["recipe"].read_text() + text)
+
+    return make
+
+
+def _onnx_named(path: Path, ctx: dict[str, Path]) -> None:
+    shutil.copyfile(ctx["onnx"], path)
+
+
 def _sidecar_row(name: str, fragment: str, edit: Callable[[dict[str, Any]], None]) -> Case:
     return Case(name, "py:sidecar_read", fragment, files={"m.plan": _sidecar(edit)})
 
@@ -1375,5 +1410,69 @@ CASES += [
         "train {recipe} --data {data} --resume {tmp}/run/last.pt --epochs 1",
         "already trained 1 epochs; --epochs 1 leaves none to run (pass more than 1)",
         files={"run": _trained_run},
+    ),
+    # kind 5: concurrent and killed runs into the same place
+    Case(
+        "export while another export writes",
+        "export {recipe} --out {tmp}/e",
+        "pid 4242 is writing it now",
+        files={".e.lock": _held_lock},
+    ),
+    Case(
+        "calibrate while another writes",
+        "calibrate --data {data} --num 8 --out {tmp}/c",
+        "{tmp}/c: pid 4242 is writing it now".replace("{tmp}/", ""),
+        files={".c.lock": _held_lock},
+    ),
+    Case("predict while another writes", _PREDICT, "p: pid 4242 is writing it now", files={".p.lock": _held_lock}),
+    Case("train while another writes", _TRAIN, "run: pid 4242 is writing it now", files={".run.lock": _held_lock}),
+    Case(
+        "export after a killed export",
+        "export {recipe} --out {tmp}/e",
+        "left by a run that was killed",
+        0,
+        files={".e.staging-k1ll3d": _killed_staging},
+        writes=("e", ".e.staging-k1ll3d"),
+    ),
+    Case(
+        "calibrate after a run killed mid-swap",
+        "calibrate --data {data} --num 8 --out {tmp}/c --force",
+        "put back",
+        0,
+        files={".c.old-k1ll3d": _killed_swap},
+        writes=("c", ".c.old-k1ll3d"),
+    ),
+    # kind 8: data and recipe files
+    Case(
+        "recipe lr 1e-3 (YAML 1.1 text)",
+        "export {bad_recipe} --out {tmp}/e",
+        "validated",
+        0,
+        recipe={"train": {"lr": "1e-3"}},
+        writes=("e",),
+    ),
+    Case(
+        "recipe duplicate key",
+        "export {tmp}/r.yaml --out {tmp}/e",
+        "duplicate key 'name'",
+        files={"r.yaml": _recipe_plus("name: again\n")},
+    ),
+    Case(
+        "data duplicate key",
+        "calibrate --data {tmp}/d.yaml --num 8 --out {tmp}/cal",
+        "duplicate key 'root' (line 2)",
+        files={"d.yaml": "root: .\nroot: ..\n"},
+    ),
+    Case(
+        "calibrate --name ../x", "calibrate --data {data} --num 8 --name ../x", "--name '../x': a set name, not a path"
+    ),
+    Case("calibrate --name a/b", "calibrate --data {data} --num 8 --name a/b", "a set name, not a path"),
+    # kind 9: suffixes in any case
+    Case(
+        "bench upper-case .ONNX",
+        "bench {tmp}/M.ONNX --iterations 2 --warmup 0 --no-memory",
+        "M.ONNX",
+        0,
+        files={"M.ONNX": _onnx_named},
     ),
 ]
