@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -41,8 +42,41 @@ def refuse_overwrite(paths: list[Path], force: bool) -> None:
 
 def require_folder(path: Path) -> None:
     """Fail before any work when an output folder's path is taken by something else."""
+    if path.is_symlink() and not path.exists():
+        raise SegdeployError(
+            f"{path}: a dangling symbolic link (to {os.readlink(path)}); remove it or choose another --out"
+        )
     if path.exists() and not path.is_dir():
         raise SegdeployError(f"{path}: exists and is not a folder; choose another --out")
+
+
+def unwritable(target: Path, exc: OSError) -> SegdeployError:
+    """One line for a write the environment refused: read-only, full disk, no permission."""
+    where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(target) else ""
+    return SegdeployError(f"{target}: cannot write it: {exc.strerror or exc}{where}")
+
+
+_ENVIRONMENT = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+
+def _writing(exc: OSError, folder: Path) -> bool:
+    """Whether `exc` is a write into `folder` failing (not, say, an input that cannot be read)."""
+    if exc.filename is None:
+        return exc.errno in _ENVIRONMENT
+    return exc.errno in _ENVIRONMENT or Path(os.fsdecode(exc.filename)).is_relative_to(folder)
+
+
+def _made_parents(folder: Path) -> list[Path]:
+    """Create `folder` with its missing parents; the ones made, deepest first (for removal on failure)."""
+    made = [p for p in [folder, *folder.parents] if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    return made
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _umask() -> int:
@@ -63,9 +97,25 @@ def exclusive(target: Path, log: Callable[[str], None] = print) -> Iterator[None
     at the end; made with any missing parents, which are removed again if still empty). A second process
     writing the same target is refused in one line. Under the lock, staging folders a killed run left
     beside `target` have no live owner: they are removed, and `log` says so."""
-    made = [p for p in [target.parent, *target.parent.parents] if not p.exists()]
-    target.parent.mkdir(parents=True, exist_ok=True)
     lock = target.parent / f".{target.name}.lock"
+    try:  # also the writability probe: before the work, not after it
+        made = _made_parents(target.parent)
+        fd = _locked(lock, target)
+    except OSError as exc:
+        raise unwritable(target, exc) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        _clear_leftovers(target, log)
+        yield
+    finally:
+        os.unlink(lock)  # before the unlock: a process that opened the old file sees the inode change
+        os.close(fd)
+        _remove_empty(made)
+
+
+def _locked(lock: Path, target: Path) -> int:
+    """An open descriptor of `lock`, flock'ed; refused in one line when another process holds it."""
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
         try:
@@ -77,19 +127,8 @@ def exclusive(target: Path, log: Callable[[str], None] = print) -> Iterator[None
             ) from None
         with contextlib.suppress(FileNotFoundError):
             if os.fstat(fd).st_ino == os.stat(lock).st_ino:
-                break  # else the holder before us removed the file after we opened it: lock the new one
+                return fd  # else the holder before us removed the file after we opened it: lock the new one
         os.close(fd)
-    try:
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        _clear_leftovers(target, log)
-        yield
-    finally:
-        os.unlink(lock)  # before the unlock: a process that opened the old file sees the inode change
-        os.close(fd)
-        for parent in made:
-            with contextlib.suppress(OSError):
-                parent.rmdir()
 
 
 def _clear_leftovers(target: Path, log: Callable[[str], None]) -> None:
@@ -125,6 +164,10 @@ def _removed_unless_moved(staging: Path, target: Path) -> Iterator[None]:
     except SegdeployError as exc:  # name the real artifact, not the staging folder that is about to go
         exc.args = (str(exc).replace(str(staging), str(target)),)
         raise
+    except OSError as exc:  # a full disk, a read-only mount: found at write time
+        if not _writing(exc, target.parent):
+            raise
+        raise SegdeployError(str(unwritable(target, exc)).replace(str(staging), str(target))) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -180,17 +223,28 @@ def staged_files(target: Path, log: Callable[[str], None] = print) -> Iterator[P
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it onto `target` only if the block succeeds."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        made = _made_parents(target.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise unwritable(target, exc) from None
     os.close(fd)
     tmp = Path(tmp_name)
+    done = False
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; artifacts get the usual permissions
         os.replace(tmp, target)
+        done = True
+    except OSError as exc:  # a full disk, a read-only mount: one line, and no empty folders left
+        if not _writing(exc, target.parent):
+            raise
+        raise unwritable(target, exc) from None
     finally:
         if tmp.exists():
             tmp.unlink()
+        if not done:
+            _remove_empty(made)
 
 
 def write_atomic(target: Path, writer: Callable[[Path], object]) -> Path:

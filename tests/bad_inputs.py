@@ -16,7 +16,10 @@ they may write, and their fragment must appear on stdout.
 overwritten or half-written files, wrong or missing messages; `predict --size 8192` ran out of memory).
 The 6 `py:` rows added when option checks moved into the library check that the Python API gives the
 CLI's messages. The 4 `inspect` rows came with that command, the 6 `--quantizer`/`--modelopt-python` rows
-with the ModelOpt quantizer (issue 15).
+with the ModelOpt quantizer (issue 15). The 79 rows at the end (310 in all) came with issue 24, by kind:
+files segdeploy trusts 34, graphs that are not what they claim 7, checkpoint and recipe 8, stray
+launcher variables 4, training numerics 7, concurrent and killed runs 6, data and recipe files 5,
+suffixes and labels 2, the disk 6.
 """
 
 from __future__ import annotations
@@ -1066,6 +1069,37 @@ def _onnx_named(path: Path, ctx: dict[str, Path]) -> None:
     shutil.copyfile(ctx["onnx"], path)
 
 
+def _dangling(path: Path, ctx: dict[str, Path]) -> None:
+    path.symlink_to(path.parent / "nowhere" / "out")
+
+
+def _disk_full(target: str, call: Callable[[dict[str, Path]], Any]) -> Callable[[dict[str, Path]], Any]:
+    """`call` with every write through `target` (module.function) failing as on a full disk."""
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    def run(ctx: dict[str, Path]) -> Any:
+        from unittest import mock
+
+        with mock.patch(target, fail):
+            return call(ctx)
+
+    return run
+
+
+def _write_json_deep(ctx: dict[str, Path]) -> Any:
+    from segdeploy.files import write_json
+
+    return write_json(ctx["tmp"] / "new" / "deeper" / "r.json", {"a": 1})
+
+
+def _train_api(ctx: dict[str, Path]) -> Any:
+    from segdeploy.train.options import train_recipe
+
+    return train_recipe(str(ctx["recipe"]), ctx["data"], ctx["tmp"] / "runs" / "r", log=lambda _: None)
+
+
 def _sidecar_row(name: str, fragment: str, edit: Callable[[dict[str, Any]], None]) -> Case:
     return Case(name, "py:sidecar_read", fragment, files={"m.plan": _sidecar(edit)})
 
@@ -1078,6 +1112,9 @@ PY_CASES.update(
     {
         "sidecar_read": _read_sidecar,
         "runtime_x": _segment(np.zeros((64, 96, 3), np.uint8), "tampered"),
+        "disk_full_json": _disk_full("pathlib.Path.write_text", _write_json_deep),
+        "disk_full_export": _disk_full("torch.save", _export_api()),
+        "disk_full_train": _disk_full("torch.save", _train_api),
         "stray_rank_0": _stray_world(RANK="0"),
         "stray_rank_1": _stray_world(RANK="1"),
         "stray_no_port": _stray_world(RANK="0", MASTER_PORT="70000"),
@@ -1474,5 +1511,36 @@ CASES += [
         "M.ONNX",
         0,
         files={"M.ONNX": _onnx_named},
+    ),
+    # kind 1: the disk (full disks by fault injection: the runner is root here, so no read-only rows)
+    Case(
+        "predict --out dangling symlink",
+        "predict {onnx} {img} --out {tmp}/d",
+        "a dangling symbolic link",
+        files={"d": _dangling},
+    ),
+    Case(
+        "export --out dangling symlink",
+        "export {recipe} --out {tmp}/d",
+        "a dangling symbolic link",
+        files={"d": _dangling},
+    ),
+    Case(
+        "predict masks/ is a file",
+        "predict {onnx} {img} --out {tmp}/p",
+        "masks: exists and is not a folder",
+        files={"p/masks": b"x"},
+    ),
+    Case("disk full writing JSON", "py:disk_full_json", "r.json: cannot write it: No space left on device"),
+    Case("disk full during export", "py:disk_full_export", "e/model.pt: cannot write it: No space left on device"),
+    Case(
+        "disk full at the first checkpoint", "py:disk_full_train", "r/best.pt: cannot write it: No space left on device"
+    ),
+    Case(
+        "bench two model.onnx",
+        "bench {onnx} {tmp}/b/model.onnx --iterations 2 --warmup 0 --no-memory",
+        "b/model.onnx",
+        0,
+        files={"b/model.onnx": _onnx_named},
     ),
 ]

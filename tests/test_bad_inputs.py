@@ -68,7 +68,7 @@ def _restore(world: dict[str, Path], before: dict[Path, tuple[int, int]]) -> Non
 
 
 def _snapshot(roots: list[Path]) -> dict[Path, tuple[int, int]]:
-    return {p: (p.stat().st_size, p.stat().st_mtime_ns) for root in roots for p in [root, *root.rglob("*")]}
+    return {p: (p.lstat().st_size, p.lstat().st_mtime_ns) for root in roots for p in [root, *root.rglob("*")]}
 
 
 def _allowed(path: Path, tmp: Path, writes: tuple[str, ...]) -> bool:

@@ -66,6 +66,8 @@ def predict(
     require_folder(out)
     sources = collect_sources(inputs)
     folders = [Path("masks")] + ([Path("overlays")] if with_overlay else [])
+    for folder in folders:
+        require_folder(out / folder)
     _refuse_existing(sources, [out / folder for folder in folders], force)
     with open_backend(artifact) as backend:
         meta = backend.meta
