@@ -16,10 +16,10 @@ they may write, and their fragment must appear on stdout.
 overwritten or half-written files, wrong or missing messages; `predict --size 8192` ran out of memory).
 The 6 `py:` rows added when option checks moved into the library check that the Python API gives the
 CLI's messages. The 4 `inspect` rows came with that command, the 6 `--quantizer`/`--modelopt-python` rows
-with the ModelOpt quantizer (issue 15). The 79 rows at the end (310 in all) came with issue 24, by kind:
+with the ModelOpt quantizer (issue 15). The 80 rows at the end (311 in all) came with issue 24, by kind:
 files segdeploy trusts 34, graphs that are not what they claim 7, checkpoint and recipe 8, stray
 launcher variables 4, training numerics 7, concurrent and killed runs 6, data and recipe files 5,
-suffixes and labels 2, the disk 6.
+suffixes and labels 2, the disk 6, offline 1.
 """
 
 from __future__ import annotations
@@ -1100,6 +1100,21 @@ def _train_api(ctx: dict[str, Path]) -> Any:
     return train_recipe(str(ctx["recipe"]), ctx["data"], ctx["tmp"] / "runs" / "r", log=lambda _: None)
 
 
+def _offline_pretrained(ctx: dict[str, Path]) -> Any:
+    """Build with --pretrained where the hub cannot be reached and its cache is empty (kind 10)."""
+    from unittest import mock
+
+    import huggingface_hub.constants as hub
+
+    from segdeploy.models import registry
+
+    with (
+        mock.patch.object(registry, "HUB", ("127.0.0.1", 9)),
+        mock.patch.object(hub, "HF_HUB_CACHE", str(ctx["tmp"] / "hf")),
+    ):
+        return registry.build_model("unet", "resnet18", 3, pretrained=True)
+
+
 def _sidecar_row(name: str, fragment: str, edit: Callable[[dict[str, Any]], None]) -> Case:
     return Case(name, "py:sidecar_read", fragment, files={"m.plan": _sidecar(edit)})
 
@@ -1115,6 +1130,7 @@ PY_CASES.update(
         "disk_full_json": _disk_full("pathlib.Path.write_text", _write_json_deep),
         "disk_full_export": _disk_full("torch.save", _export_api()),
         "disk_full_train": _disk_full("torch.save", _train_api),
+        "offline_pretrained": _offline_pretrained,
         "stray_rank_0": _stray_world(RANK="0"),
         "stray_rank_1": _stray_world(RANK="1"),
         "stray_no_port": _stray_world(RANK="0", MASTER_PORT="70000"),
@@ -1543,4 +1559,6 @@ CASES += [
         0,
         files={"b/model.onnx": _onnx_named},
     ),
+    # kind 10: offline
+    Case("--pretrained offline", "py:offline_pretrained", "--pretrained: could not fetch ImageNet weights for 'unet'"),
 ]
