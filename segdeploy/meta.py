@@ -117,14 +117,13 @@ class ModelMeta:
         recipe = self.recipe
         return frames if self.io.fold_preprocess else normalize(frames, recipe.mean, recipe.std)
 
-    def _output_kind(self) -> str:
-        n = self.num_classes
-        return "an int32 class map (N, H, W)" if self.io.argmax else f"float32 logits (N, {n}, H, W)"
+    def _output_kind(self, argmax: bool) -> str:
+        return "an int32 class map (N, H, W)" if argmax else f"float32 logits (N, {self.num_classes}, H, W)"
 
     def check_outputs(self, shapes: Sequence[Sequence[int | None]], where: str) -> None:
         """Refuse, in one line, a graph whose outputs (static dimensions as ints, dynamic ones None) are
         not what its metadata claims: one output, full-resolution NCHW logits or a class map."""
-        expected = self._output_kind()
+        expected = self._output_kind(self.io.argmax)
         if len(shapes) != 1:
             raise SegdeployError(f"{where}: the graph has {len(shapes)} outputs; segdeploy models have one, {expected}")
         shape = list(shapes[0])
@@ -138,15 +137,16 @@ class ModelMeta:
             layout = "NHWC logits" if nhwc else f"{channels} channels"
             raise SegdeployError(f"{where}: output of shape {_dims(shape)} ({layout}); expected {expected}")
 
-    def check_output(self, output: np.ndarray, frames: np.ndarray, where: str) -> None:
-        """Refuse, in one line, an output that is not full resolution for the uint8 (N, H, W, 3) `frames`:
-        a stride-4 head or NHWC logits whose graph signature did not show it."""
+    def check_output(self, output: np.ndarray, frames: np.ndarray, where: str, argmax: bool) -> None:
+        """Refuse, in one line, an output that is not full resolution for the uint8 (N, H, W, 3) `frames`
+        (class maps when `argmax`, else logits): a stride-4 head or NHWC logits whose graph signature
+        did not show it."""
         batch, height, width = (int(d) for d in frames.shape[:3])
-        expected = (batch, height, width) if self.io.argmax else (batch, self.num_classes, height, width)
+        expected = (batch, height, width) if argmax else (batch, self.num_classes, height, width)
         if tuple(output.shape) != expected:
             raise SegdeployError(
                 f"{where}: output of shape {tuple(output.shape)} for a {batch}x{height}x{width} input; expected "
-                f"{self._output_kind()} at the input's resolution, {expected}"
+                f"{self._output_kind(argmax)} at the input's resolution, {expected}"
             )
 
     def to_dict(self) -> dict[str, Any]:
