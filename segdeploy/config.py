@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -11,13 +12,26 @@ from typing import Any, TypeVar
 from .errors import SegdeployError
 
 T = TypeVar("T")
+_YAML12_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
     import yaml  # here, not above: the runtime builds recipes from manifests and never imports PyYAML
 
+    class Loader(yaml.SafeLoader):
+        """PyYAML's safe loader, refusing a key given twice in one mapping (it keeps the last silently)."""
+
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+                if key in seen and key_node.tag != "tag:yaml.org,2002:merge":
+                    raise yaml.YAMLError(f"duplicate key '{key}' (line {key_node.start_mark.line + 1})")
+                seen.add(key)
+            return super().construct_mapping(node, deep)  # type: ignore[no-untyped-call, no-any-return]
+
     try:
-        payload = yaml.safe_load(path.read_text(encoding="utf-8"))
+        payload = yaml.load(path.read_text(encoding="utf-8"), Loader)  # Loader is a SafeLoader
     except FileNotFoundError:
         raise SegdeployError(f"{path}: file not found") from None
     except UnicodeDecodeError as exc:
@@ -85,6 +99,8 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if hint is Any:
         return value
     if hint is float:
+        if isinstance(value, str) and _YAML12_FLOAT.fullmatch(value):
+            return float(value)  # YAML 1.1 (PyYAML) reads 1e-3 as text: no dot, no sign in the exponent
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise SegdeployError(f"{where}: expected a number, got {value!r}")
         return float(value)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -39,8 +42,41 @@ def refuse_overwrite(paths: list[Path], force: bool) -> None:
 
 def require_folder(path: Path) -> None:
     """Fail before any work when an output folder's path is taken by something else."""
+    if path.is_symlink() and not path.exists():
+        raise SegdeployError(
+            f"{path}: a dangling symbolic link (to {os.readlink(path)}); remove it or choose another --out"
+        )
     if path.exists() and not path.is_dir():
         raise SegdeployError(f"{path}: exists and is not a folder; choose another --out")
+
+
+def unwritable(target: Path, exc: OSError) -> SegdeployError:
+    """One line for a write the environment refused: read-only, full disk, no permission."""
+    where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(target) else ""
+    return SegdeployError(f"{target}: cannot write it: {exc.strerror or exc}{where}")
+
+
+_ENVIRONMENT = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+
+def _writing(exc: OSError, folder: Path) -> bool:
+    """Whether `exc` is a write into `folder` failing (not, say, an input that cannot be read)."""
+    if exc.filename is None:
+        return exc.errno in _ENVIRONMENT
+    return exc.errno in _ENVIRONMENT or Path(os.fsdecode(exc.filename)).is_relative_to(folder)
+
+
+def _made_parents(folder: Path) -> list[Path]:
+    """Create `folder` with its missing parents; the ones made, deepest first (for removal on failure)."""
+    made = [p for p in [folder, *folder.parents] if not p.exists()]
+    folder.mkdir(parents=True, exist_ok=True)
+    return made
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _umask() -> int:
@@ -49,24 +85,91 @@ def _umask() -> int:
     return umask
 
 
+def _lock_owner(lock: Path) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        return f"pid {int(lock.read_text())}"
+    return "another process"
+
+
 @contextlib.contextmanager
-def _staging(target: Path) -> Iterator[Path]:
-    """A fresh hidden folder beside `target`; removed, with parents this made, unless the block moved it."""
+def exclusive(target: Path, log: Callable[[str], None] = print) -> Iterator[None]:
+    """Hold the writer's lock of `target` while the block runs (`.NAME.lock` beside it, flock'ed, removed
+    at the end; made with any missing parents, which are removed again if still empty). A second process
+    writing the same target is refused in one line. Under the lock, staging folders a killed run left
+    beside `target` have no live owner: they are removed, and `log` says so."""
+    lock = target.parent / f".{target.name}.lock"
+    try:  # also the writability probe: before the work, not after it
+        made = _made_parents(target.parent)
+        fd = _locked(lock, target)
+    except OSError as exc:
+        raise unwritable(target, exc) from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        _clear_leftovers(target, log)
+        yield
+    finally:
+        os.unlink(lock)  # before the unlock: a process that opened the old file sees the inode change
+        os.close(fd)
+        _remove_empty(made)
+
+
+def _locked(lock: Path, target: Path) -> int:
+    """An open descriptor of `lock`, flock'ed; refused in one line when another process holds it."""
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise SegdeployError(
+                f"{target}: {_lock_owner(lock)} is writing it now; wait for it to end or choose another --out"
+            ) from None
+        with contextlib.suppress(FileNotFoundError):
+            if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+                return fd  # else the holder before us removed the file after we opened it: lock the new one
+        os.close(fd)
+
+
+def _clear_leftovers(target: Path, log: Callable[[str], None]) -> None:
+    """Remove the staging folders of runs into `target` that were killed (SIGKILL, the OOM killer); the
+    caller holds the writer's lock, so no live process owns them. A run killed in the middle of its
+    final swap left the old `target` in an `.old-` folder: it is put back first."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(staging|old)-\w+")
+    for stale in sorted(p for p in target.parent.iterdir() if pattern.fullmatch(p.name) and p.is_dir()):
+        kept = stale / target.name
+        if stale.name.startswith(f".{target.name}.old-") and kept.exists() and not target.exists():
+            os.replace(kept, target)
+            log(f"put back {target} from {stale}, left by a run killed while replacing it")
+        shutil.rmtree(stale, ignore_errors=True)
+        log(f"removed {stale}, left by a run that was killed before it finished")
+
+
+@contextlib.contextmanager
+def _staging(target: Path, log: Callable[[str], None]) -> Iterator[Path]:
+    """A fresh hidden folder beside `target`, under its writer's lock; removed, with parents this made,
+    unless the block moved it."""
     require_folder(target)
-    made = [p for p in [target.parent, *target.parent.parents] if not p.exists()]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    with exclusive(target, log):
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+        with _removed_unless_moved(staging, target):
+            yield staging
+
+
+@contextlib.contextmanager
+def _removed_unless_moved(staging: Path, target: Path) -> Iterator[None]:
     os.chmod(staging, 0o777 & ~_umask())
     try:
-        yield staging
+        yield
     except SegdeployError as exc:  # name the real artifact, not the staging folder that is about to go
         exc.args = (str(exc).replace(str(staging), str(target)),)
         raise
+    except OSError as exc:  # a full disk, a read-only mount: found at write time
+        if not _writing(exc, target.parent):
+            raise
+        raise SegdeployError(str(unwritable(target, exc)).replace(str(staging), str(target))) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        for parent in made:
-            with contextlib.suppress(OSError):
-                parent.rmdir()
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -80,12 +183,14 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 @contextlib.contextmanager
-def staged_folder(target: Path, replaced: Callable[[Path], set[str]] = lambda _: set()) -> Iterator[Path]:
+def staged_folder(
+    target: Path, replaced: Callable[[Path], set[str]] = lambda _: set(), log: Callable[[str], None] = print
+) -> Iterator[Path]:
     """Yield an empty staging folder beside `target`; if the block succeeds it becomes `target` in one
     rename. An existing `target` is swapped out whole (the caller checked --force): its entries that the
     staging folder does not hold and `replaced(target)` does not name are carried over. On any failure
     or interruption `target` is untouched and the staging folder is removed."""
-    with _staging(target) as staging:
+    with _staging(target, log) as staging:
         yield staging
         if target.exists():
             for entry in target.iterdir():
@@ -102,10 +207,10 @@ def staged_folder(target: Path, replaced: Callable[[Path], set[str]] = lambda _:
 
 
 @contextlib.contextmanager
-def staged_files(target: Path) -> Iterator[Path]:
+def staged_files(target: Path, log: Callable[[str], None] = print) -> Iterator[Path]:
     """Yield a staging folder beside the folder `target`; if the block succeeds, every file written
     under it moves to the same place under `target`, all at once; on failure none does."""
-    with _staging(target) as staging:
+    with _staging(target, log) as staging:
         yield staging
         files = sorted(p for p in staging.rglob("*") if not p.is_dir())
         with critical():
@@ -118,17 +223,28 @@ def staged_files(target: Path) -> Iterator[Path]:
 @contextlib.contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary path beside `target`; rename it onto `target` only if the block succeeds."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        made = _made_parents(target.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise unwritable(target, exc) from None
     os.close(fd)
     tmp = Path(tmp_name)
+    done = False
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; artifacts get the usual permissions
         os.replace(tmp, target)
+        done = True
+    except OSError as exc:  # a full disk, a read-only mount: one line, and no empty folders left
+        if not _writing(exc, target.parent):
+            raise
+        raise unwritable(target, exc) from None
     finally:
         if tmp.exists():
             tmp.unlink()
+        if not done:
+            _remove_empty(made)
 
 
 def write_atomic(target: Path, writer: Callable[[Path], object]) -> Path:

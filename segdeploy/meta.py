@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import SegdeployError
 from .recipes import ExportSettings, Recipe, recipe_from_dict
+
+if TYPE_CHECKING:
+    from .schema import ModelFacts
 
 Color = tuple[int, int, int]
 Range = tuple[int, int]  # inclusive (min, max); min == max: a fixed dimension
@@ -114,6 +117,38 @@ class ModelMeta:
         recipe = self.recipe
         return frames if self.io.fold_preprocess else normalize(frames, recipe.mean, recipe.std)
 
+    def _output_kind(self, argmax: bool) -> str:
+        return "an int32 class map (N, H, W)" if argmax else f"float32 logits (N, {self.num_classes}, H, W)"
+
+    def check_outputs(self, shapes: Sequence[Sequence[int | None]], where: str) -> None:
+        """Refuse, in one line, a graph whose outputs (static dimensions as ints, dynamic ones None) are
+        not what its metadata claims: one output, full-resolution NCHW logits or a class map."""
+        expected = self._output_kind(self.io.argmax)
+        if len(shapes) != 1:
+            raise SegdeployError(f"{where}: the graph has {len(shapes)} outputs; segdeploy models have one, {expected}")
+        shape = list(shapes[0])
+        if len(shape) != (3 if self.io.argmax else 4):
+            raise SegdeployError(f"{where}: output of shape {_dims(shape)}; expected {expected}")
+        if self.io.argmax:
+            return
+        channels, n = shape[1], self.num_classes
+        nhwc = shape[3] == n and channels != n
+        if nhwc or channels not in (None, n):
+            layout = "NHWC logits" if nhwc else f"{channels} channels"
+            raise SegdeployError(f"{where}: output of shape {_dims(shape)} ({layout}); expected {expected}")
+
+    def check_output(self, output: np.ndarray, frames: np.ndarray, where: str, argmax: bool) -> None:
+        """Refuse, in one line, an output that is not full resolution for the uint8 (N, H, W, 3) `frames`
+        (class maps when `argmax`, else logits): a stride-4 head or NHWC logits whose graph signature
+        did not show it."""
+        batch, height, width = (int(d) for d in frames.shape[:3])
+        expected = (batch, height, width) if argmax else (batch, self.num_classes, height, width)
+        if tuple(output.shape) != expected:
+            raise SegdeployError(
+                f"{where}: output of shape {tuple(output.shape)} for a {batch}x{height}x{width} input; expected "
+                f"{self._output_kind(argmax)} at the input's resolution, {expected}"
+            )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "recipe": self.recipe.to_dict(),
@@ -123,13 +158,26 @@ class ModelMeta:
         }
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], where: str) -> ModelMeta:
+    def from_dict(cls, raw: Any, where: str) -> ModelMeta:
+        """Model facts read back from JSON (`where`: the file and key they come from), checked against
+        their schema: a missing or malformed field is one line naming it."""
+        from .schema import ModelFacts, parse
+
+        return cls.from_facts(parse(ModelFacts, raw, where), where)
+
+    @classmethod
+    def from_facts(cls, facts: ModelFacts, where: str) -> ModelMeta:
+        """From model facts already checked against their schema."""
         return cls(
-            recipe=recipe_from_dict(raw["recipe"], where),
-            class_names=[str(n) for n in raw["class_names"]],
-            colors=[(int(c[0]), int(c[1]), int(c[2])) for c in raw["colors"]],
-            io=IOSpec(**raw.get("io", {})),
+            recipe=recipe_from_dict(facts.recipe, where),
+            class_names=list(facts.class_names),
+            colors=[(c[0], c[1], c[2]) for c in facts.colors],
+            io=IOSpec(facts.io.fold_preprocess, facts.io.argmax),
         )
+
+
+def _dims(shape: Sequence[int | None]) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
 
 
 def normalize(frames: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:

@@ -143,6 +143,8 @@ def _check(recipe: Recipe, where: str) -> None:
     weights = recipe.train.class_weights
     if weights is not None and len(weights) != recipe.num_classes:
         raise SegdeployError(f"{where}: train.class_weights has {len(weights)} values for {recipe.num_classes} classes")
+    if weights is not None and not (all(0 <= w < float("inf") for w in weights) and sum(weights) > 0):
+        raise SegdeployError(f"{where}: train.class_weights {list(weights)}: need finite values >= 0, one above 0")
 
 
 def recipe_dirs() -> list[Path]:

@@ -12,12 +12,16 @@ calibration set, {images} the data set's image folder, {img} one of its images. 
 before the command runs: bytes, text, or a maker function. Rows that exit 0 name the paths under {tmp}
 they may write, and their fragment must appear on stdout.
 
-231 rows. The first 215 were run on 0d85a41, before issue 13's fixes: 91 of them failed (tracebacks,
+375 rows. The first 215 were run on 0d85a41, before issue 13's fixes: 91 of them failed (tracebacks,
 overwritten or half-written files, wrong or missing messages; `predict --size 8192` ran out of memory).
 The 6 `py:` rows added when option checks moved into the library check that the Python API gives the
 CLI's messages. The 4 `inspect` rows came with that command, the 6 `--quantizer`/`--modelopt-python` rows
 with the ModelOpt quantizer (issue 15). The 14 rows of the issue 21 block came with the stored reference
-that parity uses without PyTorch.
+that parity uses without PyTorch; the issue 22 block with the OpenVINO backend; the issue 23 blocks with
+frames, tiling and coverage. The 80 rows of the issue 24 block came with issue 24, by kind:
+files segdeploy trusts 34, graphs that are not what they claim 7, checkpoint and recipe 8, stray
+launcher variables 4, training numerics 7, concurrent and killed runs 6, data and recipe files 5,
+suffixes and labels 2, the disk 6, offline 1.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -1379,4 +1383,710 @@ CASES += [
         _PREDICT.replace("{onnx}", "{ckpt}") + " --backend openvino",
         "--backend openvino does not run it",
     ),  # fmt: skip
+]
+
+
+# --- issue 24: the environment and the files segdeploy trusts -------------------------------------------
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """An edit of a JSON document: the value at `path` ("a/b/c"; the value None deletes the key)."""
+
+    def edit(document: Any) -> None:
+        *parents, last = (int(k) if k.isdigit() else k for k in path.split("/"))
+        for key in parents:
+            document = document[key]
+        if value is None:
+            del document[last]
+        else:
+            document[last] = value
+
+    return edit
+
+
+def _manifest_set(path: str, value: Any) -> dict[str, Any]:
+    return {"x": _export_copy(_manifest_edit(_set(path, value)))}
+
+
+def _onnx_props(**props: str) -> Callable[[Path, dict[str, Path]], None]:
+    """A copy of the shared ONNX model (no manifest beside it) with metadata `props` set ('' deletes)."""
+
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        import onnx
+
+        model = onnx.load(str(ctx["onnx"]))
+        kept = {p.key: p.value for p in model.metadata_props}
+        kept.update(props)
+        del model.metadata_props[:]
+        for key, value in kept.items():
+            if value:
+                model.metadata_props.add(key=key, value=value)
+        onnx.save(model, str(path))
+
+    return make
+
+
+def _onnx_meta(path: str, value: Any) -> Callable[[Path, dict[str, Path]], None]:
+    def make(target: Path, ctx: dict[str, Path]) -> None:
+        meta = json.loads((ctx["exp"] / "manifest.json").read_text())["model"]
+        _set(path, value)(meta)
+        _onnx_props(**{"segdeploy.meta": json.dumps(meta)})(target, ctx)
+
+    return make
+
+
+def _sidecar(edit: Callable[[dict[str, Any]], None] | None = None) -> Callable[[Path, dict[str, Path]], None]:
+    """A stand-in engine at `path` with the sidecar `segdeploy build` writes, then `edit` on the sidecar."""
+
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        from segdeploy.cuda.driver import GpuFacts
+        from segdeploy.meta import ModelMeta
+        from segdeploy.tensorrt.profiles import input_profile
+        from segdeploy.tensorrt.sidecar import TensorFacts, engine_manifest, sidecar_path
+        from segdeploy.tensorrt.versions import BuildPlan
+
+        path.write_bytes(b"engine")
+        meta = ModelMeta.from_dict(json.loads((ctx["exp"] / "manifest.json").read_text())["model"], "world")
+        tensors = [
+            TensorFacts("input", "input", "float32", [-1, 3, -1, -1]),
+            TensorFacts("logits", "output", "float32", [-1, 3, -1, -1]),
+        ]
+        plan = BuildPlan("strongly-typed", "fp16", ("STRONGLY_TYPED",), (), False)
+        gpu = GpuFacts("Orin", "8.7", 7620)
+        raw = engine_manifest(
+            meta, plan, "10.3.0.30", gpu, tensors, input_profile(meta, "input"), ctx["onnx"], path, {}
+        )
+        if edit is not None:
+            edit(raw)
+        sidecar_path(path).write_text(json.dumps(raw))
+
+    return make
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    _rewrite(path, data[: len(data) // 2])
+
+
+def _read_sidecar(ctx: dict[str, Path]) -> Any:
+    from segdeploy.tensorrt.sidecar import read_engine_manifest
+
+    return read_engine_manifest(ctx["tmp"] / "m.plan")
+
+
+def _upper_digests(manifest: dict[str, Any]) -> None:
+    for entry in manifest["artifacts"].values():
+        entry["sha256"] = entry["sha256"].upper()
+
+
+def _graph(head: str, argmax: bool = False) -> Callable[[Path, dict[str, Path]], None]:
+    """A float32 NCHW graph with the shared model's segdeploy metadata (3 classes) but another head:
+    "stride4" (logits at 1/4 resolution), "nhwc" (logits N,H,W,C), "two" (two outputs), "channels"
+    (2 channels) or "logits" (full-resolution NCHW logits, with `argmax` claimed in the metadata)."""
+
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        import onnx
+        from onnx import TensorProto, helper
+
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, "height", "width"])
+        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+        nodes = {
+            "stride4": [helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[4, 4], strides=[4, 4])],
+            "nhwc": [helper.make_node("Transpose", ["x"], ["y"], perm=[0, 2, 3, 1])],
+            "two": [helper.make_node("Identity", ["x"], ["y"]), helper.make_node("Identity", ["x"], ["z"])],
+            "channels": [helper.make_node("Split", ["x"], ["y", "rest"], axis=1, num_outputs=2)],
+            "logits": [helper.make_node("Identity", ["x"], ["y"])],
+        }[head]
+        outputs = [y, helper.make_tensor_value_info("z", TensorProto.FLOAT, None)] if head == "two" else [y]
+        graph = helper.make_graph(nodes, "g", [x], outputs)
+        model = onnx.shape_inference.infer_shapes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+        source = onnx.load(str(ctx["onnx"]))
+        for prop in source.metadata_props:
+            meta = json.loads(prop.value) if prop.key == "segdeploy.meta" else None
+            if meta is not None:
+                meta["io"]["argmax"] = argmax
+            model.metadata_props.add(key=prop.key, value=prop.value if meta is None else json.dumps(meta))
+        onnx.save(model, str(path))
+
+    return make
+
+
+def _lightning(path: Path, ctx: dict[str, Path]) -> None:
+    """The shared model's weights as a PyTorch Lightning checkpoint holds them: under 'model.'."""
+    import torch
+
+    state = torch.load(ctx["ckpt"], weights_only=True)["state_dict"]
+    torch.save({"epoch": 3, "global_step": 30, "state_dict": {f"model.{k}": v for k, v in state.items()}}, path)
+
+
+def _legacy(path: Path, ctx: dict[str, Path]) -> None:
+    """The shared segdeploy checkpoint in torch.save's legacy (pre-1.6, non-zip) format."""
+    import torch
+
+    torch.save(torch.load(ctx["ckpt"], weights_only=True), path, _use_new_zipfile_serialization=False)
+
+
+def _stray_world(**env: str) -> Callable[[dict[str, Path]], Any]:
+    """Join a world of two with launcher variables `env` set and no second process (issue 24, kind 6)."""
+
+    def call(ctx: dict[str, Path]) -> Any:
+        import socket
+
+        from segdeploy.train.distributed import joined
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = str(probe.getsockname()[1])
+        variables = {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port, **env}
+        variables["SEGDEPLOY_RENDEZVOUS_TIMEOUT"] = variables.get("SEGDEPLOY_RENDEZVOUS_TIMEOUT", "1")
+        saved = {name: os.environ.get(name) for name in variables}
+        os.environ.update(variables)
+        try:
+            with joined("cpu"):
+                pass
+        finally:
+            for name, value in saved.items():
+                os.environ.pop(name) if value is None else os.environ.__setitem__(name, value)
+
+    return call
+
+
+def _trained_run(path: Path, ctx: dict[str, Path]) -> None:
+    """A one-epoch run of the shared tiny recipe: best.pt, last.pt, history.json."""
+    from segdeploy.data.spec import load_dataset_spec
+    from segdeploy.recipes import load_recipe
+    from segdeploy.train.loop import train
+
+    recipe = load_recipe(str(ctx["recipe"]))
+    recipe = recipe.replace(train=replace(recipe.train, epochs=1))
+    train(recipe, load_dataset_spec(ctx["data"]), path, show_progress=False, log=lambda _: None)
+
+
+_HELD: list[int] = []  # descriptors of the locks rows hold for the whole session, as a live writer would
+
+
+def _held_lock(path: Path, ctx: dict[str, Path]) -> None:
+    """The writer's lock beside an output (`.NAME.lock`), held by a live process: this one."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.write(fd, b"4242")
+    _HELD.append(fd)
+
+
+def _killed_staging(path: Path, ctx: dict[str, Path]) -> None:
+    """The staging folder a SIGKILLed export left: half its files, no lock."""
+    path.mkdir(parents=True)
+    shutil.copyfile(ctx["onnx"], path / "model.onnx")
+
+
+def _killed_swap(path: Path, ctx: dict[str, Path]) -> None:
+    """A calibration set a run killed mid-swap left in its `.old-` folder, the target itself gone."""
+    _calibration_copy(path / "c", ctx)
+
+
+def _recipe_plus(text: str) -> Callable[[Path, dict[str, Path]], None]:
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        path.write_text(ctx["recipe"].read_text() + text)
+
+    return make
+
+
+def _onnx_named(path: Path, ctx: dict[str, Path]) -> None:
+    shutil.copyfile(ctx["onnx"], path)
+
+
+def _dangling(path: Path, ctx: dict[str, Path]) -> None:
+    path.symlink_to(path.parent / "nowhere" / "out")
+
+
+def _disk_full(target: str, call: Callable[[dict[str, Path]], Any]) -> Callable[[dict[str, Path]], Any]:
+    """`call` with every write through `target` (module.function) failing as on a full disk."""
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    def run(ctx: dict[str, Path]) -> Any:
+        from unittest import mock
+
+        with mock.patch(target, fail):
+            return call(ctx)
+
+    return run
+
+
+def _write_json_deep(ctx: dict[str, Path]) -> Any:
+    from segdeploy.files import write_json
+
+    return write_json(ctx["tmp"] / "new" / "deeper" / "r.json", {"a": 1})
+
+
+def _train_api(ctx: dict[str, Path]) -> Any:
+    from segdeploy.train.options import train_recipe
+
+    return train_recipe(str(ctx["recipe"]), ctx["data"], ctx["tmp"] / "runs" / "r", log=lambda _: None)
+
+
+def _offline_pretrained(ctx: dict[str, Path]) -> Any:
+    """Build with --pretrained where the hub cannot be reached and its cache is empty (kind 10)."""
+    from unittest import mock
+
+    import huggingface_hub.constants as hub
+
+    from segdeploy.models import registry
+
+    with (
+        mock.patch.object(registry, "HUB", ("127.0.0.1", 9)),
+        mock.patch.object(hub, "HF_HUB_CACHE", str(ctx["tmp"] / "hf")),
+    ):
+        return registry.build_model("unet", "resnet18", 3, pretrained=True)
+
+
+def _sidecar_row(name: str, fragment: str, edit: Callable[[dict[str, Any]], None]) -> Case:
+    return Case(name, "py:sidecar_read", fragment, files={"m.plan": _sidecar(edit)})
+
+
+_PARITY_X = "parity {tmp}/x --data {data}"
+_PREDICT_M = "predict {tmp}/m.onnx {img} --out {tmp}/p"
+_MODEL_ONNX = "artifacts/model.onnx"
+
+PY_CASES.update(
+    {
+        "sidecar_read": _read_sidecar,
+        "runtime_x": _segment(np.zeros((64, 96, 3), np.uint8), "tampered"),
+        "disk_full_json": _disk_full("pathlib.Path.write_text", _write_json_deep),
+        "disk_full_export": _disk_full("torch.save", _export_api()),
+        "disk_full_train": _disk_full("torch.save", _train_api),
+        "offline_pretrained": _offline_pretrained,
+        "stray_rank_0": _stray_world(RANK="0"),
+        "stray_rank_1": _stray_world(RANK="1"),
+        "stray_no_port": _stray_world(RANK="0", MASTER_PORT="70000"),
+        "stray_timeout_text": _stray_world(RANK="0", SEGDEPLOY_RENDEZVOUS_TIMEOUT="soon"),
+        "runtime_stride4": lambda ctx: _segment(np.zeros((64, 96, 3), np.uint8))({"onnx": ctx["tmp"] / "g.onnx"}),
+    }
+)
+
+CASES += [
+    # kind 2: manifest.json, the ONNX metadata and the engine sidecar, read through their schemas
+    Case(
+        "manifest missing key",
+        _PARITY_X,
+        "manifest.json: field artifacts: Field required",
+        files=_manifest_set("artifacts", None),
+    ),
+    Case(
+        "manifest missing entry key",
+        _PARITY_X,
+        "field artifacts.'model.onnx'.sha256: Field required",
+        files=_manifest_set(_MODEL_ONNX + "/sha256", None),
+    ),
+    Case(
+        "manifest wrong type",
+        _PARITY_X,
+        "field artifacts.'model.onnx'.bytes: Input should be a valid integer",
+        files=_manifest_set(_MODEL_ONNX + "/bytes", "4 kB"),
+    ),
+    Case(
+        "manifest negative size",
+        _PARITY_X,
+        "field artifacts.'model.onnx'.bytes",
+        files=_manifest_set(_MODEL_ONNX + "/bytes", -1),
+    ),
+    Case(
+        "manifest digest not hex",
+        _PARITY_X,
+        "field artifacts.'model.onnx'.sha256: String should match",
+        files=_manifest_set(_MODEL_ONNX + "/sha256", "abc"),
+    ),
+    Case(
+        "manifest truncated",
+        _PARITY_X,
+        "manifest.json: not readable JSON",
+        files={"x": _export_copy(lambda f: _truncate(f / "manifest.json"))},
+    ),
+    Case(
+        "manifest colours as names",
+        _PARITY_X,
+        "field model.colors[0]: Input should be a valid list, got 'black'",
+        files=_manifest_set("model/colors", ["black", "red", "green"]),
+    ),
+    Case(
+        "manifest colour 256",
+        _PARITY_X,
+        "field model.colors[1][0]",
+        files=_manifest_set("model/colors", [[0, 0, 0], [256, 0, 0], [0, 1, 0]]),
+    ),
+    Case(
+        "manifest colours too few",
+        _PARITY_X,
+        "field model.colors: 2 colours for 3 classes",
+        files=_manifest_set("model/colors", [[0, 0, 0], [1, 0, 0]]),
+    ),
+    Case(
+        "manifest entry a string",
+        _PARITY_X,
+        "field artifacts.'model.onnx': Input should be a valid dictionary",
+        files=_manifest_set(_MODEL_ONNX, "model.onnx"),
+    ),
+    Case(
+        "manifest artifacts a list",
+        _PARITY_X,
+        "field artifacts: Input should be a valid dictionary",
+        files=_manifest_set("artifacts", ["model.onnx"]),
+    ),
+    Case(
+        "manifest recipe broken",
+        _PARITY_X,
+        "field model.recipe: input_size: expected 2 values",
+        files=_manifest_set("model/recipe/input_size", [64]),
+    ),
+    Case(
+        "manifest io text",
+        _PARITY_X,
+        "field model.io.argmax: Input should be a valid boolean",
+        files=_manifest_set("model/io/argmax", "no"),
+    ),
+    Case(
+        "manifest newer version",
+        _PARITY_X,
+        "this segdeploy reads 'segdeploy.manifest/1'",
+        files=_manifest_set("format", "segdeploy.manifest/2"),
+    ),
+    Case(
+        "manifest top-level list",
+        _PARITY_X,
+        "not a segdeploy manifest",
+        files={"x": _export_copy(lambda f: _rewrite(f / "manifest.json", b"[]"))},
+    ),
+    Case(
+        "report manifest missing model",
+        "report {tmp}/x --out {tmp}/r.html",
+        "field model: Field required",
+        files=_manifest_set("model", None),
+    ),
+    Case(
+        "bench manifest entry a string",
+        "bench {tmp}/x/model.onnx --iterations 1 --no-memory",
+        "field artifacts.'model.pt'",
+        files=_manifest_set("artifacts/model.pt", "model.pt"),
+    ),
+    Case(
+        "runtime manifest wrong type",
+        "py:runtime_x",
+        "field artifacts.'model.onnx'.kind: Input should be a valid string",
+        files=_manifest_set(_MODEL_ONNX + "/kind", 3),
+    ),
+    Case(
+        "manifest upper-case digests",
+        "predict {tmp}/x/model.onnx {img} --out {tmp}/p",
+        "wrote 1 masks",
+        0,
+        files={"x": _export_copy(_manifest_edit(_upper_digests))},
+        writes=("p",),
+    ),
+    Case(
+        "onnx metadata truncated",
+        _PREDICT_M,
+        "(metadata 'segdeploy.meta'): not readable JSON",
+        files={"m.onnx": _onnx_props(**{"segdeploy.meta": '{"recipe": {"na'})},
+    ),
+    Case(
+        "onnx metadata colours as names",
+        _PREDICT_M,
+        "(metadata 'segdeploy.meta'): field colors[2]: Input should be a valid list",
+        files={"m.onnx": _onnx_meta("colors/2", "green")},
+    ),
+    Case(
+        "onnx metadata missing classes",
+        _PREDICT_M,
+        "field class_names: Field required",
+        files={"m.onnx": _onnx_meta("class_names", None)},
+    ),
+    Case(
+        "onnx metadata wrong type",
+        _PREDICT_M,
+        "field class_names[1]: Input should be a valid string",
+        files={"m.onnx": _onnx_meta("class_names/1", 7)},
+    ),
+    Case(
+        "onnx metadata a string",
+        _PREDICT_M,
+        "field top level: Input should be a valid dictionary",
+        files={"m.onnx": _onnx_props(**{"segdeploy.meta": '"unet"'})},
+    ),
+    Case(
+        "onnx metadata unknown key",
+        _PREDICT_M,
+        "field colours: Extra inputs are not permitted",
+        files={"m.onnx": _onnx_meta("colours", [])},
+    ),
+    Case(
+        "onnx metadata precision",
+        _PREDICT_M,
+        "(metadata 'segdeploy.precision'): unknown precision 'fp8'",
+        files={"m.onnx": _onnx_props(**{"segdeploy.precision": "fp8"})},
+    ),
+    Case(
+        "onnx metadata newer version",
+        _PREDICT_M,
+        "metadata format 'segdeploy.onnx-meta/2'",
+        files={"m.onnx": _onnx_props(**{"segdeploy.format": "segdeploy.onnx-meta/2"})},
+    ),
+    Case(
+        "sidecar truncated",
+        "py:sidecar_read",
+        "m.plan.json: not readable JSON",
+        files={"m.plan": _sidecar(), "trunc": lambda p, c: _truncate(c["tmp"] / "m.plan.json")},
+    ),
+    _sidecar_row(
+        "sidecar missing key", "m.plan.json: field engine_sha256: Field required", _set("engine_sha256", None)
+    ),
+    _sidecar_row(
+        "sidecar wrong type", "field gpu.memory_mb: Input should be a valid integer", _set("gpu/memory_mb", "8 GB")
+    ),
+    _sidecar_row(
+        "sidecar tensor a string", "field tensors[0]: Input should be a valid dictionary", _set("tensors/0", "input")
+    ),
+    _sidecar_row(
+        "sidecar two outputs",
+        "field tensors: expected one input and one output",
+        lambda r: r["tensors"].__setitem__(0, {**r["tensors"][1]}),
+    ),
+    _sidecar_row(
+        "sidecar colours as names",
+        "field model.colors[0]: Input should be a valid list",
+        _set("model/colors/0", "black"),
+    ),
+    _sidecar_row(
+        "sidecar newer version", "this segdeploy reads 'segdeploy.engine/1'", _set("format", "segdeploy.engine/2")
+    ),
+    # kind 3: graphs that are not what their metadata claims, refused at open or at the first run
+    Case(
+        "graph stride-4 logits",
+        "predict {tmp}/g.onnx {img} --out {tmp}/p",
+        "output of shape (1, 3, 16, 24) for a 1x64x96 input; expected float32 logits (N, 3, H, W)",
+        files={"g.onnx": _graph("stride4")},
+    ),
+    Case(
+        "graph NHWC logits",
+        "predict {tmp}/g.onnx {img} --out {tmp}/p",
+        "output of shape (?, ?, ?, 3) (NHWC logits)",
+        files={"g.onnx": _graph("nhwc")},
+    ),
+    Case(
+        "graph two outputs",
+        "predict {tmp}/g.onnx {img} --out {tmp}/p",
+        "the graph has 2 outputs; segdeploy models have one",
+        files={"g.onnx": _graph("two")},
+    ),
+    Case(
+        "graph two channels",
+        "bench {tmp}/g.onnx --no-memory",
+        "(2 channels); expected float32 logits (N, 3, H, W)",
+        files={"g.onnx": _graph("channels")},
+    ),
+    Case(
+        "graph logits claiming argmax",
+        "predict {tmp}/g.onnx {img} --out {tmp}/p",
+        "expected an int32 class map (N, H, W)",
+        files={"g.onnx": _graph("logits", argmax=True)},
+    ),
+    Case(
+        "runtime stride-4 logits",
+        "py:runtime_stride4",
+        "output of shape (1, 3, 16, 24)",
+        files={"g.onnx": _graph("stride4")},
+    ),
+    Case(
+        "parity stride-4 logits",
+        "compare {tmp}/g.onnx --data {data} --figure {tmp}/c.png",
+        "at the input's resolution",
+        files={"g.onnx": _graph("stride4")},
+    ),
+    # kind 4: checkpoint and recipe that disagree; checkpoints in other shapes
+    Case(
+        "export recipe of another architecture",
+        "export unet --checkpoint {ckpt} --out {tmp}/e",
+        "the checkpoint holds architecture 'tests.fixtures.user_models:tiny', recipe 'unet' says 'unet'",
+    ),
+    Case(
+        "export --model of another architecture",
+        "export --model tests.fixtures.user_models:three_layer --checkpoint {ckpt} --out {tmp}/e",
+        "recipe 'tests.fixtures.user_models:three_layer' says",
+    ),
+    Case(
+        "export recipe of other classes",
+        "export {bad_recipe} --checkpoint {ckpt} --out {tmp}/e",
+        "the checkpoint holds num_classes 3, recipe 'tiny' says 5",
+        recipe={"num_classes": 5},
+    ),
+    Case(
+        "export recipe's sizes with a checkpoint",
+        "export {bad_recipe} --checkpoint {ckpt} --out {tmp}/e",
+        "validated 1x32x64",
+        0,
+        recipe={"export": {"opset": 13, "probe_sizes": [[32, 64], [64, 64]]}},
+        writes=("e",),
+    ),
+    Case(
+        "export legacy torch.save checkpoint",
+        "export --checkpoint {tmp}/l.pt --out {tmp}/e",
+        "model.onnx",
+        0,
+        files={"l.pt": _legacy},
+        writes=("e",),
+    ),
+    Case(
+        "export Lightning state dict",
+        "export {recipe} --checkpoint {tmp}/l.ckpt --out {tmp}/e",
+        "every key starts with 'model.'",
+        files={"l.ckpt": _lightning},
+    ),
+    Case(
+        "bench plain state dict",
+        "bench {tmp}/s.pt --iterations 1 --no-memory",
+        "make a segdeploy checkpoint of it with 'segdeploy export RECIPE --checkpoint",
+        files={"s.pt": _plain_state_dict},
+    ),
+    Case(
+        "predict plain state dict",
+        "predict {tmp}/s.pt {img} --out {tmp}/p",
+        "without the recipe it was trained with",
+        files={"s.pt": _plain_state_dict},
+    ),
+    # kind 6: stray launcher variables (a world of two, no second process)
+    Case("stray WORLD_SIZE=2 RANK=0", "py:stray_rank_0", "RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT="),
+    Case("stray WORLD_SIZE=2 RANK=1", "py:stray_rank_1", "nothing listens at 127.0.0.1"),
+    Case("stray MASTER_PORT out of range", "py:stray_no_port", "MASTER_ADDR and MASTER_PORT must name"),
+    Case("stray rendezvous timeout text", "py:stray_timeout_text", "SEGDEPLOY_RENDEZVOUS_TIMEOUT='soon'"),
+    # kind 7: training numerics
+    Case(
+        "train --class-weights all zero",
+        _TRAIN + " --class-weights 0,0,0",
+        "--class-weights '0,0,0': need finite values",
+    ),
+    Case("train --class-weights negative", _TRAIN + " --class-weights 1,-1,1", "at least one above 0"),
+    Case("train --class-weights nan", _TRAIN + " --class-weights nan,1,1", "need finite values >= 0"),
+    Case(
+        "recipe class weights all zero",
+        "export {bad_recipe} --out {tmp}/e",
+        "train.class_weights [0.0, 0.0, 0.0]",
+        recipe={"train": {"class_weights": [0, 0, 0]}},
+    ),
+    Case(
+        "train NaN loss",
+        "train {bad_recipe} --data {data} --out {tmp}/run",
+        "epoch 1 step 1: the loss is nan (NaN or infinite): training stopped, no checkpoint was written",
+        recipe={"architecture": "tests.fixtures.user_models:diverging"},
+    ),
+    Case(
+        "train batch 1 with image pooling",
+        "train {bad_recipe} --data {data} --out {tmp}/run --batch 1",
+        "batch of 1 per process: tests.fixtures.user_models:pooled_branch has a BatchNorm layer over a 1x1 map",
+        recipe={"architecture": "tests.fixtures.user_models:pooled_branch"},
+    ),
+    Case(
+        "train --resume with fewer epochs",
+        "train {recipe} --data {data} --resume {tmp}/run/last.pt --epochs 1",
+        "already trained 1 epochs; --epochs 1 leaves none to run (pass more than 1)",
+        files={"run": _trained_run},
+    ),
+    # kind 5: concurrent and killed runs into the same place
+    Case(
+        "export while another export writes",
+        "export {recipe} --out {tmp}/e",
+        "pid 4242 is writing it now",
+        files={".e.lock": _held_lock},
+    ),
+    Case(
+        "calibrate while another writes",
+        "calibrate --data {data} --num 8 --out {tmp}/c",
+        "{tmp}/c: pid 4242 is writing it now".replace("{tmp}/", ""),
+        files={".c.lock": _held_lock},
+    ),
+    Case("predict while another writes", _PREDICT, "p: pid 4242 is writing it now", files={".p.lock": _held_lock}),
+    Case("train while another writes", _TRAIN, "run: pid 4242 is writing it now", files={".run.lock": _held_lock}),
+    Case(
+        "export after a killed export",
+        "export {recipe} --out {tmp}/e",
+        "left by a run that was killed",
+        0,
+        files={".e.staging-k1ll3d": _killed_staging},
+        writes=("e", ".e.staging-k1ll3d"),
+    ),
+    Case(
+        "calibrate after a run killed mid-swap",
+        "calibrate --data {data} --num 8 --out {tmp}/c --force",
+        "put back",
+        0,
+        files={".c.old-k1ll3d": _killed_swap},
+        writes=("c", ".c.old-k1ll3d"),
+    ),
+    # kind 8: data and recipe files
+    Case(
+        "recipe lr 1e-3 (YAML 1.1 text)",
+        "export {bad_recipe} --out {tmp}/e",
+        "validated",
+        0,
+        recipe={"train": {"lr": "1e-3"}},
+        writes=("e",),
+    ),
+    Case(
+        "recipe duplicate key",
+        "export {tmp}/r.yaml --out {tmp}/e",
+        "duplicate key 'name'",
+        files={"r.yaml": _recipe_plus("name: again\n")},
+    ),
+    Case(
+        "data duplicate key",
+        "calibrate --data {tmp}/d.yaml --num 8 --out {tmp}/cal",
+        "duplicate key 'root' (line 2)",
+        files={"d.yaml": "root: .\nroot: ..\n"},
+    ),
+    Case(
+        "calibrate --name ../x", "calibrate --data {data} --num 8 --name ../x", "--name '../x': a set name, not a path"
+    ),
+    Case("calibrate --name a/b", "calibrate --data {data} --num 8 --name a/b", "a set name, not a path"),
+    # kind 9: suffixes in any case
+    Case(
+        "bench upper-case .ONNX",
+        "bench {tmp}/M.ONNX --iterations 2 --warmup 0 --no-memory",
+        "M.ONNX",
+        0,
+        files={"M.ONNX": _onnx_named},
+    ),
+    # kind 1: the disk (full disks by fault injection: the runner is root here, so no read-only rows)
+    Case(
+        "predict --out dangling symlink",
+        "predict {onnx} {img} --out {tmp}/d",
+        "a dangling symbolic link",
+        files={"d": _dangling},
+    ),
+    Case(
+        "export --out dangling symlink",
+        "export {recipe} --out {tmp}/d",
+        "a dangling symbolic link",
+        files={"d": _dangling},
+    ),
+    Case(
+        "predict masks/ is a file",
+        "predict {onnx} {img} --out {tmp}/p",
+        "masks: exists and is not a folder",
+        files={"p/masks": b"x"},
+    ),
+    Case("disk full writing JSON", "py:disk_full_json", "r.json: cannot write it: No space left on device"),
+    Case("disk full during export", "py:disk_full_export", "e/model.pt: cannot write it: No space left on device"),
+    Case(
+        "disk full at the first checkpoint", "py:disk_full_train", "r/best.pt: cannot write it: No space left on device"
+    ),
+    Case(
+        "bench two model.onnx",
+        "bench {onnx} {tmp}/b/model.onnx --iterations 2 --warmup 0 --no-memory",
+        "b/model.onnx",
+        0,
+        files={"b/model.onnx": _onnx_named},
+    ),
+    # kind 10: offline
+    Case("--pretrained offline", "py:offline_pretrained", "--pretrained: could not fetch ImageNet weights for 'unet'"),
 ]

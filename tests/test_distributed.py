@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -282,3 +283,67 @@ def test_mixed_precision_on_a_gpu_is_bf16_from_ampere_else_fp16_with_a_scaler():
     ampere = torch.cuda.get_device_capability()[0] >= 8
     assert chosen.dtype == (torch.bfloat16 if ampere else torch.float16)
     assert chosen.scaler().is_enabled() == (not ampere)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _stray(rank: int, port: int, data: Path, tmp_path: Path, **env: str) -> subprocess.Popen[str]:
+    """`segdeploy train` with a launcher's variables for a world of two but no torchrun and no second process."""
+    variables = {"WORLD_SIZE": "2", "RANK": str(rank), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), **env}
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TORCHELASTIC")}
+    command = [
+        sys.executable,
+        "-m",
+        "segdeploy",
+        "train",
+        *train_args(write_recipe(tmp_path / "t.yaml"), data, tmp_path / "o"),
+    ]
+    return subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env={**environ, **variables, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "COLUMNS": "200"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize(("rank", "fragment"), [(0, "1 of 2 joined within 2 s"), (1, "nothing listens at 127.0.0.1")])
+def test_stray_launcher_variables_fail_in_one_line_within_the_timeout(rank, fragment, data, tmp_path):
+    """Issue 24: WORLD_SIZE=2 RANK=... without a second process used to wait 30 minutes, deaf to signals."""
+    port = _free_port()
+    process = _stray(rank, port, data, tmp_path, SEGDEPLOY_RENDEZVOUS_TIMEOUT="2")
+    _, stderr = process.communicate(timeout=180)
+    assert process.returncode == 2
+    lines = stderr.strip().splitlines()
+    prefix = f"error: rank {rank}: WORLD_SIZE=2 RANK={rank} MASTER_ADDR=127.0.0.1 MASTER_PORT={port}: rank {rank}"
+    assert len(lines) == 1 and lines[0].startswith(prefix + " could not join the other 1") and fragment in lines[0]
+    assert "not started by torchrun" in stderr and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_a_run_waiting_for_its_other_processes_within_seconds(signum, data, tmp_path):
+    port = _free_port()
+    process = _stray(0, port, data, tmp_path)  # the default timeout: a minute
+    deadline = time.monotonic() + 150
+    while not _listening(port) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # rank 0 serves the store once its imports are done
+    assert process.poll() is None, process.communicate()
+    time.sleep(0.5)
+    sent = time.monotonic()
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert time.monotonic() - sent < 10 and process.returncode == 128 + signum, stderr
+    assert stderr.strip().splitlines() == [f"error: interrupted by {signum.name}; nothing half-written was left behind"]
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True

@@ -4,6 +4,7 @@ one-line SegdeployError; nothing else escapes."""
 
 from __future__ import annotations
 
+import json
 import string
 from pathlib import Path
 
@@ -211,3 +212,46 @@ def test_sixteen_bit_images_scale_to_eight_bits(tmp_path, grey):
     Image.fromarray(values).save(tmp_path / "g.png")
     rgb = np.asarray(as_rgb(Image.open(tmp_path / "g.png")))
     assert rgb.shape == (3, 4, 3) and np.array_equal(rgb[..., 0], np.array(grey).reshape(3, 4))
+
+
+MANIFEST_FIELDS = [
+    "format",
+    "created",
+    "versions",
+    "source_checkpoint",
+    "model",
+    "model/recipe",
+    "model/class_names",
+    "model/colors",
+    "model/colors/0",
+    "model/io",
+    "preprocessing",
+    "dynamic_shapes",
+    "artifacts",
+    "artifacts/model.onnx",
+    "artifacts/model.onnx/sha256",
+    "artifacts/model.onnx/bytes",
+    "artifacts/model.onnx/outputs",
+]
+
+
+@FAST
+@given(st.sampled_from(MANIFEST_FIELDS), anything)
+def test_a_manifest_with_any_value_in_any_field_reads_or_fails_in_one_line(world, field, value):
+    """Issue 24: whatever a hand edit puts into a manifest field, reading it never raises anything but
+    a one-line SegdeployError naming the file."""
+    from segdeploy.artifacts.manifest import parse_manifest
+
+    path = world["exp"] / "manifest.json"
+    raw = json.loads(path.read_text())
+    *parents, last = (int(k) if k.isdigit() else k for k in field.split("/"))
+    target = raw
+    for key in parents:
+        target = target[key]
+    target[last] = value
+    try:
+        parsed = parse_manifest(raw, path)
+    except SegdeployError as exc:
+        assert str(exc).startswith(str(path)) and "\n" not in str(exc)
+    else:
+        assert all(entry["sha256"] == entry["sha256"].lower() for entry in parsed["artifacts"].values())

@@ -265,7 +265,7 @@ def test_sidecar_problems_are_one_line_errors(tiny_export, tmp_path):
     with pytest.raises(SegdeployError, match="no sidecar manifest lonely.plan.json"):
         read_engine_manifest(lonely)
     sidecar_path(lonely).write_text(json.dumps({"format": "segdeploy.engine/1", "gpu": {}}))
-    with pytest.raises(SegdeployError, match="malformed engine manifest"):
+    with pytest.raises(SegdeployError, match="lonely.plan.json: field created: Field required"):
         read_engine_manifest(lonely)
 
 

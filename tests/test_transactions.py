@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
@@ -17,6 +19,7 @@ from segdeploy.export.pipeline import export_artifacts
 from segdeploy.files import staged_folder
 from segdeploy.interrupts import Interrupted, signals_as_exceptions
 
+from .conftest import REPO
 from .helpers import one_line_error, tiny_recipe
 
 
@@ -139,3 +142,38 @@ def test_json_never_holds_a_bare_nan(tmp_path):
     assert json.loads(text) == {"x": None, "y": [None, 1.5]}
     (tmp_path / "b.json").write_text('{"x": NaN}')
     assert read_json(tmp_path / "b.json") == {"x": None}
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from segdeploy.files import staged_folder
+with staged_folder(Path(sys.argv[1])) as staging:
+    (staging / "half.bin").write_bytes(b"x")
+    print("ready", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_second_writer_is_refused_and_a_killed_writer_s_staging_is_removed(tmp_path):
+    """Issue 24, kind 5: a live writer holds the target's lock; once it is SIGKILLed (the OOM killer),
+    the next writer removes the staging folder it left and says so."""
+    target = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+        with (
+            pytest.raises(SegdeployError, match=f"{target}: pid {writer.pid} is writing it now"),
+            staged_folder(target),
+        ):
+            pass
+    finally:
+        writer.kill()
+        writer.wait()
+    [left] = tmp_path.glob(".out.staging-*")
+    said: list[str] = []
+    with staged_folder(target, log=said.append) as staging:
+        (staging / "whole.bin").write_bytes(b"y")
+    assert said == [f"removed {left}, left by a run that was killed before it finished"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"] and [p.name for p in target.iterdir()] == ["whole.bin"]

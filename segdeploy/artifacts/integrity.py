@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from ..errors import SegdeployError
-from ..files import read_json, sha256_of
-from .manifest import NAME
-
-
-def _recorded(manifest: Any) -> dict[str, str]:
-    """File name -> sha256 for every artifact the manifest lists with one (malformed entries ignored)."""
-    artifacts = manifest.get("artifacts") if isinstance(manifest, dict) else None
-    entries = artifacts.items() if isinstance(artifacts, dict) else []
-    return {
-        str(name): entry["sha256"]
-        for name, entry in entries
-        if isinstance(entry, dict) and isinstance(entry.get("sha256"), str)
-    }
+from ..files import sha256_of
+from .manifest import NAME, read_manifest
 
 
 def _check(path: Path, expected: str, manifest: Path) -> None:
-    if sha256_of(path) != expected:
+    if sha256_of(path) != expected.lower():
         raise SegdeployError(
             f"{path}: sha256 differs from the one {manifest} records; the file changed after the export "
             "(export again with --force)"
@@ -31,24 +19,22 @@ def _check(path: Path, expected: str, manifest: Path) -> None:
 
 def verify_artifact(path: Path) -> None:
     """Refuse `path` when the manifest.json beside it records another sha256 for it (a file changed or
-    replaced after the export); files no manifest lists are not checked."""
+    replaced after the export), or when that manifest is malformed; files no manifest lists are not
+    checked."""
     manifest = path.parent / NAME
     if path.name == NAME or not manifest.is_file():
         return
-    expected = _recorded(read_json(manifest)).get(path.name)
-    if expected is not None and path.is_file():
-        _check(path, expected, manifest)
+    entry = read_manifest(path.parent)["artifacts"].get(path.name)
+    if entry is not None and path.is_file():
+        _check(path, entry["sha256"], manifest)
 
 
 def verify_export(directory: Path) -> None:
     """Check every file the export folder's manifest lists (the manifest is read once)."""
     manifest = directory / NAME
-    raw = read_json(manifest)
-    artifacts = raw.get("artifacts") if isinstance(raw, dict) else None
-    recorded = _recorded(raw)
-    for name in artifacts if isinstance(artifacts, dict) else []:
-        path = directory / str(name)
+    for name, entry in read_manifest(directory)["artifacts"].items():
+        path = directory / name
         if not path.is_file():
             raise SegdeployError(f"{path}: listed in {manifest} but missing")
-        if path.name != NAME and path.name in recorded:
-            _check(path, recorded[path.name], manifest)
+        if path.name != NAME:
+            _check(path, entry["sha256"], manifest)

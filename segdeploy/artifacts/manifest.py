@@ -15,7 +15,7 @@ from ..precision_table import Precision
 if TYPE_CHECKING:
     import onnx
 
-FORMAT = "segdeploy.manifest/1"
+FORMAT = "segdeploy.manifest/1"  # manifest_schema.ManifestV1 reads it
 NAME = "manifest.json"
 
 
@@ -76,13 +76,20 @@ def new_manifest(meta: ModelMeta, source: Path | None) -> dict[str, Any]:
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
+    """The export folder's manifest, checked against its schema (digests in lower case)."""
     path = directory / NAME
     if not path.is_file():
         raise SegdeployError(f"{directory}: no {NAME}; is this a 'segdeploy export' folder?")
-    manifest = read_json(path)
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise SegdeployError(f"{path}: not a segdeploy manifest")
-    return dict(manifest)
+    return parse_manifest(read_json(path), path)
+
+
+def parse_manifest(raw: Any, path: Path) -> dict[str, Any]:
+    """`raw`, read from `path`, validated as a manifest; a wrong or missing field is one line naming it."""
+    from ..schema import check_format, parse
+    from .manifest_schema import ManifestV1
+
+    check_format(raw, FORMAT, str(path), "segdeploy manifest")
+    return parse(ManifestV1, raw, str(path)).model_dump(exclude_unset=True)
 
 
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> Path:

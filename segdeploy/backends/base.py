@@ -135,7 +135,14 @@ class BackendBase(ABC):
         return self._infer(feed)
 
     def run(self, frames: np.ndarray) -> np.ndarray:
-        return self.infer(self.prepare(frames))
+        output = self.infer(self.prepare(frames))
+        self.meta.check_output(output, frames, self.label, self.ends_in_argmax)
+        return output
+
+    @property
+    def ends_in_argmax(self) -> bool:
+        """Whether `run` returns class maps (else logits): what the artifact's metadata says."""
+        return self.meta.io.argmax
 
     def close(self) -> None:
         if not self._closed:

@@ -61,6 +61,8 @@ class OnnxRuntimeBackend(BackendBase):
         self.threads, self.flush_denormal = threads, flush_denormal
         self.session, self.qdq_fusions = _session(ort, path, options, wanted)
         self.meta, self.precision = read_onnx_metadata(self.session.get_modelmeta().custom_metadata_map, path)
+        outputs = [[d if isinstance(d, int) else None for d in o.shape] for o in self.session.get_outputs()]
+        self.meta.check_outputs(outputs, str(path))
         graph_input = self.session.get_inputs()[0]
         self.input_name = graph_input.name
         dims = [d if isinstance(d, int) else None for d in graph_input.shape]

@@ -98,7 +98,7 @@ def _expected() -> str:
 def row_for(path: Path, what: str = "model artifact") -> BackendRow:
     """The row whose suffixes include `path`'s, or a one-line error naming the file (and `what` it is not)."""
     for row in TABLE:
-        if path.suffix in row.suffixes:
+        if path.suffix.lower() in row.suffixes:
             return row
     raise SegdeployError(f"{path}: not a {what} (expected {_expected()})")
 

@@ -91,6 +91,7 @@ class TensorRTBackend(BackendBase):
         self.path = path
         self.manifest = read_engine_manifest(path)
         self.meta, self.precision = self.manifest.meta, self.manifest.precision
+        self.meta.check_outputs([[d if d >= 0 else None for d in self.manifest.output.shape]], str(path))
         self.label = path.name + (" [cuda graph]" if cuda_graph else "")
         self.cuda = CudaSession(device)
         try:

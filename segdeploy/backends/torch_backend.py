@@ -62,6 +62,7 @@ class TorchBackend(BackendBase):
         self.compiled = compile
         self.precision = {None: FP32.name, torch.bfloat16: "bf16-autocast", torch.float16: "fp16-autocast"}[autocast]
         with_argmax = meta.io.argmax if argmax is None else argmax
+        self._argmax = with_argmax
         module = DeployModule(model, meta.recipe.mean, meta.recipe.std, IOSpec(True, with_argmax))
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.module: Any = module.to(self.device).to(memory_format=memory_format).eval()
@@ -118,6 +119,11 @@ class TorchBackend(BackendBase):
             return {"host_bytes": 0, "device_bytes": int(torch.cuda.max_memory_allocated(self.device))}
         tensors = [*self.module.parameters(), *self.module.buffers()]
         return {"host_bytes": sum(t.numel() * t.element_size() for t in tensors), "device_bytes": 0}
+
+    @property
+    def ends_in_argmax(self) -> bool:
+        """The module's argmax, which may differ from the metadata's (parity's reference gives logits)."""
+        return self._argmax
 
     def _prepare(self, frames: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(frames)  # normalisation runs inside the module, on the device

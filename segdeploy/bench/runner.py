@@ -7,6 +7,7 @@ returns logits). Inputs are made before the loop; nothing is loaded, read or wri
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import datetime
@@ -225,6 +226,18 @@ def _measure(backends: list[Backend], frames: np.ndarray, config: BenchConfig) -
     return samples
 
 
+def _distinct(opened: list[tuple[Path, Backend]]) -> list[Backend]:
+    """The backends, with labels made distinct for the table, the JSON and the plots: artifacts of the
+    same file name (a/model.onnx, b/model.onnx) are labelled with their folder, or their whole path."""
+    for parts in (1, None):
+        counts = collections.Counter(b.label for _, b in opened)
+        for path, backend in opened:
+            if counts[backend.label] > 1:
+                folder = path.parent.name if parts == 1 else str(path.parent)
+                backend.label = f"{folder}/{backend.label.rsplit('/', 1)[-1]}"
+    return [backend for _, backend in opened]
+
+
 def measure(artifacts: list[Path], config: BenchConfig, log: Any = print) -> tuple[BenchConfig, list[BenchRow]]:
     """Open every artifact (and variant), check it takes every shape, and time them all interleaved; the
     config comes back with its shapes filled in (none asked for: the first artifact's recipe input size)."""
@@ -237,7 +250,7 @@ def measure(artifacts: list[Path], config: BenchConfig, log: Any = print) -> tup
     if config.threads:
         torch.set_num_threads(config.threads)
     with contextlib.ExitStack() as opened:
-        backends = [opened.enter_context(b) for path in artifacts for b in config.open(path)]
+        backends = _distinct([(path, opened.enter_context(b)) for path in artifacts for b in config.open(path)])
         if not config.shapes:
             config = dataclasses.replace(config, shapes=[backends[0].meta.recipe.input_size])
         for backend in backends:  # the shapes every artifact takes and, to compare like with like, that

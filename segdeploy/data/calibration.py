@@ -166,6 +166,8 @@ def make_calibration_set(
     """Write a set of `num` images of `split` into `out` [calibration/NAME, NAME the data set's by default],
     recording the normalisation of `recipe` [unet]."""
     chosen = load_recipe(recipe or "unet")
+    if name is not None and (Path(name).name != name or name in ("", ".", "..")):
+        raise SegdeployError(f"--name '{name}': a set name, not a path (use --out for another folder)")
     folder = out or Path("calibration") / (name or load_dataset_spec(data).name)
     return write_calibration_set(folder, data, split, num, seed, chosen.mean, chosen.std, force=force)
 

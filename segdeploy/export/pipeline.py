@@ -92,7 +92,7 @@ def export_artifacts(
     recipe = meta.recipe if opset is None else meta.recipe.replace(export=replace(meta.recipe.export, opset=opset))
     meta = ModelMeta(recipe, meta.class_names, meta.colors, io)
     int8_inputs = check_precision_inputs(meta, precision)  # fail before the export's work, not after
-    with staged_folder(out_dir, replaced=_previous_export) as staging:
+    with staged_folder(out_dir, replaced=_previous_export, log=log) as staging:
         onnx_path, reference_path = staging / FP32.graph_file, staging / "model.pt"
         probes = export_onnx(network, meta, onnx_path)
         save_checkpoint(reference_path, network, meta)

@@ -92,6 +92,8 @@ def predict(
     require_folder(out)
     sources = collect_sources(inputs)
     folders = [Path("masks")] + ([Path("overlays")] if with_overlay else [])
+    for folder in [*folders, Path("previews")]:
+        require_folder(out / folder)
     _refuse_existing(sources, [out / folder for folder in [*folders, Path("previews")]], force)
     if coverage is not None:
         _check_coverage(sources, coverage)

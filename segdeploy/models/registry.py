@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import segmentation_models_pytorch as smp
@@ -99,6 +101,28 @@ def _user_factory(spec: str) -> Callable[..., nn.Module]:
     return factory
 
 
+HUB = ("huggingface.co", 443)  # where segmentation-models-pytorch fetches encoder weights
+
+
+@contextlib.contextmanager
+def _hub_offline_when_unreachable() -> Iterator[None]:
+    """Without a network, huggingface_hub tries its requests (logging each failure to stderr) before it
+    looks in its cache; when the hub cannot be reached within 3 s, the build uses its offline mode
+    instead: cached weights load, missing ones fail at once, in one line."""
+    import huggingface_hub.constants as hub
+
+    try:
+        socket.create_connection(HUB, timeout=3).close()
+    except OSError:
+        saved, hub.HF_HUB_OFFLINE = hub.HF_HUB_OFFLINE, True
+        try:
+            yield
+        finally:
+            hub.HF_HUB_OFFLINE = saved
+        return
+    yield
+
+
 def build_model(architecture: str, encoder: str | None, num_classes: int, pretrained: bool = False) -> LogitsAdapter:
     """Build a registry architecture or a user factory ('package.module:factory') as a LogitsAdapter."""
     if ":" in architecture:
@@ -113,7 +137,8 @@ def build_model(architecture: str, encoder: str | None, num_classes: int, pretra
     entry = ARCHITECTURES[architecture]
     resolved = resolve_encoder(entry, encoder)
     try:
-        model = entry.build(resolved, num_classes, pretrained)
+        with _hub_offline_when_unreachable() if pretrained else contextlib.nullcontext():
+            model = entry.build(resolved, num_classes, pretrained)
     except (KeyError, ValueError) as exc:
         raise SegdeployError(f"architecture '{architecture}' with encoder '{encoder}': {exc}") from None
     except Exception as exc:  # network and hub failures surface as many exception types

@@ -32,10 +32,6 @@ class InputProfile:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "min": list(self.min), "opt": list(self.opt), "max": list(self.max)}
 
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> InputProfile:
-        return cls(str(raw["name"]), tuple(raw["min"]), tuple(raw["opt"]), tuple(raw["max"]))
-
 
 def _layout(meta: ModelMeta, batch: int, height: int, width: int) -> Shape:
     return (batch, height, width, CHANNELS) if meta.io.fold_preprocess else (batch, CHANNELS, height, width)

@@ -101,35 +101,32 @@ def engine_manifest(
 
 
 def read_engine_manifest(engine: Path) -> EngineManifest:
+    """The engine's sidecar, checked against its schema: a missing or malformed field is one line
+    naming the file and the field."""
+    from ..schema import check_format, parse
+    from .sidecar_schema import SidecarV1
+
     path = sidecar_path(engine)
     if not path.is_file():
         raise SegdeployError(f"{engine}: no sidecar manifest {path.name}; build engines with 'segdeploy build'")
     raw = read_json(path)
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise SegdeployError(f"{path}: not a segdeploy engine manifest")
-    try:
-        gpu = raw["gpu"]
-        manifest = EngineManifest(
-            ModelMeta.from_dict(raw["model"], str(path)),
-            str(raw["precision"]),
-            str(raw["build"]["mode"]),
-            str(raw["tensorrt"]),
-            GpuFacts(str(gpu["name"]), str(gpu["compute_capability"]), int(gpu["memory_mb"])),
-            [
-                TensorFacts(str(t["name"]), str(t["mode"]), str(t["dtype"]), [int(d) for d in t["shape"]])
-                for t in raw["tensors"]
-            ],
-            InputProfile.from_dict(raw["profile"]),
-            str(raw["engine_sha256"]),
-            raw,
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SegdeployError(f"{path}: malformed engine manifest (field {exc})") from None
-    if [t.mode for t in manifest.tensors].count("input") != 1 or [t.mode for t in manifest.tensors].count(
-        "output"
-    ) != 1:
-        raise SegdeployError(f"{path}: expected one input and one output tensor")
-    return manifest
+    check_format(raw, FORMAT, str(path), "segdeploy engine manifest")
+    sidecar = parse(SidecarV1, raw, str(path))
+    gpu, profile = sidecar.gpu, sidecar.profile
+    modes = [t.mode for t in sidecar.tensors]
+    if modes.count("input") != 1 or modes.count("output") != 1:
+        raise SegdeployError(f"{path}: field tensors: expected one input and one output tensor")
+    return EngineManifest(
+        ModelMeta.from_facts(sidecar.model, f"{path} (model)"),
+        sidecar.precision,
+        sidecar.build.mode,
+        sidecar.tensorrt,
+        GpuFacts(gpu.name, gpu.compute_capability, gpu.memory_mb),
+        [TensorFacts(t.name, t.mode, t.dtype, list(t.shape)) for t in sidecar.tensors],
+        InputProfile(profile.name, tuple(profile.min), tuple(profile.opt), tuple(profile.max)),
+        sidecar.engine_sha256,
+        sidecar.model_dump(exclude_unset=True),
+    )
 
 
 def check_loadable(manifest: EngineManifest, engine: Path, data: bytes, tensorrt: str, gpu: GpuFacts) -> None:

@@ -12,14 +12,18 @@ exit silently (ReportedElsewhere).
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import re
+import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.distributed.constants import default_pg_timeout
 
 from ..backends.torch_backend import pick_device
 from ..errors import ReportedElsewhere, SegdeployError
@@ -135,6 +139,77 @@ def report_once(world: World, exc: BaseException) -> SegdeployError:
     return ReportedElsewhere(message, int(code_text))
 
 
+TIMEOUT_VARIABLE = "SEGDEPLOY_RENDEZVOUS_TIMEOUT"  # seconds the processes have to find each other
+DEFAULT_TIMEOUT = 60.0  # torchrun starts a world's workers together, after its own rendezvous
+_ATTEMPT = 1.0  # seconds one connection attempt may block in C++, where no signal handler runs
+
+
+def _rendezvous(backend: str, rank: int, size: int) -> None:
+    """init_process_group on a store this process joined itself, in steps that wait at most _ATTEMPT
+    in C++: torch's env:// rendezvous blocks there for 30 minutes when the other processes never
+    come (stray WORLD_SIZE/RANK variables), deaf to SIGINT and SIGTERM. Here every wait is a Python
+    loop with a deadline, and the failure is one line naming the variables."""
+    timeout = _env_seconds(TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
+    deadline = time.monotonic() + timeout
+    variables = " ".join(
+        f"{k}={os.environ.get(k, '(unset)')}" for k in ("WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT")
+    )
+    launcher = "" if "TORCHELASTIC_RUN_ID" in os.environ else "; not started by torchrun? unset them for one process"
+
+    def failed(cause: str) -> SegdeployError:
+        return SegdeployError(
+            f"{variables}: rank {rank} could not join the other {size - 1} process(es): {cause}{launcher}"
+        )
+
+    store = _connect(rank, size, deadline, failed)
+    key = f"segdeploy/joined/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
+    store.add(key, 1)
+    while store.add(key, 0) < size:
+        if time.monotonic() > deadline:
+            raise failed(f"{store.add(key, 0)} of {size} joined within {timeout:g} s ({TIMEOUT_VARIABLE})")
+        time.sleep(0.05)
+    store.set_timeout(default_pg_timeout)
+    dist.init_process_group(backend, store=store, rank=rank, world_size=size)
+
+
+def _connect(rank: int, size: int, deadline: float, failed: Callable[[str], SegdeployError]) -> dist.TCPStore:
+    """The rendezvous store at MASTER_ADDR:MASTER_PORT: served by rank 0 (by torchrun's agent when it
+    says so, as torch's env:// rendezvous does), reached by the others once something listens there."""
+    host, port = os.environ.get("MASTER_ADDR"), _env_int("MASTER_PORT", -1)
+    if not host or not 0 <= port < 2**16:
+        raise failed("MASTER_ADDR and MASTER_PORT must name rank 0's host and a free port")
+    attempt = datetime.timedelta(seconds=_ATTEMPT)
+    try:
+        if rank == 0 and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+            return dist.TCPStore(host, port, size, True, attempt, wait_for_workers=False, multi_tenant=True)
+        while not _listening(host, port):  # probed in Python: TCPStore's own retries log pages of C++ frames
+            if time.monotonic() > deadline:
+                raise failed(f"nothing listens at {host}:{port} (rank 0's store)")
+            time.sleep(0.2)
+        return dist.TCPStore(host, port, size, False, attempt)
+    except RuntimeError as exc:
+        raise failed(describe(exc)) from None
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=_ATTEMPT).close()
+    except OSError:
+        return False
+    return True
+
+
+def _env_seconds(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    try:
+        value = default if text is None else float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise SegdeployError(f"environment variable {name}='{text}': expected seconds above 0")
+    return value
+
+
 @contextlib.contextmanager
 def joined(device: str = "auto") -> Iterator[World]:
     """Join the torchrun world for the duration of the block (a world of one without torchrun).
@@ -150,7 +225,7 @@ def joined(device: str = "auto") -> Iterator[World]:
         if world.device.type == "cuda":
             torch.cuda.set_device(world.device)
         if created:
-            dist.init_process_group("nccl" if world.device.type == "cuda" else "gloo")
+            _rendezvous("nccl" if world.device.type == "cuda" else "gloo", rank, size)
         yield world
     except ReportedElsewhere:
         raise

@@ -3,8 +3,10 @@ schedule, mixed precision, validation mIoU over the whole split each epoch, best
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ..data.augment import TrainingSet
 from ..data.dataset import SegmentationSplit
 from ..data.spec import DatasetSpec
+from ..errors import SegdeployError
 from ..files import refuse_overwrite, require_folder, write_json
 from ..meta import CHANNELS, ModelMeta
 from ..models.checkpoint import load_weights
@@ -74,6 +77,11 @@ def train(
     best_path, last_path, history_path = out_dir / "best.pt", out_dir / "last.pt", out_dir / "history.json"
     require_folder(out_dir)
     payload = read_training_state(resume) if resume is not None else None
+    if payload is not None and int(payload["epoch"]) >= settings.epochs:
+        raise SegdeployError(
+            f"{resume}: already trained {int(payload['epoch'])} epochs; --epochs {settings.epochs} leaves none "
+            f"to run (pass more than {int(payload['epoch'])})"
+        )
     if resume is None or resume.resolve().parent != out_dir.resolve():
         refuse_overwrite([best_path, last_path], force)
     torch.set_flush_denormal(True)
@@ -142,22 +150,30 @@ def train(
         task = progress.add_task("train", total=(settings.epochs - start_epoch) * batches.steps, info="")
         for epoch in range(start_epoch, settings.epochs):
             trainee.train()
-            losses, lr = [], schedule.lr()
+            losses: list[float] = []
+            lr = schedule.lr()
             epoch_started = time.perf_counter()
             for images, masks in batches.epoch(epoch):
                 x = ((images.to(world.device).float() - mean) / std).contiguous(memory_format=precision.memory_format)
                 lr = schedule.apply(optimizer)
-                with precision.autocast():
+                with precision.autocast(), _batchnorm_refusal(recipe, len(x)):
                     logits = trainee(x)
                 loss = loss_fn(logits.float(), masks.to(world.device))
+                value = loss.item()
+                if not math.isfinite(value):  # stop before it reaches the weights (and best.pt)
+                    raise _diverged(
+                        f"epoch {epoch + 1} step {len(losses) + 1}: the loss is {value}", last_path, history
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
                 schedule.advance()
-                losses.append(loss.item())
+                losses.append(value)
                 progress.update(task, advance=1, info=f"epoch {epoch + 1} loss {np.mean(losses[-20:]):.3f}")
             train_seconds = time.perf_counter() - epoch_started
+            if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                raise _diverged(f"epoch {epoch + 1}: the weights are no longer finite", last_path, history)
             matrix = validate(model, meta, val_split, world, settings.channels_last)
             entry: dict[str, Any] = {
                 "epoch": epoch + 1,
@@ -195,3 +211,23 @@ def train(
                 )
     world.barrier()
     return TrainResult(best_path, last_path, best_miou, history)
+
+
+def _diverged(what: str, last: Path, history: list[dict[str, Any]]) -> SegdeployError:
+    """One line for a run whose numbers stopped being finite; it names the checkpoint that stays."""
+    kept = f"{last} keeps epoch {history[-1]['epoch']}" if history and last.is_file() else "no checkpoint was written"
+    return SegdeployError(f"{what} (NaN or infinite): training stopped, {kept}; lower train.lr or check the data")
+
+
+@contextlib.contextmanager
+def _batchnorm_refusal(recipe: Recipe, batch: int) -> Iterator[None]:
+    """BatchNorm over a 1x1 map (DeepLabv3+'s ASPP image pooling) cannot train on one sample: one line."""
+    try:
+        yield
+    except ValueError as exc:
+        if "Expected more than 1 value per channel when training" not in str(exc):
+            raise
+        raise SegdeployError(
+            f"batch of {batch} per process: {recipe.architecture} has a BatchNorm layer over a 1x1 map (such as "
+            "DeepLabv3+'s ASPP pooling) that cannot train on one sample; use --batch 2 or more"
+        ) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 from ..config import parse_size
 from ..data.spec import load_dataset_spec
 from ..errors import SegdeployError
+from ..files import exclusive
 from ..recipes import TrainSettings, choose_recipe
 from .distributed import joined
 from .loop import TrainResult, train
@@ -49,9 +51,12 @@ class TrainOptions:
 
 def _weights(text: str) -> list[float]:
     try:
-        return [float(w) for w in text.split(",")]
+        weights = [float(w) for w in text.split(",")]
     except ValueError:
         raise SegdeployError(f"--class-weights '{text}': expected numbers separated by commas") from None
+    if not (all(0 <= w < float("inf") for w in weights) and sum(weights) > 0):
+        raise SegdeployError(f"--class-weights '{text}': need finite values >= 0, at least one above 0")
+    return weights
 
 
 def train_recipe(
@@ -73,14 +78,16 @@ def train_recipe(
     gets the result, the others get None."""
     with joined(device) as world:
         chosen = choose_recipe(recipe, model, encoder)
-        result = train(
-            chosen.replace(train=options.apply(chosen.train)),
-            load_dataset_spec(data),
-            out or (resume.parent if resume else Path("runs") / chosen.name),
-            resume=resume,
-            force=force,
-            pretrained=pretrained,
-            log=log,
-            world=world,
-        )
+        out_dir = out or (resume.parent if resume else Path("runs") / chosen.name)
+        with exclusive(out_dir, log) if world.is_main else contextlib.nullcontext():  # one training per folder
+            result = train(
+                chosen.replace(train=options.apply(chosen.train)),
+                load_dataset_spec(data),
+                out_dir,
+                resume=resume,
+                force=force,
+                pretrained=pretrained,
+                log=log,
+                world=world,
+            )
         return result if world.is_main else None
