@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,12 +19,11 @@ from ..errors import SegdeployError
 from ..files import refuse_overwrite, require_folder, staged_files, write_atomic, write_json
 from ..libraries import quiet_logs
 from .fields import Field, read_fields, reproject_fields
-from .library import require_rasterio
+from .library import gdal_env, require_rasterio
 from .patches import MIN_PATCH_AREA_M2, write_patches
 from .pixel_area import PixelArea, pixel_area
 
 FORMAT = "segdeploy.coverage/1"
-CACHE_BYTES = 64 << 20  # GDAL's block cache while coverage runs, unless GDAL_CACHEMAX is set in the environment
 BAND_PIXELS = 1 << 24  # pixels per band read: full-width rows, a whole number of the raster's blocks
 CSV_COLUMNS = ("field", "class", "class_index", "pixels", "share", "area_m2", "area_ha")
 PATCHES = "patches.geojson"
@@ -153,7 +151,7 @@ def write_coverage(
     `class_names` None: the class indices as names. Areas need a CRS (geo.pixel_area); `fields`
     (GeoJSON, reprojected to the raster's CRS) and `polygons` need areas. A pixel is in a field when
     its centre is."""
-    rasterio = require_rasterio("coverage")
+    require_rasterio("coverage")
     if class_names is not None and (not all(class_names) or len(set(class_names)) < len(class_names)):
         raise SegdeployError(f"--classes {','.join(class_names)}: class names must be non-empty and distinct")
     if not min_patch_area_m2 >= 0:
@@ -163,10 +161,7 @@ def write_coverage(
     require_folder(out_dir)
     refuse_overwrite(files, force)
     # rasterio.Env routes GDAL's messages to logging (muted here): the CLI's one line stays the only one.
-    # Each block is read once, so GDAL's block cache (default 5% of RAM) buys nothing but RSS; 64 MB holds
-    # a block row of the patch mask for polygonize (benchmarks/RESULTS.md: peak RSS 406 -> 296 MiB).
-    cache = {} if "GDAL_CACHEMAX" in os.environ else {"GDAL_CACHEMAX": CACHE_BYTES}  # bytes (rasterio Env docs)
-    with quiet_logs("rasterio"), rasterio.Env(**cache), _open_class_map(class_map) as source:
+    with quiet_logs("rasterio"), gdal_env("coverage"), _open_class_map(class_map) as source:
         area = pixel_area(source.crs, source.transform, source.height)
         if not area.known and (fields is not None or polygons):
             asked = " and ".join(n for n, on in (("--fields", fields), ("--polygons", polygons)) if on)

@@ -8,7 +8,7 @@ import math
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType, TracebackType
+from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -16,38 +16,22 @@ import numpy as np
 from ..errors import SegdeployError
 from ..files import atomic_path
 from ..meta import NODATA, Color
+from .library import require_rasterio
 
 BLOCK = 256  # the class map's internal tile side (GTiff BLOCKXSIZE/BLOCKYSIZE: multiples of 16)
-STRIP = 512  # rows a decimated read takes at a time (RGB, 20,000 px wide: 30 MB, within CACHE_BYTES)
+STRIP = 512  # rows a decimated read takes at a time (RGB, 20,000 px wide: 30 MB, within geo.library.CACHE_BYTES)
+
+
 # GDAL's block cache while tiling (its default, 5% of RAM, would fill with the input). rasterio.Env passes an
 # integer GDAL_CACHEMAX to GDALSetCacheMax64 as bytes (its env.py example: GDAL_CACHEMAX=128000000), not as
 # GDAL's "megabytes below 100000": 64 would be a 64-byte cache, every block decoded again for each tile.
-CACHE_BYTES = 64 << 20
-
-
-def rasterio_module(path: Path) -> ModuleType:
-    """rasterio, or one line saying how to install it."""
-    try:
-        import rasterio
-    except ImportError:
-        raise SegdeployError(
-            f"{path}: GeoTIFFs are read by windows with rasterio: pip install 'segdeploy[geo]'"
-        ) from None
-    return rasterio
-
-
-def gdal_settings(path: Path) -> Any:
-    """The rasterio.Env to tile in: a small block cache, so memory stays bounded by the tile band."""
-    return rasterio_module(path).Env(GDAL_CACHEMAX=CACHE_BYTES)
-
-
 class RasterReader:
     """A raster file as a TileReader (runtime/tiling.py): bands 1-3 as RGB (one band: grey), 8-bit, or
     16-bit scaled by 1/257 as data/masks.py scales 16-bit images; valid where GDAL's dataset mask is
     non-zero (the alpha band, the internal mask or the nodata value, whichever the file has)."""
 
     def __init__(self, path: Path) -> None:
-        rasterio = rasterio_module(path)
+        rasterio = require_rasterio(str(path))
         self.path = path
         try:
             with warnings.catch_warnings():
@@ -107,7 +91,7 @@ class ClassMapWriter:
     Written under a temporary name beside `path`, renamed onto it when closed after no error (use `with`)."""
 
     def __init__(self, path: Path, source: RasterReader, colors: list[Color]) -> None:
-        rasterio = rasterio_module(path)
+        rasterio = require_rasterio(str(path))
         self.staged = contextlib.ExitStack()
         temporary = self.staged.enter_context(atomic_path(path))
         dataset = source.dataset
@@ -170,7 +154,7 @@ def decimate(dataset: Any, step: int, read: Callable[[Any], np.ndarray]) -> np.n
 
 def read_class_map(path: Path, step: int = 1) -> np.ndarray:
     """A class-map GeoTIFF's band, every `step`-th pixel (`decimate`)."""
-    with rasterio_module(path).open(path) as dataset:
+    with require_rasterio(str(path)).open(path) as dataset:
         return decimate(dataset, step, lambda window: dataset.read([1], window=window))[0]
 
 

@@ -10,7 +10,8 @@ from PIL import Image
 
 from ..backends.base import Backend
 from ..data.masks import open_image
-from ..geo.raster import ClassMapWriter, RasterReader, gdal_settings, preview_step, read_class_map
+from ..geo.library import gdal_env
+from ..geo.raster import ClassMapWriter, RasterReader, preview_step, read_class_map
 from ..meta import NODATA, AcceptedShapes
 from ..runtime.tiling import ArrayReader, ArrayWriter, plan_tiling, segment_tiled
 from .overlay import overlay, with_legend
@@ -52,7 +53,7 @@ def segment_raster(
     where it had none), and `preview`: the overlay at most PREVIEW_SIDE pixels wide or high, read by
     decimation from both files."""
     meta = backend.meta
-    with gdal_settings(path), RasterReader(path) as reader:
+    with gdal_env(str(path)), RasterReader(path) as reader:
         tiling = plan_tiling(shapes, reader.shape, tile, overlap)
         with ClassMapWriter(mask, reader, meta.colors) as writer:
             segment_tiled(backend, reader, writer, tiling)
