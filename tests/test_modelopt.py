@@ -50,7 +50,8 @@ def test_modelopt_writes_a_checked_int8_graph_and_records_itself(world, fake, tm
     assert f"NVIDIA ModelOpt {VERSION}" in result.output and "weighted ops with both inputs quantized" in result.output
     out = tmp_path / "e"
     assert sorted(p.name for p in out.iterdir()) == [
-        "manifest.json", "model.int8-cpu.onnx", "model.int8-fp16.onnx", "model.int8.onnx", "model.onnx", "model.pt"
+        "manifest.json", "model.int8-cpu.onnx", "model.int8-fp16.onnx", "model.int8.onnx", "model.onnx", "model.pt",
+        "reference.npz",
     ]  # fmt: skip
     entry = json.loads((out / "manifest.json").read_text())["artifacts"]["model.int8.onnx"]
     assert entry["quantizer"] == {

@@ -136,7 +136,8 @@ def test_parity_without_torch_checks_every_artifact_against_the_stored_reference
     }
     assert "against reference.npz" in out.stdout  # the table names it too
     rows = {row["artifact"]: row for row in report["rows"]}
-    graphs = {"model.onnx", "model.fp16.onnx", "model.int8.onnx", "model.int8-fp16.onnx", "model.fp16.plan"}
+    graphs = {"model.onnx", "model.fp16.onnx", "model.int8.onnx", "model.int8-fp16.onnx", "model.int8-cpu.onnx"}
+    graphs.add("model.fp16.plan")
     assert set(rows) == {"reference.npz", *graphs}
     assert rows["model.fp16.plan"]["backend"] == "tensorrt" and rows["model.fp16.plan"]["pixel_agreement"] > 0.99
     fp32 = rows["model.onnx"]

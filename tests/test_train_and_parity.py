@@ -92,7 +92,7 @@ def test_parity_of_trained_export_passes_and_writes_json(trained, tiny_data, tmp
     cli = runner.invoke(
         app,
         ["parity", str(tmp_path / "exp"), "--data", str(tiny_data), "--json", str(tmp_path / "p.json")],
-        env={"COLUMNS": "200"},
+        env={"COLUMNS": "400"},  # the small-object recall columns widen the table
     )
     assert cli.exit_code == 0, cli.output
     assert "onnxruntime" in cli.output and json.loads((tmp_path / "p.json").read_text())["passed"] is True
