@@ -10,9 +10,10 @@ with the row's `data` overrides, {recipe} a tiny recipe YAML, {bad_recipe} it wi
 overrides, {exp} an export folder (of a tiny user model), {onnx}/{ckpt} its model.onnx/model.pt, {calib} a
 calibration set, {images} the data set's image folder, {img} one of its images. `files` are made in {tmp}
 before the command runs: bytes, text, or a maker function. Rows that exit 0 name the paths under {tmp}
-they may write, and their fragment must appear on stdout.
+they may write, and their fragment must appear on stdout; a failing row names only what another writer
+it simulates writes meanwhile (a race).
 
-375 rows. The first 215 were run on 0d85a41, before issue 13's fixes: 91 of them failed (tracebacks,
+378 rows. The first 215 were run on 0d85a41, before issue 13's fixes: 91 of them failed (tracebacks,
 overwritten or half-written files, wrong or missing messages; `predict --size 8192` ran out of memory).
 The 6 `py:` rows added when option checks moved into the library check that the Python API gives the
 CLI's messages. The 4 `inspect` rows came with that command, the 6 `--quantizer`/`--modelopt-python` rows
@@ -21,7 +22,8 @@ that parity uses without PyTorch; the issue 22 block with the OpenVINO backend; 
 frames, tiling and coverage. The 80 rows of the issue 24 block came with issue 24, by kind:
 files segdeploy trusts 34, graphs that are not what they claim 7, checkpoint and recipe 8, stray
 launcher variables 4, training numerics 7, concurrent and killed runs 6, data and recipe files 5,
-suffixes and labels 2, the disk 6, offline 1.
+suffixes and labels 2, the disk 6, offline 1; its second pass (rows at the block's end): concurrent
+and killed runs 3.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class Case:
     files: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] | None = None  # overrides of the tiny data set's YAML, written as {bad_data}
     recipe: dict[str, Any] | None = None  # overrides of the tiny recipe, written as {bad_recipe}
-    writes: tuple[str, ...] = ()  # paths under {tmp} (with all below them) a succeeding row may write
+    writes: tuple[str, ...] = ()  # paths under {tmp} (with all below them) a succeeding row (or a race) may write
     requires: str = ""  # a module the row needs (an optional extra); without it the row skips
 
 
@@ -1643,6 +1645,33 @@ def _offline_pretrained(ctx: dict[str, Path]) -> Any:
         return registry.build_model("unet", "resnet18", 3, pretrained=True)
 
 
+def _race_export(ctx: dict[str, Path]) -> Any:
+    """An export into {tmp}/e that another export finishes after this one's 'already exists' check and
+    before it takes the writer's lock (kind 5): the order a slower second run sees, simulated."""
+    from unittest import mock
+
+    from segdeploy.export import pipeline
+
+    real = pipeline.check_precision_inputs
+
+    def first_finishes_meanwhile(*args: Any) -> Any:
+        with mock.patch.object(pipeline, "check_precision_inputs", real):
+            _export_api()(ctx)
+        return real(*args)
+
+    with mock.patch.object(pipeline, "check_precision_inputs", first_finishes_meanwhile):
+        return _export_api()(ctx)
+
+
+def _link_to(name: str) -> Callable[[Path, dict[str, Path]], None]:
+    """A symbolic link to {tmp}/`name` (made before it when `files` lists that first)."""
+
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        path.symlink_to(ctx["tmp"] / name)
+
+    return make
+
+
 def _sidecar_row(name: str, fragment: str, edit: Callable[[dict[str, Any]], None]) -> Case:
     return Case(name, "py:sidecar_read", fragment, files={"m.plan": _sidecar(edit)})
 
@@ -1659,6 +1688,7 @@ PY_CASES.update(
         "disk_full_export": _disk_full("torch.save", _export_api()),
         "disk_full_train": _disk_full("torch.save", _train_api),
         "offline_pretrained": _offline_pretrained,
+        "race_export": _race_export,
         "stray_rank_0": _stray_world(RANK="0"),
         "stray_rank_1": _stray_world(RANK="1"),
         "stray_no_port": _stray_world(RANK="0", MASTER_PORT="70000"),
@@ -2089,4 +2119,22 @@ CASES += [
     ),
     # kind 10: offline
     Case("--pretrained offline", "py:offline_pretrained", "--pretrained: could not fetch ImageNet weights for 'unet'"),
+    # kind 5, second pass: a race past the "already exists" check; --force through a symbolic link
+    Case("export finished by another meanwhile", "py:race_export", "e/model.onnx: already exists", writes=("e",)),
+    Case(
+        "export --force through a symlinked --out",
+        "export {recipe} --out {tmp}/e --force",
+        "validated",
+        0,
+        files={"disk/e": _export_copy(), "e": _link_to("disk/e")},
+        writes=("disk/e",),
+    ),
+    Case(
+        "predict through a symlinked --out",
+        "predict {onnx} {img} --out {tmp}/p",
+        "masks",
+        0,
+        files={"disk/p/notes.txt": "mine", "p": _link_to("disk/p")},
+        writes=("disk/p/masks",),
+    ),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import random
@@ -117,7 +118,8 @@ def write_calibration_set(
     force: bool = False,
 ) -> CalibrationSet:
     require_folder(out_dir)
-    refuse_overwrite([out_dir / "manifest.json", out_dir / "ids.txt"], force)
+    written = [out_dir / "manifest.json", out_dir / "ids.txt"]
+    refuse_overwrite(written, force)  # before the work, and again under the writer's lock
     spec: DatasetSpec = load_dataset_spec(data)
     split = SegmentationSplit(spec, split_name)
     if num < MIN_IMAGES:
@@ -146,7 +148,8 @@ def write_calibration_set(
         },
         "class_coverage": coverage(split, ids),
     }
-    with staged_folder(out_dir, replaced=lambda _: {"manifest.json", "ids.txt"}) as staging:
+    again = functools.partial(refuse_overwrite, written, force)
+    with staged_folder(out_dir, replaced=lambda _: {p.name for p in written}, refuse=again) as staging:
         (staging / "ids.txt").write_text("\n".join(ids) + "\n")
         write_json(staging / "manifest.json", manifest)
     return load_calibration_set(out_dir)

@@ -94,10 +94,14 @@ def predict(
     folders = [Path("masks")] + ([Path("overlays")] if with_overlay else [])
     for folder in [*folders, Path("previews")]:
         require_folder(out / folder)
-    _refuse_existing(sources, [out / folder for folder in [*folders, Path("previews")]], force)
+
+    def refuse() -> None:  # before the work, and again under the writer's lock
+        _refuse_existing(sources, [out / folder for folder in [*folders, Path("previews")]], force)
+        refuse_overwrite(coverage.files(out) if coverage is not None else [], force)
+
+    refuse()
     if coverage is not None:
         _check_coverage(sources, coverage)
-        refuse_overwrite(coverage.files(out), force)
     by_windows = coverage is not None and coverage.needs_areas
     with open_backend(artifact, **(backend_choice(backend) if backend else {})) as runner:
         meta = runner.meta
@@ -110,7 +114,7 @@ def predict(
                 accepted.check_size(1, *working, f"--size {working[0]}x{working[1]}")
         result = PredictResult()
         columns = (TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-        with Progress(*columns, disable=not show_progress) as progress, staged_files(out) as staging:
+        with Progress(*columns, disable=not show_progress) as progress, staged_files(out, refuse=refuse) as staging:
             task = progress.add_task("predict", total=sum(s.frame_count() for s in sources) or None)
             for source in sources:
                 path = source.path
