@@ -491,7 +491,7 @@ def predict(
     wanted = coverage or request.needs_areas
     result = run_predict(
         artifact, inputs, out, overlay, alpha, size, force, channels=channels, backend=backend, tile=tile,
-        overlap=overlap, coverage=request if wanted else None,
+        overlap=overlap, coverage=request if wanted else None, log=_say,
     )  # fmt: skip
     overlays = f" and {len(result.overlays)} overlays in {out / 'overlays'}" if overlay else ""
     previews = f" and {len(result.previews)} previews in {out / 'previews'}" if result.previews else ""

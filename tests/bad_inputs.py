@@ -13,7 +13,7 @@ before the command runs: bytes, text, or a maker function. Rows that exit 0 name
 they may write, and their fragment must appear on stdout; a failing row names only what another writer
 it simulates writes meanwhile (a race).
 
-378 rows. The first 215 were run on 0d85a41, before issue 13's fixes: 91 of them failed (tracebacks,
+383 rows. The first 215 were run on 0d85a41, before issue 13's fixes: 91 of them failed (tracebacks,
 overwritten or half-written files, wrong or missing messages; `predict --size 8192` ran out of memory).
 The 6 `py:` rows added when option checks moved into the library check that the Python API gives the
 CLI's messages. The 4 `inspect` rows came with that command, the 6 `--quantizer`/`--modelopt-python` rows
@@ -23,7 +23,7 @@ frames, tiling and coverage. The 80 rows of the issue 24 block came with issue 2
 files segdeploy trusts 34, graphs that are not what they claim 7, checkpoint and recipe 8, stray
 launcher variables 4, training numerics 7, concurrent and killed runs 6, data and recipe files 5,
 suffixes and labels 2, the disk 6, offline 1; its second pass (rows at the block's end): concurrent
-and killed runs 3.
+and killed runs 3, predict's input folders 5.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class Case:
     recipe: dict[str, Any] | None = None  # overrides of the tiny recipe, written as {bad_recipe}
     writes: tuple[str, ...] = ()  # paths under {tmp} (with all below them) a succeeding row (or a race) may write
     requires: str = ""  # a module the row needs (an optional extra); without it the row skips
+    permissions: bool = False  # the row relies on file permissions, which root ignores: skipped as root
 
 
 # --- makers: (path to create, shared fixture paths) -------------------------------------------------
@@ -1672,6 +1673,16 @@ def _link_to(name: str) -> Callable[[Path, dict[str, Path]], None]:
     return make
 
 
+def _no_access(maker: Callable[[Path, dict[str, Path]], None]) -> Callable[[Path, dict[str, Path]], None]:
+    """What `maker` makes, then its permissions taken away (chmod 000)."""
+
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        maker(path, ctx)
+        path.chmod(0)
+
+    return make
+
+
 def _sidecar_row(name: str, fragment: str, edit: Callable[[dict[str, Any]], None]) -> Case:
     return Case(name, "py:sidecar_read", fragment, files={"m.plan": _sidecar(edit)})
 
@@ -2136,5 +2147,43 @@ CASES += [
         0,
         files={"disk/p/notes.txt": "mine", "p": _link_to("disk/p")},
         writes=("disk/p/masks",),
+    ),
+    # kind 9, second pass: what predict meets in a folder
+    Case(
+        "predict folder with a sub-folder",
+        "predict {onnx} {tmp}/in --out {tmp}/p",
+        "in/sub: a folder (predict reads the files directly inside",
+        0,
+        files={"in/a.png": _image, "in/sub/b.png": _image},
+        writes=("p",),
+    ),
+    Case(
+        "predict folder with a sub-folder named x.png",
+        "predict {onnx} {tmp}/in --out {tmp}/p",
+        "in/x.png: a folder",
+        0,
+        files={"in/a.png": _image, "in/x.png/b.png": _image},
+        writes=("p",),
+    ),
+    Case(
+        "predict folder with a macOS ._ file",
+        "predict {onnx} {tmp}/in --out {tmp}/p",
+        "in/._a.png: a hidden file",
+        0,
+        files={"in/a.png": _image, "in/._a.png": b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X"},
+        writes=("p",),
+    ),
+    Case(
+        "predict unreadable file in a folder",
+        "predict {onnx} {tmp}/in --out {tmp}/p",
+        "in/b.png: unreadable image ([Errno 13] Permission denied",
+        files={"in/a.png": _image, "in/b.png": _no_access(_image)},
+        permissions=True,
+    ),
+    Case(
+        "predict folder of sub-folders only",
+        "predict {onnx} {tmp}/in --out {tmp}/p",
+        "in: folder holds no images or videos",
+        files={"in/sub/b.png": _image},
     ),
 ]
