@@ -13,7 +13,7 @@ before the command runs: bytes, text, or a maker function. Rows that exit 0 name
 they may write, and their fragment must appear on stdout; a failing row names only what another writer
 it simulates writes meanwhile (a race).
 
-383 rows. The first 215 were run on 0d85a41, before issue 13's fixes: 91 of them failed (tracebacks,
+386 rows. The first 215 were run on 0d85a41, before issue 13's fixes: 91 of them failed (tracebacks,
 overwritten or half-written files, wrong or missing messages; `predict --size 8192` ran out of memory).
 The 6 `py:` rows added when option checks moved into the library check that the Python API gives the
 CLI's messages. The 4 `inspect` rows came with that command, the 6 `--quantizer`/`--modelopt-python` rows
@@ -23,7 +23,7 @@ frames, tiling and coverage. The 80 rows of the issue 24 block came with issue 2
 files segdeploy trusts 34, graphs that are not what they claim 7, checkpoint and recipe 8, stray
 launcher variables 4, training numerics 7, concurrent and killed runs 6, data and recipe files 5,
 suffixes and labels 2, the disk 6, offline 1; its second pass (rows at the block's end): concurrent
-and killed runs 3, predict's input folders 5.
+and killed runs 3, predict's input folders 5, data sets and calibration sets 3.
 """
 
 from __future__ import annotations
@@ -1683,6 +1683,25 @@ def _no_access(maker: Callable[[Path, dict[str, Path]], None]) -> Callable[[Path
     return make
 
 
+def _calibration_moved(when_made: str | None) -> Callable[[Path, dict[str, Path]], None]:
+    """A copy of the shared calibration set moved away from its data set, its manifest recording
+    {tmp}/`when_made` as the data set's place when made (None: an older manifest without that field)."""
+
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        _calibration_copy(path, ctx)
+        manifest = json.loads((path / "manifest.json").read_text())
+        _set("dataset_when_made", None if when_made is None else str(ctx["tmp"] / when_made))(manifest)
+        (path / "manifest.json").write_text(json.dumps(manifest))
+
+    return make
+
+
+def _load_calibration(ctx: dict[str, Path]) -> Any:
+    from segdeploy.data.calibration import load_calibration_set
+
+    return load_calibration_set(ctx["tmp"] / "far" / "c")
+
+
 def _sidecar_row(name: str, fragment: str, edit: Callable[[dict[str, Any]], None]) -> Case:
     return Case(name, "py:sidecar_read", fragment, files={"m.plan": _sidecar(edit)})
 
@@ -1700,6 +1719,7 @@ PY_CASES.update(
         "disk_full_train": _disk_full("torch.save", _train_api),
         "offline_pretrained": _offline_pretrained,
         "race_export": _race_export,
+        "load_calibration": _load_calibration,
         "stray_rank_0": _stray_world(RANK="0"),
         "stray_rank_1": _stray_world(RANK="1"),
         "stray_no_port": _stray_world(RANK="0", MASTER_PORT="70000"),
@@ -2185,5 +2205,26 @@ CASES += [
         "predict {onnx} {tmp}/in --out {tmp}/p",
         "in: folder holds no images or videos",
         files={"in/sub/b.png": _image},
+    ),
+    # kind 8, second pass: train/val overlap; a calibration set moved away from its data set
+    Case(
+        "data train/val overlap",
+        "calibrate --data {bad_data} --num 8 --out {tmp}/c",
+        "train and val share 2 ids (000, 001): validation scores on them measure memory",
+        0,
+        data={"splits": {"train": [f"{i:03d}" for i in range(8)], "val": ["000", "001", "008"]}},
+        writes=("c",),
+    ),
+    Case(
+        "calibration set moved, data set gone",
+        "py:load_calibration",
+        "its data set YAML is not found; looked at",
+        files={"far/c": _calibration_moved("gone/data.yaml")},
+    ),
+    Case(
+        "older calibration set moved",
+        "py:load_calibration",
+        "(the recorded '../",
+        files={"far/c": _calibration_moved(None)},
     ),
 ]
