@@ -50,6 +50,22 @@ def require_folder(path: Path) -> None:
         raise SegdeployError(f"{path}: exists and is not a folder; choose another --out")
 
 
+def require_writable(folder: Path) -> None:
+    """Fail before any work when files cannot be made in `folder` (a read-only mount, no permission, a
+    file or a dangling link in the way), by making one there; folders the probe made are removed."""
+    require_folder(folder)
+    made: list[Path] = []
+    try:
+        made = _made_parents(folder)
+        fd, probe = tempfile.mkstemp(prefix=".segdeploy-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:  # not naming the probe's own file: the folder is what the user chose
+        raise SegdeployError(f"{folder}: cannot write it: {exc.strerror or exc}") from None
+    finally:
+        _remove_empty(made)
+
+
 def unwritable(target: Path, exc: OSError) -> SegdeployError:
     """One line for a write the environment refused: read-only, full disk, no permission."""
     where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(target) else ""

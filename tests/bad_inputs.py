@@ -13,7 +13,7 @@ before the command runs: bytes, text, or a maker function. Rows that exit 0 name
 they may write, and their fragment must appear on stdout; a failing row names only what another writer
 it simulates writes meanwhile (a race).
 
-386 rows. The first 215 were run on 0d85a41, before issue 13's fixes: 91 of them failed (tracebacks,
+391 rows. The first 215 were run on 0d85a41, before issue 13's fixes: 91 of them failed (tracebacks,
 overwritten or half-written files, wrong or missing messages; `predict --size 8192` ran out of memory).
 The 6 `py:` rows added when option checks moved into the library check that the Python API gives the
 CLI's messages. The 4 `inspect` rows came with that command, the 6 `--quantizer`/`--modelopt-python` rows
@@ -23,7 +23,8 @@ frames, tiling and coverage. The 80 rows of the issue 24 block came with issue 2
 files segdeploy trusts 34, graphs that are not what they claim 7, checkpoint and recipe 8, stray
 launcher variables 4, training numerics 7, concurrent and killed runs 6, data and recipe files 5,
 suffixes and labels 2, the disk 6, offline 1; its second pass (rows at the block's end): concurrent
-and killed runs 3, predict's input folders 5, data sets and calibration sets 3.
+and killed runs 3, predict's input folders 5, data sets and calibration sets 3,
+the disk 5 (2 of them skip as root).
 """
 
 from __future__ import annotations
@@ -1702,6 +1703,42 @@ def _load_calibration(ctx: dict[str, Path]) -> Any:
     return load_calibration_set(ctx["tmp"] / "far" / "c")
 
 
+def _read_only_mount(call: Callable[[dict[str, Path]], Any]) -> Callable[[dict[str, Path]], Any]:
+    """`call` with every new file failing as on a read-only mount (tempfile.mkstemp: the probe's and
+    every atomic write's way in)."""
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise OSError(30, "Read-only file system")
+
+    def run(ctx: dict[str, Path]) -> Any:
+        from unittest import mock
+
+        with mock.patch("tempfile.mkstemp", fail):
+            return call(ctx)
+
+    return run
+
+
+def _parity_maps(ctx: dict[str, Path]) -> Any:
+    from segdeploy.data.spec import load_dataset_spec
+    from segdeploy.stored_parity import check_parity
+
+    spec = load_dataset_spec(ctx["data"])
+    return check_parity(ctx["exp"], spec, reference="pytorch", save_disagreement=ctx["tmp"] / "maps")
+
+
+def _report_api(ctx: dict[str, Path]) -> Any:
+    from segdeploy.look.report import make_report
+
+    return make_report(ctx["exp"], ctx["exp"] / "report.html", log=lambda _: None)
+
+
+def _read_only_folder(path: Path, ctx: dict[str, Path]) -> None:
+    """A folder without write permission (root writes into it all the same: such rows skip as root)."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o555)
+
+
 def _sidecar_row(name: str, fragment: str, edit: Callable[[dict[str, Any]], None]) -> Case:
     return Case(name, "py:sidecar_read", fragment, files={"m.plan": _sidecar(edit)})
 
@@ -1720,6 +1757,8 @@ PY_CASES.update(
         "offline_pretrained": _offline_pretrained,
         "race_export": _race_export,
         "load_calibration": _load_calibration,
+        "read_only_parity_maps": _read_only_mount(_parity_maps),
+        "read_only_report": _read_only_mount(_report_api),
         "stray_rank_0": _stray_world(RANK="0"),
         "stray_rank_1": _stray_world(RANK="1"),
         "stray_no_port": _stray_world(RANK="0", MASTER_PORT="70000"),
@@ -2226,5 +2265,32 @@ CASES += [
         "py:load_calibration",
         "(the recorded '../",
         files={"far/c": _calibration_moved(None)},
+    ),
+    # kind 1, second pass: parity's --save-disagreement and report's folder, probed before the work
+    Case(
+        "parity --save-disagreement is a file",
+        "parity {exp} --data {data} --reference pytorch --save-disagreement {tmp}/f",
+        "f: exists and is not a folder",
+        files={"f": b"x"},
+    ),
+    Case(
+        "parity --save-disagreement on a read-only mount",
+        "py:read_only_parity_maps",
+        "maps: cannot write it: Read-only file system",
+    ),
+    Case("report on a read-only mount", "py:read_only_report", "exp: cannot write it: Read-only file system"),
+    Case(
+        "parity --save-disagreement without permission",
+        "parity {exp} --data {data} --reference pytorch --save-disagreement {tmp}/ro/maps",
+        "ro/maps: cannot write it: Permission denied",
+        files={"ro": _read_only_folder},
+        permissions=True,
+    ),
+    Case(
+        "report into an export folder without permission",
+        "report {tmp}/x",
+        "x: cannot write it: Permission denied",
+        files={"x": _export_copy(lambda folder: folder.chmod(0o555))},
+        permissions=True,
     ),
 ]
