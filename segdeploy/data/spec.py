@@ -161,7 +161,7 @@ def _warn_overlap(spec: DatasetSpec, path: Path) -> None:
             f"{path}: train and val share {len(shared)} id{'s' if len(shared) > 1 else ''} ({named}): "
             "validation scores on them measure memory, not generalisation",
             SegdeployWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller of load_dataset_spec
         )
 
 
