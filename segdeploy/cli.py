@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from .errors import ReportedElsewhere, SegdeployError
+from .errors import ReportedElsewhere, SegdeployError, SegdeployWarning
 
 if TYPE_CHECKING:
     from .geo.coverage import CoverageReport
@@ -42,6 +43,20 @@ def _note(label: str, text: str) -> None:
     _console().print(f"[yellow]{label}[/] {escape(text)}", highlight=False, soft_wrap=True)  # one line, unfolded
 
 
+def _warning_lines(shown: set[str]) -> Callable[..., None]:
+    """A `warnings.showwarning` that prints each SegdeployWarning once, as one 'warning:' line."""
+    passed_on = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if not issubclass(category, SegdeployWarning):
+            passed_on(message, category, *args, **kwargs)
+        elif str(message) not in shown:
+            shown.add(str(message))
+            _note("warning:", str(message))
+
+    return show
+
+
 def reports_errors(command: F) -> F:
     """Turn SegdeployError, and SIGINT/SIGTERM, into one line on stderr and a non-zero exit code."""
 
@@ -50,7 +65,9 @@ def reports_errors(command: F) -> F:
         from .interrupts import Interrupted, signals_as_exceptions
 
         try:
-            with signals_as_exceptions():
+            with signals_as_exceptions(), warnings.catch_warnings():
+                warnings.simplefilter("always", SegdeployWarning)
+                warnings.showwarning = _warning_lines(set())
                 return command(*args, **kwargs)
         except (SegdeployError, Interrupted) as exc:
             if not isinstance(exc, ReportedElsewhere):
@@ -491,7 +508,7 @@ def predict(
     wanted = coverage or request.needs_areas
     result = run_predict(
         artifact, inputs, out, overlay, alpha, size, force, channels=channels, backend=backend, tile=tile,
-        overlap=overlap, coverage=request if wanted else None,
+        overlap=overlap, coverage=request if wanted else None, log=_say,
     )  # fmt: skip
     overlays = f" and {len(result.overlays)} overlays in {out / 'overlays'}" if overlay else ""
     previews = f" and {len(result.previews)} previews in {out / 'previews'}" if result.previews else ""

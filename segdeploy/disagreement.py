@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .files import write_atomic
+
 BOUNDARY_COLOR = (255, 210, 0)  # disagreement within `width` px of a class boundary
 INTERIOR_COLOR = (255, 40, 40)  # disagreement inside a region (thin structures, whole blobs)
 
@@ -44,6 +46,5 @@ def save_disagreement(
     directory: Path, artifact: str, sample_id: str, frame: np.ndarray, reference: np.ndarray, output: np.ndarray
 ) -> Path:
     path = directory / artifact.replace(".onnx", "").replace(".", "-") / f"{sample_id}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    disagreement_map(frame, reference, output).save(path)
-    return path
+    picture = disagreement_map(frame, reference, output)
+    return write_atomic(path, lambda tmp: picture.save(tmp, format="PNG"))

@@ -9,6 +9,11 @@ class SegdeployError(Exception):
         self.exit_code = exit_code
 
 
+class SegdeployWarning(UserWarning):
+    """Something wrong that does not stop the command (a train/val overlap): one 'warning:' line in the
+    CLI; from Python a warning like any other (`warnings.filterwarnings` silences it)."""
+
+
 class CaptureError(SegdeployError):
     """A CUDA-graph capture that failed or was invalidated; callers fall back to plain launches."""
 

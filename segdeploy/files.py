@@ -50,6 +50,22 @@ def require_folder(path: Path) -> None:
         raise SegdeployError(f"{path}: exists and is not a folder; choose another --out")
 
 
+def require_writable(folder: Path) -> None:
+    """Fail before any work when files cannot be made in `folder` (a read-only mount, no permission, a
+    file or a dangling link in the way), by making one there; folders the probe made are removed."""
+    require_folder(folder)
+    made: list[Path] = []
+    try:
+        made = _made_parents(folder)
+        fd, probe = tempfile.mkstemp(prefix=".segdeploy-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:  # not naming the probe's own file: the folder is what the user chose
+        raise SegdeployError(f"{folder}: cannot write it: {exc.strerror or exc}") from None
+    finally:
+        _remove_empty(made)
+
+
 def unwritable(target: Path, exc: OSError) -> SegdeployError:
     """One line for a write the environment refused: read-only, full disk, no permission."""
     where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(target) else ""
@@ -145,12 +161,20 @@ def _clear_leftovers(target: Path, log: Callable[[str], None]) -> None:
         log(f"removed {stale}, left by a run that was killed before it finished")
 
 
-@contextlib.contextmanager
-def _staging(target: Path, log: Callable[[str], None]) -> Iterator[Path]:
-    """A fresh hidden folder beside `target`, under its writer's lock; removed, with parents this made,
-    unless the block moved it."""
+def followed(target: Path) -> Path:
+    """`target`, or where it points when it is a symbolic link: an output written through a link goes
+    into the folder the link names (staged beside that folder, on its disk), and the link is kept."""
     require_folder(target)
+    return target.resolve() if target.is_symlink() else target
+
+
+@contextlib.contextmanager
+def _staging(target: Path, log: Callable[[str], None], refuse: Callable[[], None]) -> Iterator[Path]:
+    """A fresh hidden folder beside `target`, under its writer's lock; removed, with parents this made,
+    unless the block moved it. `refuse` runs once the lock is held: the caller's check for outputs
+    that must not be overwritten, made again now that no other writer can finish in between."""
     with exclusive(target, log):
+        refuse()
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
         with _removed_unless_moved(staging, target):
             yield staging
@@ -184,13 +208,18 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 @contextlib.contextmanager
 def staged_folder(
-    target: Path, replaced: Callable[[Path], set[str]] = lambda _: set(), log: Callable[[str], None] = print
+    target: Path,
+    replaced: Callable[[Path], set[str]] = lambda _: set(),
+    log: Callable[[str], None] = print,
+    refuse: Callable[[], None] = lambda: None,
 ) -> Iterator[Path]:
-    """Yield an empty staging folder beside `target`; if the block succeeds it becomes `target` in one
-    rename. An existing `target` is swapped out whole (the caller checked --force): its entries that the
+    """Yield an empty staging folder beside `target` (the folder a symbolic link names: `followed`); if
+    the block succeeds it becomes `target` in one rename. An existing `target` is swapped out whole (the
+    caller checked --force, and `refuse` checks it again under the writer's lock): its entries that the
     staging folder does not hold and `replaced(target)` does not name are carried over. On any failure
     or interruption `target` is untouched and the staging folder is removed."""
-    with _staging(target, log) as staging:
+    target = followed(target)
+    with _staging(target, log, refuse) as staging:
         yield staging
         if target.exists():
             for entry in target.iterdir():
@@ -207,10 +236,14 @@ def staged_folder(
 
 
 @contextlib.contextmanager
-def staged_files(target: Path, log: Callable[[str], None] = print) -> Iterator[Path]:
-    """Yield a staging folder beside the folder `target`; if the block succeeds, every file written
-    under it moves to the same place under `target`, all at once; on failure none does."""
-    with _staging(target, log) as staging:
+def staged_files(
+    target: Path, log: Callable[[str], None] = print, refuse: Callable[[], None] = lambda: None
+) -> Iterator[Path]:
+    """Yield a staging folder beside the folder `target` (the folder a symbolic link names); if the
+    block succeeds, every file written under it moves to the same place under `target`, all at once; on
+    failure none does. `refuse` runs under the writer's lock, as for `staged_folder`."""
+    target = followed(target)
+    with _staging(target, log, refuse) as staging:
         yield staging
         files = sorted(p for p in staging.rglob("*") if not p.is_dir())
         with critical():

@@ -19,7 +19,7 @@ from .disagreement import boundary_band
 from .disagreement import save_disagreement as save_disagreement_map
 from .errors import SegdeployError
 from .evaluate import batches, predictions
-from .files import refuse_overwrite, write_json
+from .files import refuse_overwrite, require_writable, write_json
 from .metrics import ConfusionMatrix, SmallObjectRecall
 from .precision_table import PRECISIONS, LogitTolerance
 from .recipes import Tolerance
@@ -176,7 +176,7 @@ def run_parity(
     ONNX model once per `backends` choice (NAME[:PRECISION]; none: ONNX Runtime); with `save_disagreement`,
     write a map of where each artifact disagrees with the reference per image; with `json_out`, the report
     as JSON (refused before running when it exists, unless `force`)."""
-    manifest, runnable, skipped = prepare_run(artifact_dir, batch_size, json_out, force, backends)
+    manifest, runnable, skipped = prepare_run(artifact_dir, batch_size, json_out, force, backends, save_disagreement)
     checkpoint = reference_artifact(manifest, artifact_dir)
     options = BackendOptions(device=device)
     with (
@@ -212,7 +212,12 @@ def open_runnable(
 
 
 def prepare_run(
-    artifact_dir: Path, batch_size: int, json_out: Path | None, force: bool, backends: tuple[str, ...] = ()
+    artifact_dir: Path,
+    batch_size: int,
+    json_out: Path | None,
+    force: bool,
+    backends: tuple[str, ...] = (),
+    save_disagreement: Path | None = None,
 ) -> tuple[dict[str, Any], list[str], list[str]]:
     """Check a parity run's options before any work: (the manifest, the artifacts to run, those skipped)."""
     if batch_size < 1:
@@ -220,6 +225,8 @@ def prepare_run(
     for choice in backends:
         backend_choice(choice)
     refuse_overwrite([json_out] if json_out else [], force)
+    if save_disagreement is not None:  # a read-only folder is found now, not after the run
+        require_writable(save_disagreement)
     manifest = read_manifest(artifact_dir)
     runnable, skipped = runnable_artifacts(manifest)
     if not runnable:

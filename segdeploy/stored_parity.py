@@ -97,7 +97,7 @@ def run_stored_parity(
     |logit difference| (FP32 logits stored as float16: the tolerance's relative part grows by
     FLOAT16_STORAGE_RTOL) and mIoU against the labels, from `spec` when given (the reference's frames
     must come from its data set), else the stored ones; no labels (random frames): no mIoU."""
-    manifest, runnable, skipped = prepare_run(artifact_dir, batch_size, json_out, force, backends)
+    manifest, runnable, skipped = prepare_run(artifact_dir, batch_size, json_out, force, backends, save_disagreement)
     with contextlib.ExitStack() as opened:
         artifacts, graphs = open_runnable(opened, artifact_dir, runnable, BackendOptions(device=device), backends)
         meta = artifacts[0].meta  # every artifact of an export carries the same (its file's sha256 checked)

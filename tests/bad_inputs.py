@@ -10,9 +10,10 @@ with the row's `data` overrides, {recipe} a tiny recipe YAML, {bad_recipe} it wi
 overrides, {exp} an export folder (of a tiny user model), {onnx}/{ckpt} its model.onnx/model.pt, {calib} a
 calibration set, {images} the data set's image folder, {img} one of its images. `files` are made in {tmp}
 before the command runs: bytes, text, or a maker function. Rows that exit 0 name the paths under {tmp}
-they may write, and their fragment must appear on stdout.
+they may write, and their fragment must appear on stdout; a failing row names only what another writer
+it simulates writes meanwhile (a race).
 
-375 rows. The first 215 were run on 0d85a41, before issue 13's fixes: 91 of them failed (tracebacks,
+391 rows. The first 215 were run on 0d85a41, before issue 13's fixes: 91 of them failed (tracebacks,
 overwritten or half-written files, wrong or missing messages; `predict --size 8192` ran out of memory).
 The 6 `py:` rows added when option checks moved into the library check that the Python API gives the
 CLI's messages. The 4 `inspect` rows came with that command, the 6 `--quantizer`/`--modelopt-python` rows
@@ -21,7 +22,9 @@ that parity uses without PyTorch; the issue 22 block with the OpenVINO backend; 
 frames, tiling and coverage. The 80 rows of the issue 24 block came with issue 24, by kind:
 files segdeploy trusts 34, graphs that are not what they claim 7, checkpoint and recipe 8, stray
 launcher variables 4, training numerics 7, concurrent and killed runs 6, data and recipe files 5,
-suffixes and labels 2, the disk 6, offline 1.
+suffixes and labels 2, the disk 6, offline 1; its second pass (rows at the block's end): concurrent
+and killed runs 3, predict's input folders 5, data sets and calibration sets 3,
+the disk 5 (2 of them skip as root).
 """
 
 from __future__ import annotations
@@ -50,8 +53,9 @@ class Case:
     files: dict[str, Any] = field(default_factory=dict)
     data: dict[str, Any] | None = None  # overrides of the tiny data set's YAML, written as {bad_data}
     recipe: dict[str, Any] | None = None  # overrides of the tiny recipe, written as {bad_recipe}
-    writes: tuple[str, ...] = ()  # paths under {tmp} (with all below them) a succeeding row may write
+    writes: tuple[str, ...] = ()  # paths under {tmp} (with all below them) a succeeding row (or a race) may write
     requires: str = ""  # a module the row needs (an optional extra); without it the row skips
+    permissions: bool = False  # the row relies on file permissions, which root ignores: skipped as root
 
 
 # --- makers: (path to create, shared fixture paths) -------------------------------------------------
@@ -1643,6 +1647,98 @@ def _offline_pretrained(ctx: dict[str, Path]) -> Any:
         return registry.build_model("unet", "resnet18", 3, pretrained=True)
 
 
+def _race_export(ctx: dict[str, Path]) -> Any:
+    """An export into {tmp}/e that another export finishes after this one's 'already exists' check and
+    before it takes the writer's lock (kind 5): the order a slower second run sees, simulated."""
+    from unittest import mock
+
+    from segdeploy.export import pipeline
+
+    real = pipeline.check_precision_inputs
+
+    def first_finishes_meanwhile(*args: Any) -> Any:
+        with mock.patch.object(pipeline, "check_precision_inputs", real):
+            _export_api()(ctx)
+        return real(*args)
+
+    with mock.patch.object(pipeline, "check_precision_inputs", first_finishes_meanwhile):
+        return _export_api()(ctx)
+
+
+def _link_to(name: str) -> Callable[[Path, dict[str, Path]], None]:
+    """A symbolic link to {tmp}/`name` (made before it when `files` lists that first)."""
+
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        path.symlink_to(ctx["tmp"] / name)
+
+    return make
+
+
+def _no_access(maker: Callable[[Path, dict[str, Path]], None]) -> Callable[[Path, dict[str, Path]], None]:
+    """What `maker` makes, then its permissions taken away (chmod 000)."""
+
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        maker(path, ctx)
+        path.chmod(0)
+
+    return make
+
+
+def _calibration_moved(when_made: str | None) -> Callable[[Path, dict[str, Path]], None]:
+    """A copy of the shared calibration set moved away from its data set, its manifest recording
+    {tmp}/`when_made` as the data set's place when made (None: an older manifest without that field)."""
+
+    def make(path: Path, ctx: dict[str, Path]) -> None:
+        _calibration_copy(path, ctx)
+        manifest = json.loads((path / "manifest.json").read_text())
+        _set("dataset_when_made", None if when_made is None else str(ctx["tmp"] / when_made))(manifest)
+        (path / "manifest.json").write_text(json.dumps(manifest))
+
+    return make
+
+
+def _load_calibration(ctx: dict[str, Path]) -> Any:
+    from segdeploy.data.calibration import load_calibration_set
+
+    return load_calibration_set(ctx["tmp"] / "far" / "c")
+
+
+def _read_only_mount(call: Callable[[dict[str, Path]], Any]) -> Callable[[dict[str, Path]], Any]:
+    """`call` with every new file failing as on a read-only mount (tempfile.mkstemp: the probe's and
+    every atomic write's way in)."""
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise OSError(30, "Read-only file system")
+
+    def run(ctx: dict[str, Path]) -> Any:
+        from unittest import mock
+
+        with mock.patch("tempfile.mkstemp", fail):
+            return call(ctx)
+
+    return run
+
+
+def _parity_maps(ctx: dict[str, Path]) -> Any:
+    from segdeploy.data.spec import load_dataset_spec
+    from segdeploy.stored_parity import check_parity
+
+    spec = load_dataset_spec(ctx["data"])
+    return check_parity(ctx["exp"], spec, reference="pytorch", save_disagreement=ctx["tmp"] / "maps")
+
+
+def _report_api(ctx: dict[str, Path]) -> Any:
+    from segdeploy.look.report import make_report
+
+    return make_report(ctx["exp"], ctx["exp"] / "report.html", log=lambda _: None)
+
+
+def _read_only_folder(path: Path, ctx: dict[str, Path]) -> None:
+    """A folder without write permission (root writes into it all the same: such rows skip as root)."""
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o555)
+
+
 def _sidecar_row(name: str, fragment: str, edit: Callable[[dict[str, Any]], None]) -> Case:
     return Case(name, "py:sidecar_read", fragment, files={"m.plan": _sidecar(edit)})
 
@@ -1659,6 +1755,10 @@ PY_CASES.update(
         "disk_full_export": _disk_full("torch.save", _export_api()),
         "disk_full_train": _disk_full("torch.save", _train_api),
         "offline_pretrained": _offline_pretrained,
+        "race_export": _race_export,
+        "load_calibration": _load_calibration,
+        "read_only_parity_maps": _read_only_mount(_parity_maps),
+        "read_only_report": _read_only_mount(_report_api),
         "stray_rank_0": _stray_world(RANK="0"),
         "stray_rank_1": _stray_world(RANK="1"),
         "stray_no_port": _stray_world(RANK="0", MASTER_PORT="70000"),
@@ -2089,4 +2189,108 @@ CASES += [
     ),
     # kind 10: offline
     Case("--pretrained offline", "py:offline_pretrained", "--pretrained: could not fetch ImageNet weights for 'unet'"),
+    # kind 5, second pass: a race past the "already exists" check; --force through a symbolic link
+    Case("export finished by another meanwhile", "py:race_export", "e/model.onnx: already exists", writes=("e",)),
+    Case(
+        "export --force through a symlinked --out",
+        "export {recipe} --out {tmp}/e --force",
+        "validated",
+        0,
+        files={"disk/e": _export_copy(), "e": _link_to("disk/e")},
+        writes=("disk/e",),
+    ),
+    Case(
+        "predict through a symlinked --out",
+        "predict {onnx} {img} --out {tmp}/p",
+        "masks",
+        0,
+        files={"disk/p/notes.txt": "mine", "p": _link_to("disk/p")},
+        writes=("disk/p/masks",),
+    ),
+    # kind 9, second pass: what predict meets in a folder
+    Case(
+        "predict folder with a sub-folder",
+        "predict {onnx} {tmp}/in --out {tmp}/p",
+        "in/sub: a folder (predict reads the files directly inside",
+        0,
+        files={"in/a.png": _image, "in/sub/b.png": _image},
+        writes=("p",),
+    ),
+    Case(
+        "predict folder with a sub-folder named x.png",
+        "predict {onnx} {tmp}/in --out {tmp}/p",
+        "in/x.png: a folder",
+        0,
+        files={"in/a.png": _image, "in/x.png/b.png": _image},
+        writes=("p",),
+    ),
+    Case(
+        "predict folder with a macOS ._ file",
+        "predict {onnx} {tmp}/in --out {tmp}/p",
+        "in/._a.png: a hidden file",
+        0,
+        files={"in/a.png": _image, "in/._a.png": b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X"},
+        writes=("p",),
+    ),
+    Case(
+        "predict unreadable file in a folder",
+        "predict {onnx} {tmp}/in --out {tmp}/p",
+        "in/b.png: unreadable image ([Errno 13] Permission denied",
+        files={"in/a.png": _image, "in/b.png": _no_access(_image)},
+        permissions=True,
+    ),
+    Case(
+        "predict folder of sub-folders only",
+        "predict {onnx} {tmp}/in --out {tmp}/p",
+        "in: folder holds no images or videos",
+        files={"in/sub/b.png": _image},
+    ),
+    # kind 8, second pass: train/val overlap; a calibration set moved away from its data set
+    Case(
+        "data train/val overlap",
+        "calibrate --data {bad_data} --num 8 --out {tmp}/c",
+        "train and val share 2 ids (000, 001): validation scores on them measure memory",
+        0,
+        data={"splits": {"train": [f"{i:03d}" for i in range(8)], "val": ["000", "001", "008"]}},
+        writes=("c",),
+    ),
+    Case(
+        "calibration set moved, data set gone",
+        "py:load_calibration",
+        "its data set YAML is not found; looked at",
+        files={"far/c": _calibration_moved("gone/data.yaml")},
+    ),
+    Case(
+        "older calibration set moved",
+        "py:load_calibration",
+        "(the recorded '../",
+        files={"far/c": _calibration_moved(None)},
+    ),
+    # kind 1, second pass: parity's --save-disagreement and report's folder, probed before the work
+    Case(
+        "parity --save-disagreement is a file",
+        "parity {exp} --data {data} --reference pytorch --save-disagreement {tmp}/f",
+        "f: exists and is not a folder",
+        files={"f": b"x"},
+    ),
+    Case(
+        "parity --save-disagreement on a read-only mount",
+        "py:read_only_parity_maps",
+        "maps: cannot write it: Read-only file system",
+    ),
+    Case("report on a read-only mount", "py:read_only_report", "exp: cannot write it: Read-only file system"),
+    Case(
+        "parity --save-disagreement without permission",
+        "parity {exp} --data {data} --reference pytorch --save-disagreement {tmp}/ro/maps",
+        "ro/maps: cannot write it: Permission denied",
+        files={"ro": _read_only_folder},
+        permissions=True,
+    ),
+    Case(
+        "report into an export folder without permission",
+        "report {tmp}/x",
+        "x: cannot write it: Permission denied",
+        files={"x": _export_copy(lambda folder: folder.chmod(0o555))},
+        permissions=True,
+    ),
 ]

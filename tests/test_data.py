@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +11,11 @@ import yaml
 from PIL import Image
 
 from segdeploy.cli import app
+from segdeploy.data.calibration import load_calibration_set, write_calibration_set
 from segdeploy.data.dataset import SegmentationSplit
 from segdeploy.data.masks import encode_palette_png
 from segdeploy.data.spec import load_dataset_spec
-from segdeploy.errors import SegdeployError
+from segdeploy.errors import SegdeployError, SegdeployWarning
 
 from .conftest import REPO, real_dataset
 from .helpers import one_line_error
@@ -204,3 +206,28 @@ def test_pascal_voc_layout_with_split_files_and_void_border(tmp_path, monkeypatc
     ((image, mask),) = SegmentationSplit(spec, "val").load_all()
     assert spec.num_classes == 21 and image.shape == (10, 12, 3)
     assert set(np.unique(mask)) == {0, 15, 255}
+
+
+def test_a_train_val_overlap_is_warned_about_naming_the_ids(tmp_path):
+    """Issue 24, kind 8: ids in both train and val are named in one warning (not refused: tests like
+    these train on what they validate on)."""
+    masks = {name: np.zeros((4, 5), np.uint8) for name in ("a", "b", "c")}
+    path = write_set(tmp_path, "index", masks)
+    with pytest.warns(SegdeployWarning, match=r"data.yaml: train and val share 3 ids \(a, b, c\)"):
+        load_dataset_spec(path)
+    raw = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**raw, "splits": {"train": ["a", "b"], "val": ["c"]}}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SegdeployWarning)
+        load_dataset_spec(path)
+
+
+def test_a_calibration_set_moved_alone_finds_its_data_set(tiny_data, tmp_path):
+    """Issue 24, kind 8: a set moved without its data set finds the YAML where it was when made."""
+    write_calibration_set(tmp_path / "calib", tiny_data, "train", 8)
+    moved = tmp_path / "far" / "away" / "calib"
+    moved.parent.mkdir(parents=True)
+    (tmp_path / "calib").rename(moved)
+    calibration = load_calibration_set(moved)
+    assert calibration.dataset == tiny_data.resolve()
+    assert next(calibration.frames()).shape == (1, *calibration.size, 3)

@@ -177,3 +177,39 @@ def test_a_second_writer_is_refused_and_a_killed_writer_s_staging_is_removed(tmp
         (staging / "whole.bin").write_bytes(b"y")
     assert said == [f"removed {left}, left by a run that was killed before it finished"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"] and [p.name for p in target.iterdir()] == ["whole.bin"]
+
+
+def test_an_export_that_finished_meanwhile_is_not_replaced(tmp_path, monkeypatch):
+    """Issue 24, kind 5: a second export passed the 'already exists' check before the first finished,
+    and takes the writer's lock after the first released it; it checks again under the lock and is
+    refused, leaving the first export whole."""
+    from segdeploy.export import pipeline
+
+    out, real, first = tmp_path / "exp", pipeline.check_precision_inputs, {}
+
+    def first_finishes_meanwhile(*args):
+        monkeypatch.setattr(pipeline, "check_precision_inputs", real)
+        export_artifacts(tiny_recipe(), None, out, log=lambda _: None)
+        first.update(_snapshot(out))
+        return real(*args)
+
+    monkeypatch.setattr(pipeline, "check_precision_inputs", first_finishes_meanwhile)
+    with pytest.raises(SegdeployError, match=f"{out / 'model.onnx'}: already exists; pass --force"):
+        export_artifacts(tiny_recipe(), None, out, log=lambda _: None)
+    assert first and _snapshot(out) == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]
+
+
+def test_force_through_a_symlinked_out_replaces_the_folder_it_names(tmp_path):
+    """Issue 24, kind 5: `--force` with an --out that is a symbolic link follows it: the folder it names
+    is swapped (staged beside that folder, on its disk) and the link stays a link."""
+    real, link = tmp_path / "disk" / "exp", tmp_path / "exp"
+    export_artifacts(tiny_recipe(), None, real, log=lambda _: None)
+    (real / "notes.txt").write_text("mine")
+    link.symlink_to(real)
+    old = _snapshot(real)
+    export_artifacts(tiny_recipe(), None, link, force=True, log=lambda _: None)
+    assert link.is_symlink() and link.resolve() == real
+    assert (real / "notes.txt").read_text() == "mine" and _snapshot(real) != old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["disk", "exp"]
+    assert [p.name for p in (tmp_path / "disk").iterdir()] == ["exp"]

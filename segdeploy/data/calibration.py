@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import random
@@ -117,7 +118,8 @@ def write_calibration_set(
     force: bool = False,
 ) -> CalibrationSet:
     require_folder(out_dir)
-    refuse_overwrite([out_dir / "manifest.json", out_dir / "ids.txt"], force)
+    written = [out_dir / "manifest.json", out_dir / "ids.txt"]
+    refuse_overwrite(written, force)  # before the work, and again under the writer's lock
     spec: DatasetSpec = load_dataset_spec(data)
     split = SegmentationSplit(spec, split_name)
     if num < MIN_IMAGES:
@@ -132,6 +134,7 @@ def write_calibration_set(
     manifest = {
         "format": FORMAT,
         "dataset": os.path.relpath(Path(data).resolve(), out_dir.resolve()),
+        "dataset_when_made": str(Path(data).resolve()),  # found again when the set moves without it
         "dataset_name": spec.name,
         "split": split_name,
         "num": len(ids),
@@ -146,7 +149,8 @@ def write_calibration_set(
         },
         "class_coverage": coverage(split, ids),
     }
-    with staged_folder(out_dir, replaced=lambda _: {"manifest.json", "ids.txt"}) as staging:
+    again = functools.partial(refuse_overwrite, written, force)
+    with staged_folder(out_dir, replaced=lambda _: {p.name for p in written}, refuse=again) as staging:
         (staging / "ids.txt").write_text("\n".join(ids) + "\n")
         write_json(staging / "manifest.json", manifest)
     return load_calibration_set(out_dir)
@@ -182,7 +186,7 @@ def load_calibration_set(directory: Path) -> CalibrationSet:
     try:
         pre = raw["preprocessing"]
         ids = [str(i) for i in raw["ids"]]
-        dataset = Path(raw["dataset"]) if Path(raw["dataset"]).is_absolute() else directory / raw["dataset"]
+        dataset = _find_dataset(path, str(raw["dataset"]), raw.get("dataset_when_made"))
         calibration = CalibrationSet(
             directory,
             dataset,
@@ -199,6 +203,23 @@ def load_calibration_set(directory: Path) -> CalibrationSet:
     if not ids:
         raise SegdeployError(f"{path}: the calibration set is empty")
     return calibration
+
+
+def _find_dataset(manifest: Path, recorded: str, when_made: object) -> Path:
+    """The data set YAML a calibration set's manifest names: by its path relative to the set's folder
+    (the two moved together), else where it was when the set was made (the set moved alone)."""
+    relative = manifest.parent / recorded
+    if relative.is_file():
+        return relative
+    tried = [f"{os.path.normpath(relative)} (the recorded '{recorded}' from the set's folder)"]
+    if isinstance(when_made, str):
+        if Path(when_made).is_file():
+            return Path(when_made)
+        tried.append(f"{when_made} (where it was when the set was made)")
+    raise SegdeployError(
+        f"{manifest}: its data set YAML is not found; looked at {' and '.join(tried)}; put the data set "
+        "there, or make the set again with 'segdeploy calibrate'"
+    )
 
 
 def check_compatible(calibration: CalibrationSet, meta: ModelMeta, input_channels: int) -> None:

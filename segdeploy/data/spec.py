@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import random
 import re
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
 from ..config import build, read_yaml
-from ..errors import SegdeployError
+from ..errors import SegdeployError, SegdeployWarning
 
 Color = tuple[int, int, int]
 
@@ -140,7 +141,28 @@ def load_dataset_spec(path: Path) -> DatasetSpec:
     if not spec.splits and spec.random_split is None:
         raise SegdeployError(f"{path}: give 'splits' (id lists or files) or 'random_split'")
     _check_values(spec, path)
+    _warn_overlap(spec, path)
     return spec
+
+
+def _warn_overlap(spec: DatasetSpec, path: Path) -> None:
+    """Warn, naming them, about ids listed in both train and val: validation scores on them measure
+    memory, not generalisation. Not refused: tiny experiments and tests train on what they validate on.
+    A split that cannot be read is left to the command that reads it."""
+    if not {"train", "val"} <= spec.splits.keys():
+        return
+    try:
+        shared = sorted(set(spec.split_ids("train")) & set(spec.split_ids("val")))
+    except SegdeployError:
+        return
+    if shared:
+        named = ", ".join(shared[:10]) + (f" and {len(shared) - 10} more" if len(shared) > 10 else "")
+        warnings.warn(
+            f"{path}: train and val share {len(shared)} id{'s' if len(shared) > 1 else ''} ({named}): "
+            "validation scores on them measure memory, not generalisation",
+            SegdeployWarning,
+            stacklevel=3,  # the caller of load_dataset_spec
+        )
 
 
 def _check_values(spec: DatasetSpec, path: Path) -> None:

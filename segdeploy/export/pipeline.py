@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -92,7 +93,8 @@ def export_artifacts(
     recipe = meta.recipe if opset is None else meta.recipe.replace(export=replace(meta.recipe.export, opset=opset))
     meta = ModelMeta(recipe, meta.class_names, meta.colors, io)
     int8_inputs = check_precision_inputs(meta, precision)  # fail before the export's work, not after
-    with staged_folder(out_dir, replaced=_previous_export, log=log) as staging:
+    again = functools.partial(refuse_overwrite, targets, force)  # checked again under the writer's lock
+    with staged_folder(out_dir, replaced=_previous_export, log=log, refuse=again) as staging:
         onnx_path, reference_path = staging / FP32.graph_file, staging / "model.pt"
         probes = export_onnx(network, meta, onnx_path)
         save_checkpoint(reference_path, network, meta)

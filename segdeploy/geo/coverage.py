@@ -175,7 +175,7 @@ def write_coverage(
                 known = ", ".join(class_names) if class_names else "only indices, no names given"
                 raise SegdeployError(f"{class_map}: no class named {patch_class!r} for --polygons (classes: {known})")
             patch_index = class_names.index(patch_class)
-        with staged_files(out_dir) as staging:
+        with staged_files(out_dir, refuse=lambda: refuse_overwrite(files, force)) as staging:
             mask = staging / ".patch-mask.tif" if patch_index is not None else None
             whole, per_field, inside, nodata = _count(source, area, shapes, mask, patch_index)
             names = _class_names(whole.counts.tolist(), class_names, class_map)

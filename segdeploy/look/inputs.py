@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,15 +100,32 @@ def _source(path: Path) -> Source:
     raise SegdeployError(f"{path}: not an image ({', '.join(IMAGE_SUFFIXES)}) or a video ({', '.join(VIDEO_SUFFIXES)})")
 
 
-def collect_sources(paths: list[Path]) -> list[Source]:
-    """Image and video files, and the ones directly inside folders (sorted by name)."""
+def _folder_sources(folder: Path, log: Callable[[str], None]) -> list[Source]:
+    """The images and videos directly inside `folder`, sorted by name. Its sub-folders and hidden files
+    with an image or video suffix (macOS's `._NAME.jpg`) are skipped with one line each, files of other
+    types are ignored, and an unreadable image or video fails here, before anything is written."""
+    sources: list[Source] = []
+    for path in sorted(folder.iterdir()):
+        if path.is_dir():
+            log(f"skipped {path}: a folder (predict reads the files directly inside {folder})")
+        elif path.suffix.lower() not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
+            continue
+        elif path.name.startswith("."):
+            log(f"skipped {path}: a hidden file")
+        else:
+            sources.append(_source(path))
+    if not sources:
+        raise SegdeployError(f"{folder}: folder holds no images or videos")
+    return sources
+
+
+def collect_sources(paths: list[Path], log: Callable[[str], None] = print) -> list[Source]:
+    """Image and video files, and the ones directly inside folders (sorted by name; `log` says what in
+    them is skipped)."""
     sources: list[Source] = []
     for path in paths:
         if path.is_dir():
-            inside = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES + VIDEO_SUFFIXES)
-            if not inside:
-                raise SegdeployError(f"{path}: folder holds no images or videos")
-            sources += [_source(p) for p in inside]
+            sources += _folder_sources(path, log)
         elif path.is_file():
             sources.append(_source(path))
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -69,6 +70,7 @@ def predict(
     tile: int | None = None,
     overlap: int | None = None,
     coverage: CoverageRequest | None = None,
+    log: Callable[[str], None] = print,
 ) -> PredictResult:
     """Write OUT/masks/NAME.png (palette PNG: pixel = class index, palette = class colours) per image or
     video frame, and with `with_overlay` OUT/overlays/NAME.png (frame, colours at `alpha`, legend).
@@ -82,7 +84,8 @@ def predict(
     as OUT/masks/NAME.tif (GeoTIFF) with OUT/previews/NAME.png, and the overlays of other tiled images are
     at most 2048 px on their longer side. `coverage`: also OUT/coverage.json and coverage.csv (and with
     polygons OUT/patches.geojson) of the one image's class map (geo/coverage.py); fields and polygons need
-    areas, so a georeferenced TIFF, which is then always read by windows into a class-map GeoTIFF."""
+    areas, so a georeferenced TIFF, which is then always read by windows into a class-map GeoTIFF. `log`
+    says which entries of an input folder are skipped (sub-folders, hidden files)."""
     order = channel_order(channels, "--channels")
     fixed = None if size in ("recipe", "native") else size if isinstance(size, tuple) else parse_size(size)
     if not 0.0 <= alpha <= 1.0:
@@ -90,14 +93,18 @@ def predict(
     if tile is not None and fixed is not None:
         raise SegdeployError(f"--tile with --size {size}: tiles run at the image's own resolution; drop one")
     require_folder(out)
-    sources = collect_sources(inputs)
+    sources = collect_sources(inputs, log)
     folders = [Path("masks")] + ([Path("overlays")] if with_overlay else [])
     for folder in [*folders, Path("previews")]:
         require_folder(out / folder)
-    _refuse_existing(sources, [out / folder for folder in [*folders, Path("previews")]], force)
+
+    def refuse() -> None:  # before the work, and again under the writer's lock
+        _refuse_existing(sources, [out / folder for folder in [*folders, Path("previews")]], force)
+        refuse_overwrite(coverage.files(out) if coverage is not None else [], force)
+
+    refuse()
     if coverage is not None:
         _check_coverage(sources, coverage)
-        refuse_overwrite(coverage.files(out), force)
     by_windows = coverage is not None and coverage.needs_areas
     with open_backend(artifact, **(backend_choice(backend) if backend else {})) as runner:
         meta = runner.meta
@@ -110,7 +117,7 @@ def predict(
                 accepted.check_size(1, *working, f"--size {working[0]}x{working[1]}")
         result = PredictResult()
         columns = (TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-        with Progress(*columns, disable=not show_progress) as progress, staged_files(out) as staging:
+        with Progress(*columns, disable=not show_progress) as progress, staged_files(out, refuse=refuse) as staging:
             task = progress.add_task("predict", total=sum(s.frame_count() for s in sources) or None)
             for source in sources:
                 path = source.path

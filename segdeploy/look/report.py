@@ -15,7 +15,7 @@ from ..bench.runner import FORMAT as BENCH_FORMAT
 from ..bench.runner import BenchReport
 from ..data.spec import load_dataset_spec
 from ..errors import SegdeployError
-from ..files import read_json, refuse_overwrite, write_atomic
+from ..files import read_json, refuse_overwrite, require_writable, write_atomic
 from ..stored_parity import STORED
 from .document import Document, Section, Text
 from .report_html import render_html
@@ -123,6 +123,7 @@ def make_report(
     """Build the report of `directory` and write `html` and the Markdown summary beside it (.md)."""
     markdown = html.with_suffix(".md")
     refuse_overwrite([html, markdown], force)
+    require_writable(html.parent)  # a read-only export folder is found now, not after the report's work
     document = build_report(directory, data, extra, num, log)
     write_atomic(html, lambda tmp: tmp.write_text(render_html(document), encoding="utf-8"))
     write_atomic(markdown, lambda tmp: tmp.write_text(render_markdown(document, html.name), encoding="utf-8"))
