@@ -12,10 +12,6 @@ Weights stay per output channel (accuracy; per tensor was within the spread of t
 reduce_range is off: x86 CPUs without VNNI may saturate U8S8 products (VPMADDUBSW, ONNX Runtime's
 quantization guide, "When and why do I need to try U8U8?"); the accuracy gate is measured on the CPU
 that exports. TensorRT builds never read this graph (tensorrt/versions.graphs_to_build).
-Residual Adds of two linear branches (no ReLU after them: MobileNetV3's bottlenecks, LR-ASPP's head) stay in
-float: OpenVINO 2026.4.1's INT8 kernels run such a quantized Add with a drift that grows block by block (on
-LR-ASPP, 97.1% class-map agreement with FP32 and a 0.05 mIoU drop against ONNX Runtime's 99.7%; with those
-Adds in float, 99.7% on both), while ResNet's Add -> ReLU is unaffected (benchmarks/RESULTS.md, 2026-12-06).
 """
 
 from __future__ import annotations
@@ -24,14 +20,10 @@ import contextlib
 import io
 from pathlib import Path
 
-import onnx
-
 from ..files import atomic_path
 from ..libraries import quiet_logs
 from .int8 import FrameFeed, calibration_method, calibration_reader
 from .sensitivity import Requantize
-
-QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 # What the manifest records of this graph's form.
 CPU_FORMAT = {
@@ -42,43 +34,9 @@ CPU_FORMAT = {
 }
 
 
-def float_residual_inputs(model: onnx.ModelProto) -> int:
-    """Feed each linear residual Add of the quantized `model` (it sums two computed tensors and feeds no
-    Relu) its inputs in float: DequantizeLinear(QuantizeLinear(x)) -> x, then drop the Q/DQ nodes nothing
-    reads any more. The inputs rewired: the pattern OpenVINO's INT8 kernels mishandle (module docstring)."""
-    graph = model.graph
-    producers = {output: node for node in graph.node for output in node.output}
-    relu_fed = {name for node in graph.node if node.op_type == "Relu" for name in node.input}
-    rewired = 0
-    for add in graph.node:
-        if add.op_type != "Add" or add.output[0] in relu_fed:
-            continue
-        sources = [producers.get(name) for name in add.input]
-        quantized = [
-            dq is not None and dq.op_type == "DequantizeLinear" and getattr(producers.get(dq.input[0]), "op_type", "")
-            == "QuantizeLinear" for dq in sources
-        ]  # fmt: skip
-        # A constant term (bias-like Add) is no residual; both inputs must be computed activations.
-        if any(source is None or (source.op_type == "DequantizeLinear" and not ok)
-               for source, ok in zip(sources, quantized, strict=True)):  # fmt: skip
-            continue
-        for index, (dq, ok) in enumerate(zip(sources, quantized, strict=True)):
-            if ok and dq is not None:
-                add.input[index] = producers[dq.input[0]].input[0]
-                rewired += 1
-    while True:  # Q/DQ nodes left without a reader (a DQ first, then the Q that fed only it)
-        read = {name for node in graph.node for name in node.input} | {output.name for output in graph.output}
-        dead = [n for n in graph.node if n.op_type in QDQ_OPS and not any(o in read for o in n.output)]
-        if not dead:
-            return rewired
-        for node in dead:
-            graph.node.remove(node)
-
-
 def quantize_for_cpu(prepared: Path, target: Path, feed: FrameFeed, method: str, exclude: list[str]) -> None:
     """quantize_static in ONNX Runtime's CPU form (U8S8 QDQ, its own placement); activation ranges are
-    calibrated once per prepared graph and kept beside it for the guard's later attempts; linear residual
-    Adds read float inputs (float_residual_inputs)."""
+    calibrated once per prepared graph and kept beside it for the guard's later attempts."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     options = {"CalibPercentile": 99.999, "CalibStridedMinMax": feed.stride()}
@@ -97,9 +55,6 @@ def quantize_for_cpu(prepared: Path, target: Path, feed: FrameFeed, method: str,
             extra_options=options,
             calibration_cache_path=str(prepared.with_name(f"{prepared.stem}.cpu-ranges.json")),
         )
-        model = onnx.load(str(tmp))
-        if float_residual_inputs(model):
-            onnx.save(model, str(tmp))
 
 
 def cpu_quantizer(method: str) -> Requantize:
