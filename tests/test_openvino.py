@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -207,6 +208,7 @@ def test_predict_and_compare_take_the_backend(exports, tiny_data, runner, tmp_pa
 
 RUNTIME_SCRIPT = """
 import sys
+import warnings
 import numpy as np
 from segdeploy.runtime import Segmenter
 with Segmenter(sys.argv[1], backend="openvino") as segment:
@@ -282,3 +284,17 @@ def test_quantized_residual_adds_without_relu_are_named_as_drifting(tmp_path, af
 
     model = ov.Core().read_model(str(_residual_add_graph(tmp_path / "g.onnx", after)))
     assert drifting_adds(model) == (["residual"] if drifts else [])
+
+
+def test_opening_a_graph_with_drifting_adds_warns_in_one_line_and_counts_them(exports, monkeypatch):
+    from segdeploy.backends import openvino_backend
+    from segdeploy.errors import SegdeployWarning
+
+    monkeypatch.setattr(openvino_backend, "drifting_adds", lambda model: ["add_1", "add_2"])
+    int8 = exports["logits"].reduced["model.int8.onnx"]
+    with pytest.warns(SegdeployWarning, match="drift on its 2 quantized residual Adds") as caught:
+        backend = open_backend(int8, backend="openvino")
+    assert "\n" not in str(caught[0].message) and backend.settings()["int8_drifting_adds"] == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert open_backend(exports["logits"].onnx, backend="openvino").settings()["int8_drifting_adds"] == 0
