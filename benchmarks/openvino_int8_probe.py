@@ -2,7 +2,8 @@
 graph with the Q/DQ pairs feeding that type bypassed, run by OpenVINO on the first 8 images of a split,
 and its class-map agreement with the FP32 graph on ONNX Runtime.
 
-    python benchmarks/openvino_int8_probe.py EXPORT_DIR --data recipes/data/cwfid.yaml --out /tmp/probe
+    python benchmarks/openvino_int8_probe.py EXPORT_DIR --data recipes/data/cwfid.yaml --out /tmp/probe \
+        [--graph model.int8-cpu.onnx]
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--split", default="val")
     parser.add_argument("--out", type=Path, required=True, help="folder for the bypassed graphs")
+    parser.add_argument("--graph", default="model.int8.onnx", help="the Q/DQ graph of EXPORT_DIR to probe")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     frames = next(iter(batches(SegmentationSplit(load_dataset_spec(args.data), args.split), 8)))[0]
@@ -64,7 +66,7 @@ def main() -> None:
         finally:
             backend.close()
 
-    int8 = args.export / "model.int8.onnx"
+    int8 = args.export / args.graph
     print(f"OpenVINO, {int8.name} as exported: agreement with FP32 {agreement(int8):.4%}")
     for op_types in OP_TYPES:
         target = args.out / f"bypass-{'-'.join(op_types)}.onnx"

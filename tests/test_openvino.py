@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -207,6 +208,7 @@ def test_predict_and_compare_take_the_backend(exports, tiny_data, runner, tmp_pa
 
 RUNTIME_SCRIPT = """
 import sys
+import warnings
 import numpy as np
 from segdeploy.runtime import Segmenter
 with Segmenter(sys.argv[1], backend="openvino") as segment:
@@ -232,3 +234,67 @@ def test_stored_parity_runs_the_backends_asked_for(exports):
     assert report.rows[0].graph == "reference.npz"
     assert {row.backend for row in report.rows[1:]} == {"openvino"}
     assert "model.onnx" in {row.graph for row in report.rows[1:]} and report.passed
+
+
+def _residual_add_graph(path: Path, after: str) -> Path:
+    """x -> Q/DQ (uint8, zero point 128) + Sigmoid(x) -> Add -> `after` ('none', 'relu', 'quantized at 0',
+    'constant': the Add's second term a constant instead)."""
+    h, tensor = onnx.helper, onnx.TensorProto
+    inits = [
+        h.make_tensor("s", tensor.FLOAT, [], [0.05]),
+        h.make_tensor("z128", tensor.UINT8, [], [128]),
+        h.make_tensor("z0", tensor.UINT8, [], [0]),
+        h.make_tensor("c", tensor.FLOAT, [1, 3, 1, 1], [0.1, 0.2, 0.3]),
+    ]
+    nodes = [
+        h.make_node("QuantizeLinear", ["x", "s", "z128"], ["xq"]),
+        h.make_node("DequantizeLinear", ["xq", "s", "z128"], ["xd"]),
+        h.make_node("Sigmoid", ["x"], ["g"]),
+        h.make_node("Add", ["xd", "c" if after == "constant" else "g"], ["sum"], name="residual"),
+    ]
+    if after == "relu":
+        nodes.append(h.make_node("Relu", ["sum"], ["y"]))
+    elif after == "quantized at 0":
+        nodes += [
+            h.make_node("QuantizeLinear", ["sum", "s", "z0"], ["yq"]),
+            h.make_node("DequantizeLinear", ["yq", "s", "z0"], ["y"]),
+        ]
+    else:
+        nodes.append(h.make_node("Identity", ["sum"], ["y"]))
+    shape = [1, 3, 8, 8]
+    graph = h.make_graph(
+        nodes,
+        "g",
+        [h.make_tensor_value_info("x", tensor.FLOAT, shape)],
+        [h.make_tensor_value_info("y", tensor.FLOAT, shape)],
+        inits,
+    )
+    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("after", "drifts"), [("none", True), ("relu", False), ("quantized at 0", False), ("constant", False)]
+)
+def test_quantized_residual_adds_without_relu_are_named_as_drifting(tmp_path, after, drifts):
+    """LR-ASPP's linear-bottleneck Adds: OpenVINO's INT8 lands 0.05 mIoU below FP32 on them (issue 22)."""
+    import openvino as ov
+
+    from segdeploy.backends.openvino_backend import drifting_adds
+
+    model = ov.Core().read_model(str(_residual_add_graph(tmp_path / "g.onnx", after)))
+    assert drifting_adds(model) == (["residual"] if drifts else [])
+
+
+def test_opening_a_graph_with_drifting_adds_warns_in_one_line_and_counts_them(exports, monkeypatch):
+    from segdeploy.backends import openvino_backend
+    from segdeploy.errors import SegdeployWarning
+
+    monkeypatch.setattr(openvino_backend, "drifting_adds", lambda model: ["add_1", "add_2"])
+    int8 = exports["logits"].reduced["model.int8.onnx"]
+    with pytest.warns(SegdeployWarning, match="drift on its 2 quantized residual Adds") as caught:
+        backend = open_backend(int8, backend="openvino")
+    assert "\n" not in str(caught[0].message) and backend.settings()["int8_drifting_adds"] == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert open_backend(exports["logits"].onnx, backend="openvino").settings()["int8_drifting_adds"] == 0
