@@ -187,7 +187,7 @@ def export(
     encoder: EncoderOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    """Export to ONNX (model.onnx + model.pt reference + manifest.json), validated against PyTorch;
+    """Export to ONNX (model.onnx + model.pt + reference.npz + manifest.json), validated against PyTorch;
     --fp16 and --int8 add reduced-precision graphs; with TensorRT installed, an engine beside each."""
     from .console import show
     from .export.pipeline import export_artifacts
@@ -582,7 +582,7 @@ def demo(
     show(parity_table(result.parity.to_dict()))
     _say(
         f"artifacts: data {result.data.parent}, checkpoints {result.training.best.parent}, "
-        f"export {result.export.out_dir} (model.onnx, model.pt, manifest.json), report {result.report}"
+        f"export {result.export.out_dir} (model.onnx, model.pt, reference.npz, manifest.json), report {result.report}"
     )
     if not result.parity.passed:
         raise typer.Exit(1)
