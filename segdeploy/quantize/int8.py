@@ -28,7 +28,9 @@ from __future__ import annotations
 import contextlib
 import io
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -132,6 +134,33 @@ def prepare(source: Path, target: Path) -> None:
         raise SegdeployError(f"{source}: quantization pre-processing failed ({str(exc).splitlines()[0]})") from None
 
 
+@contextlib.contextmanager
+def static_quantization(
+    prepared: Path, target: Path, feed: FrameFeed, method: str, cache: Path, extra: dict[str, Any], **form: Any
+) -> Iterator[Path]:
+    """ONNX Runtime's quantize_static of `prepared` into a temporary beside `target`, yielded for a post-pass
+    and renamed onto `target` when the block ends: QDQ format, per-channel weights, no reduced range, this
+    module's calibration (percentile, strided passes, ranges kept in `cache`); `extra` adds extra_options,
+    `form` the rest (types, which nodes)."""
+    from onnxruntime.quantization import QuantFormat, quantize_static
+
+    options = {"CalibPercentile": 99.999, "CalibStridedMinMax": feed.stride(), **extra}
+    with atomic_path(target) as tmp, quiet_logs("root"), contextlib.redirect_stdout(io.StringIO()):
+        quantize_static(
+            str(prepared),
+            str(tmp),
+            calibration_data_reader=calibration_reader(feed),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            reduce_range=False,
+            calibrate_method=calibration_method(method),
+            extra_options=options,
+            calibration_cache_path=str(cache),
+            **form,
+        )
+        yield tmp
+
+
 def quantize(
     prepared: Path,
     target: Path,
@@ -142,7 +171,7 @@ def quantize(
     only: list[str] | None = None,
 ) -> None:
     """quantize_static in TensorRT's Q/DQ form; activation ranges come from `cache` once it exists."""
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import QuantType
 
     graph = onnx.load(str(prepared), load_external_data=False).graph
     per_tensor = {n.input[1] for n in graph.node if n.op_type == "ConvTranspose"}
@@ -150,29 +179,15 @@ def quantize(
         "QuantizeBias": False,
         "ActivationSymmetric": True,
         "WeightSymmetric": True,
-        "CalibPercentile": 99.999,
-        "CalibStridedMinMax": feed.stride(),
         "OpTypesToExcludeOutputQuantization": QUANTIZED_OP_TYPES,
         "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1},  # Conv's and Gemm's (by transB) are ORT's defaults
         "TensorQuantOverrides": {name: [{"symmetric": True}] for name in per_tensor},
     }
-    with atomic_path(target) as tmp, quiet_logs("root"), contextlib.redirect_stdout(io.StringIO()):
-        quantize_static(
-            str(prepared),
-            str(tmp),
-            calibration_data_reader=calibration_reader(feed),
-            quant_format=QuantFormat.QDQ,
-            op_types_to_quantize=QUANTIZED_OP_TYPES,
-            per_channel=True,
-            reduce_range=False,
-            activation_type=QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-            nodes_to_exclude=exclude or [],
-            nodes_to_quantize=only,
-            calibrate_method=calibration_method(method),
-            extra_options=options,
-            calibration_cache_path=str(cache),
-        )
+    form = {"activation_type": QuantType.QInt8, "weight_type": QuantType.QInt8}
+    with static_quantization(
+        prepared, target, feed, method, cache, options, op_types_to_quantize=QUANTIZED_OP_TYPES,
+        nodes_to_exclude=exclude or [], nodes_to_quantize=only, **form,
+    ) as tmp:  # fmt: skip
         model = onnx.load(str(tmp))
         place_for_tensorrt(model)
         onnx.save(model, str(tmp))

@@ -16,13 +16,9 @@ that exports. TensorRT builds never read this graph (tensorrt/versions.graphs_to
 
 from __future__ import annotations
 
-import contextlib
-import io
 from pathlib import Path
 
-from ..files import atomic_path
-from ..libraries import quiet_logs
-from .int8 import FrameFeed, calibration_method, calibration_reader
+from .int8 import FrameFeed, static_quantization
 from .sensitivity import Requantize
 
 # What the manifest records of this graph's form.
@@ -37,24 +33,12 @@ CPU_FORMAT = {
 def quantize_for_cpu(prepared: Path, target: Path, feed: FrameFeed, method: str, exclude: list[str]) -> None:
     """quantize_static in ONNX Runtime's CPU form (U8S8 QDQ, its own placement); activation ranges are
     calibrated once per prepared graph and kept beside it for the guard's later attempts."""
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import QuantType
 
-    options = {"CalibPercentile": 99.999, "CalibStridedMinMax": feed.stride()}
-    with atomic_path(target) as tmp, quiet_logs("root"), contextlib.redirect_stdout(io.StringIO()):
-        quantize_static(
-            str(prepared),
-            str(tmp),
-            calibration_data_reader=calibration_reader(feed),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            reduce_range=False,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            nodes_to_exclude=exclude,
-            calibrate_method=calibration_method(method),
-            extra_options=options,
-            calibration_cache_path=str(prepared.with_name(f"{prepared.stem}.cpu-ranges.json")),
-        )
+    ranges = prepared.with_name(f"{prepared.stem}.cpu-ranges.json")
+    form = {"activation_type": QuantType.QUInt8, "weight_type": QuantType.QInt8, "nodes_to_exclude": exclude}
+    with static_quantization(prepared, target, feed, method, ranges, {}, **form):
+        pass
 
 
 def cpu_quantizer(method: str) -> Requantize:
