@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=$1 out=$2 results=benchmarks/results
-backends=(--backend onnxruntime --backend openvino --backend openvino:bf16)
+backends=(--backend onnxruntime --backend openvino)
+# openvino:bf16 only where the CPU computes bf16 natively (elsewhere the backend refuses it)
+if grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo; then backends+=(--backend openvino:bf16); fi
 for m in unet deeplabv3plus lraspp; do
   segdeploy export "$m-cwfid" --checkpoint "$runs/$m/best.pt" --out "$out/$m" --force --no-engines --fp16 \
     --int8 --calib calibration/cwfid --calib-method entropy

@@ -1,9 +1,11 @@
 """Which quantized op type makes OpenVINO's INT8 of a Q/DQ graph disagree with FP32: per op type, the
 graph with the Q/DQ pairs feeding that type bypassed, run by OpenVINO on the first 8 images of a split,
-and its class-map agreement with the FP32 graph on ONNX Runtime.
+and its class-map agreement with the FP32 graph on ONNX Runtime. With --skips, per residual Add whose skip
+is a conv's quantized output (what quantize/int8_cpu.float_conv_skips rewires), the graph with that one
+skip in float instead.
 
     python benchmarks/openvino_int8_probe.py EXPORT_DIR --data recipes/data/cwfid.yaml --out /tmp/probe \
-        [--graph model.int8-cpu.onnx]
+        [--graph model.int8-cpu.onnx] [--skips]
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from segdeploy.backends.openvino_backend import OpenVINOBackend
 from segdeploy.data.dataset import SegmentationSplit
 from segdeploy.data.spec import load_dataset_spec
 from segdeploy.evaluate import batches
+from segdeploy.quantize.int8_cpu import float_conv_skips
 
 OP_TYPES = (
     ("Conv",),
@@ -47,6 +50,24 @@ def bypass(source: Path, op_types: tuple[str, ...], target: Path) -> int:
     return cut
 
 
+def one_float_skip(source: Path, add_name: str, target: Path) -> None:
+    """Write `source` with only `add_name`'s conv skip in float: float_conv_skips rewires every such Add, and
+    the others are given back the DequantizeLinear that their conv's other readers still read."""
+    model = onnx.load(str(source))
+    rewired = float_conv_skips(model)
+    producers = {output: node for node in model.graph.node for output in node.output}
+    dequantized = {}
+    for node in model.graph.node:
+        source_q = producers.get(node.input[0]) if node.op_type == "DequantizeLinear" else None
+        if source_q is not None and source_q.op_type == "QuantizeLinear":
+            dequantized[source_q.input[0]] = node.output[0]
+    for add in (n for n in model.graph.node if n.name in rewired and n.name != add_name):
+        for index, name in enumerate(add.input):
+            if name in dequantized and producers[name].op_type == "Conv":
+                add.input[index] = dequantized[name]
+    onnx.save(model, str(target))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("export", type=Path, help="an export folder with model.onnx and model.int8.onnx")
@@ -54,6 +75,7 @@ def main() -> None:
     parser.add_argument("--split", default="val")
     parser.add_argument("--out", type=Path, required=True, help="folder for the bypassed graphs")
     parser.add_argument("--graph", default="model.int8.onnx", help="the Q/DQ graph of EXPORT_DIR to probe")
+    parser.add_argument("--skips", action="store_true", help="probe residual Adds' conv skips one at a time")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     frames = next(iter(batches(SegmentationSplit(load_dataset_spec(args.data), args.split), 8)))[0]
@@ -68,6 +90,12 @@ def main() -> None:
 
     int8 = args.export / args.graph
     print(f"OpenVINO, {int8.name} as exported: agreement with FP32 {agreement(int8):.4%}")
+    if args.skips:
+        for add_name in float_conv_skips(onnx.load(str(int8))):
+            target = args.out / f"float-skip-{len(list(args.out.iterdir()))}.onnx"
+            one_float_skip(int8, add_name, target)
+            print(f"only {add_name}'s conv skip in float: agreement {agreement(target):.4%}")
+        return
     for op_types in OP_TYPES:
         target = args.out / f"bypass-{'-'.join(op_types)}.onnx"
         cut = bypass(int8, op_types, target)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -32,6 +33,7 @@ from segdeploy.quantize.pipeline import PrecisionOptions
 
 from .conftest import REPO
 from .helpers import OPENVINO_BF16, needs_native_bf16, needs_openvino, tiny_recipe
+from .residual_graphs import linear_bottleneck
 
 pytestmark = needs_openvino
 FRAMES = np.random.default_rng(1).integers(0, 256, size=(2, 64, 96, 3), dtype=np.uint8)
@@ -43,6 +45,7 @@ def exports(tiny_data, tmp_path_factory) -> dict[str, ExportResult]:
     calibration = write_calibration_set(tmp_path_factory.mktemp("calib") / "set", tiny_data, num=8)
     recipe = tiny_recipe().replace(architecture="tests.fixtures.user_models:tiny", encoder=None)
     options = PrecisionOptions(fp16=True, calibration=calibration.directory, method="minmax", max_miou_drop=1.0)
+    torch.manual_seed(0)  # the tiny model's initial weights: the same graphs on every run
     return {
         "logits": export_artifacts(
             recipe, None, tmp_path_factory.mktemp("logits"), precision=options, log=lambda _: None
@@ -71,12 +74,19 @@ def test_folded_argmax_graph_gives_the_class_maps_onnx_runtime_gives(exports):
 
 
 def test_int8_and_fp16_graphs_run_with_their_precision(exports):
+    """The class maps agree with ONNX Runtime's. Less so for INT8 on CPUs without VNNI, whose 8-bit dot products
+    saturate (docs.openvino.ai, "Saturation (overflow) Issue Workaround": SSE, AVX2 and AVX-512 without VNNI):
+    the tiny untrained model's near-tied logits agreed 78-100% over 8 seeds on an AVX2 EPYC."""
+    vnni = any(flag in machine_info()["cpu_flags"] for flag in ("avx512_vnni", "avx_vnni", "amx_int8"))
     reduced = exports["logits"].reduced
-    for name, precision in (("model.int8.onnx", "int8"), ("model.fp16.onnx", "fp16")):
+    for name, precision, floor in (
+        ("model.int8.onnx", "int8", 0.95 if vnni else 0.75),
+        ("model.fp16.onnx", "fp16", 0.95),
+    ):
         with open_backend(reduced[name]) as ort, open_backend(reduced[name], backend="openvino") as ov:
             assert ov.precision == precision
             agreement = (ov.run(FRAMES).argmax(1) == ort.run(FRAMES).argmax(1)).mean()
-            assert agreement > 0.95, (name, agreement)
+            assert agreement > floor, (name, agreement)
 
 
 @needs_native_bf16
@@ -236,54 +246,33 @@ def test_stored_parity_runs_the_backends_asked_for(exports):
     assert "model.onnx" in {row.graph for row in report.rows[1:]} and report.passed
 
 
-def _residual_add_graph(path: Path, after: str) -> Path:
-    """x -> Q/DQ (uint8, zero point 128) + Sigmoid(x) -> Add -> `after` ('none', 'relu', 'quantized at 0',
-    'constant': the Add's second term a constant instead)."""
-    h, tensor = onnx.helper, onnx.TensorProto
-    inits = [
-        h.make_tensor("s", tensor.FLOAT, [], [0.05]),
-        h.make_tensor("z128", tensor.UINT8, [], [128]),
-        h.make_tensor("z0", tensor.UINT8, [], [0]),
-        h.make_tensor("c", tensor.FLOAT, [1, 3, 1, 1], [0.1, 0.2, 0.3]),
-    ]
-    nodes = [
-        h.make_node("QuantizeLinear", ["x", "s", "z128"], ["xq"]),
-        h.make_node("DequantizeLinear", ["xq", "s", "z128"], ["xd"]),
-        h.make_node("Sigmoid", ["x"], ["g"]),
-        h.make_node("Add", ["xd", "c" if after == "constant" else "g"], ["sum"], name="residual"),
-    ]
-    if after == "relu":
-        nodes.append(h.make_node("Relu", ["sum"], ["y"]))
-    elif after == "quantized at 0":
-        nodes += [
-            h.make_node("QuantizeLinear", ["sum", "s", "z0"], ["yq"]),
-            h.make_node("DequantizeLinear", ["yq", "s", "z0"], ["y"]),
-        ]
-    else:
-        nodes.append(h.make_node("Identity", ["sum"], ["y"]))
-    shape = [1, 3, 8, 8]
-    graph = h.make_graph(
-        nodes,
-        "g",
-        [h.make_tensor_value_info("x", tensor.FLOAT, shape)],
-        [h.make_tensor_value_info("y", tensor.FLOAT, shape)],
-        inits,
-    )
-    onnx.save(h.make_model(graph, opset_imports=[h.make_opsetid("", 17)]), path)
-    return path
-
-
 @pytest.mark.parametrize(
-    ("after", "drifts"), [("none", True), ("relu", False), ("quantized at 0", False), ("constant", False)]
+    ("after", "skip", "branch", "drifts"),
+    [
+        ("none", "conv", "conv", True),
+        ("none", "conv, own DQ", "conv", True),
+        ("relu", "conv", "conv", False),
+        ("quantized at 0", "conv", "conv", False),
+        ("quantized, zero point by default", "conv", "conv", False),
+        ("none", "input", "conv", False),
+        ("none", "float", "conv", False),
+        ("none", "conv", "constant", False),
+    ],
 )
-def test_quantized_residual_adds_without_relu_are_named_as_drifting(tmp_path, after, drifts):
-    """LR-ASPP's linear-bottleneck Adds: OpenVINO's INT8 lands 0.05 mIoU below FP32 on them (issue 22)."""
+def test_adds_with_a_quantized_conv_skip_and_no_relu_are_named_as_drifting(tmp_path, after, skip, branch, drifts):
+    """LR-ASPP's linear-bottleneck Adds: OpenVINO's INT8 lands 0.05 mIoU below FP32 on them (issue 22). The check
+    and the CPU graph's rewrite agree: what float_conv_skips rewires is what drifts, and its result does not."""
     import openvino as ov
 
     from segdeploy.backends.openvino_backend import drifting_adds
+    from segdeploy.quantize.int8_cpu import float_conv_skips
 
-    model = ov.Core().read_model(str(_residual_add_graph(tmp_path / "g.onnx", after)))
-    assert drifting_adds(model) == (["residual"] if drifts else [])
+    path = linear_bottleneck(tmp_path / "block.onnx", after, skip, branch)
+    assert drifting_adds(ov.Core().read_model(str(path))) == (["residual"] if drifts else [])
+    model = onnx.load(str(path))
+    assert float_conv_skips(model) == (["residual"] if drifts else [])
+    onnx.save(model, tmp_path / "rewritten.onnx")
+    assert drifting_adds(ov.Core().read_model(str(tmp_path / "rewritten.onnx"))) == []
 
 
 def test_opening_a_graph_with_drifting_adds_warns_in_one_line_and_counts_them(exports, monkeypatch):
@@ -292,7 +281,7 @@ def test_opening_a_graph_with_drifting_adds_warns_in_one_line_and_counts_them(ex
 
     monkeypatch.setattr(openvino_backend, "drifting_adds", lambda model: ["add_1", "add_2"])
     int8 = exports["logits"].reduced["model.int8.onnx"]
-    with pytest.warns(SegdeployWarning, match="drift on its 2 quantized residual Adds") as caught:
+    with pytest.warns(SegdeployWarning, match="drift on its 2 residual Adds with a quantized conv skip") as caught:
         backend = open_backend(int8, backend="openvino")
     assert "\n" not in str(caught[0].message) and backend.settings()["int8_drifting_adds"] == 2
     with warnings.catch_warnings():

@@ -22,11 +22,12 @@ from segdeploy.models.checkpoint import load_model, save_checkpoint
 from segdeploy.parity import run_parity
 from segdeploy.quantize.fp16 import FP16_BLOCK_LIST
 from segdeploy.quantize.int8 import qdq_violations
-from segdeploy.quantize.int8_cpu import onnxruntime_kernels
+from segdeploy.quantize.int8_cpu import float_conv_skips, onnxruntime_kernels
 from segdeploy.quantize.pipeline import PrecisionOptions
 from segdeploy.train.loop import train
 
 from .helpers import one_line_error, tiny_recipe
+from .residual_graphs import AFTERS, SHAPE, linear_bottleneck
 
 
 @pytest.fixture(scope="module")
@@ -203,6 +204,42 @@ def test_int8_graph_for_cpu_fuses_every_conv_in_onnx_runtime(reduced_export):
     assert tensorrt["QLinearConv"] == 0 and tensorrt["float_conv"] == convs
     manifest = json.loads(reduced_export.manifest.read_text())["artifacts"]
     assert manifest["model.int8.onnx"]["accuracy_guard"]["cpu_miou"] == guard["int8_miou"]
+
+
+@pytest.mark.parametrize("after", AFTERS)
+@pytest.mark.parametrize(
+    ("skip", "branch"), [("conv", "conv"), ("conv, own DQ", "conv"), ("input", "conv"), ("conv", "constant")]
+)
+def test_the_cpu_graph_feeds_a_conv_skip_to_an_add_without_relu_in_float(tmp_path, after, skip, branch):
+    """Issue 22: OpenVINO's INT8 drifts on a residual Add with no ReLU after it whose skip is a conv's quantized
+    output (LR-ASPP: 0.05 mIoU). Only that skip goes float; the conv branch and rectified sums stay quantized."""
+    import onnxruntime as ort
+
+    path = linear_bottleneck(tmp_path / "block.onnx", after, skip, branch)
+    model = onnx.load(str(path))
+    rewired = float_conv_skips(model)
+    assert rewired == (["residual"] if after == "none" and skip != "input" and branch == "conv" else [])
+    onnx.checker.check_model(model)
+    add = next(n for n in model.graph.node if n.name == "residual")
+    assert add.input[1] == ("d2" if branch == "conv" else "k")  # the branch keeps its Q/DQ: its conv still fuses
+    if not rewired:
+        assert model == onnx.load(str(path))
+        return
+    assert add.input[0] == "c1"
+    # the DequantizeLinear only the Add read is gone; one conv2 reads stays
+    assert {n.name for n in model.graph.node if n.op_type == "DequantizeLinear" and n.name.startswith("d1")} == (
+        {"d1_DQ"} if skip == "conv" else {"d1b_DQ"}
+    )
+    rewritten = tmp_path / "rewritten.onnx"
+    onnx.save(model, rewritten)
+    x = np.random.default_rng(2).normal(size=SHAPE).astype(np.float32)
+    before, after_rewrite = (
+        ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        for p in (path, rewritten)
+    )
+    assert np.abs(before - after_rewrite).max() <= 0.05 + 1e-6  # the skip's rounding: at most one step of 0.05
+    # conv1 now also feeds the Add in float, so ONNX Runtime runs it unfused; conv2 stays QLinearConv
+    assert (onnxruntime_kernels(path)["QLinearConv"], onnxruntime_kernels(rewritten)["QLinearConv"]) == (2, 1)
 
 
 def test_an_int8_cpu_graph_above_the_gate_fails_the_export(reduced_export):

@@ -1,4 +1,4 @@
-"""INT8 for ONNX Runtime on x86 CPUs: model.int8-cpu.onnx, written beside the TensorRT Q/DQ graphs.
+"""INT8 for x86 CPUs (ONNX Runtime, OpenVINO): model.int8-cpu.onnx, written beside the TensorRT Q/DQ graphs.
 
 ONNX Runtime runs a Q/DQ graph fast only where its graph transformers fuse DQ -> op -> Q into a quantized
 kernel (QLinearConv, QLinearAdd, ...). The TensorRT placement (int8.py) leaves conv outputs and biases
@@ -12,11 +12,18 @@ Weights stay per output channel (accuracy; per tensor was within the spread of t
 reduce_range is off: x86 CPUs without VNNI may saturate U8S8 products (VPMADDUBSW, ONNX Runtime's
 quantization guide, "When and why do I need to try U8U8?"); the accuracy gate is measured on the CPU
 that exports. TensorRT builds never read this graph (tensorrt/versions.graphs_to_build).
+One change to that placement, for OpenVINO (float_conv_skips): a residual Add with no ReLU after it reads its
+skip in float where the skip is a conv's output. On the quantized skip OpenVINO 2026.4.1's CPU plugin lands
+LR-ASPP 0.05-0.07 mIoU below FP32, traced to one such Add; float skips bring it within 0.001 of ONNX Runtime,
+which loses only the fused kernel of those convs (benchmarks/RESULTS.md, 2026-12-06, "float skips").
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import onnx
+from onnx import numpy_helper
 
 from .int8 import FrameFeed, static_quantization
 from .sensitivity import Requantize
@@ -26,7 +33,8 @@ CPU_FORMAT = {
     "placement": "onnxruntime",
     "activations": "uint8 asymmetric, per tensor",
     "weights": "int8 symmetric, per output channel",
-    "meant_for": "onnxruntime CPUExecutionProvider (x86)",
+    "meant_for": "onnxruntime CPUExecutionProvider (x86), openvino CPU",
+    "residual_skips": "float where a conv's output is the skip of an Add with no ReLU after it",
 }
 
 
@@ -37,8 +45,55 @@ def quantize_for_cpu(prepared: Path, target: Path, feed: FrameFeed, method: str,
 
     ranges = prepared.with_name(f"{prepared.stem}.cpu-ranges.json")
     form = {"activation_type": QuantType.QUInt8, "weight_type": QuantType.QInt8, "nodes_to_exclude": exclude}
-    with static_quantization(prepared, target, feed, method, ranges, {}, **form):
-        pass
+    with static_quantization(prepared, target, feed, method, ranges, {}, **form) as tmp:
+        model = onnx.load(str(tmp))
+        if float_conv_skips(model):
+            onnx.save(model, str(tmp))
+
+
+def _rectified(add: onnx.NodeProto, readers: dict[str, list[onnx.NodeProto]], zero_points: dict[str, int]) -> bool:
+    """Whether a ReLU follows the sum: a Relu reads it, or a uint8 QuantizeLinear with zero point 0, given or by
+    default (a range that starts at 0: quantize_static folds a Relu into it)."""
+    return any(
+        node.op_type == "Relu"
+        or (node.op_type == "QuantizeLinear" and (len(node.input) < 3 or zero_points.get(node.input[2]) == 0))
+        for node in readers.get(add.output[0], [])
+    )
+
+
+def float_conv_skips(model: onnx.ModelProto) -> list[str]:
+    """Rewire in place every Add with no ReLU after it that reads DQ(Q(x)), x a Conv's output that other nodes
+    read through the same Q (the skip of a residual block, not the conv branch that only the Add reads), to read
+    x itself; DequantizeLinear nodes left unread go. The Adds rewired, by name."""
+    nodes = model.graph.node
+    producers = {output: node for node in nodes for output in node.output}
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in nodes:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    zero_points = {
+        t.name: int(numpy_helper.to_array(t).flat[0])
+        for t in model.graph.initializer
+        if t.data_type == onnx.TensorProto.UINT8 and numpy_helper.to_array(t).size == 1
+    }
+    rewired, bypassed = [], []
+    for add in [node for node in nodes if node.op_type == "Add"]:
+        if _rectified(add, readers, zero_points) or not all(name in producers for name in add.input):
+            continue
+        for index, name in enumerate(add.input):
+            dq = producers[name]
+            q = producers.get(dq.input[0]) if dq.op_type == "DequantizeLinear" else None
+            conv = producers.get(q.input[0]) if q is not None and q.op_type == "QuantizeLinear" else None
+            shared = q is not None and len(readers[q.output[0]]) + len(readers[name]) > 2
+            if conv is not None and conv.op_type == "Conv" and shared:
+                add.input[index] = conv.output[0]
+                rewired += [] if add.name in rewired else [add.name]
+                bypassed.append(dq)
+    still_read = {name for node in nodes for name in node.input} | {o.name for o in model.graph.output}
+    for dq in bypassed:
+        if dq.output[0] not in still_read and dq in nodes:
+            nodes.remove(dq)
+    return rewired
 
 
 def cpu_quantizer(method: str) -> Requantize:
