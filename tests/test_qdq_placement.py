@@ -213,10 +213,15 @@ def test_qdq_is_repeated_through_ops_that_commute_with_it(tmp_path):
     assert report.weighted_outputs_with_qdq == 0 and report.concats_unequal_scales == 0
     assert report.float_activation_bytes < qdq_report(before, (1, 2, 8, 8)).float_activation_bytes
     x = np.random.default_rng(0).normal(size=(1, 2, 8, 8)).astype(np.float32)
+    # The graphs' meaning, Q/DQ run as written (0.035 apart): with ONNX Runtime's fused int8 kernels they were
+    # 0.245 apart on an AVX2-only CPU, where 8-bit products may saturate without VNNI (its quantization guide).
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     first, second = (
-        ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0] for p in (before, after)
+        ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+        for p in (before, after)
     )
-    np.testing.assert_allclose(first, second, atol=0.1)  # MaxPool's input now at 0.07 instead of 0.05
+    np.testing.assert_allclose(first, second, atol=0.05)  # MaxPool's input now at 0.07 instead of 0.05: one step
 
 
 def test_hardswish_keeps_its_input_float_and_counts_as_an_epilogue(tmp_path):
