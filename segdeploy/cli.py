@@ -366,13 +366,15 @@ def parity(
     from .console import show
     from .data.spec import load_dataset_spec
     from .look.tables import parity_table
+    from .parity import ParityOptions
     from .stored_parity import check_parity
 
     spec = None if data is None else load_dataset_spec(data)
-    report = check_parity(
-        artifact_dir, spec, split, batch, reference, save_disagreement=save_disagreement, json_out=json_out,
-        force=force, backends=tuple(backend or []),
+    options = ParityOptions(
+        batch_size=batch, save_disagreement=save_disagreement, json_out=json_out, force=force,
+        backends=tuple(backend or []),
     )  # fmt: skip
+    report = check_parity(artifact_dir, spec, split, reference, options)
     show(parity_table(report.to_dict()))
     for note in report.skipped:
         _note("skipped", note)

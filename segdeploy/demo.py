@@ -11,7 +11,7 @@ from .data.spec import load_dataset_spec
 from .data.synthetic import write_synthetic_dataset
 from .errors import SegdeployError
 from .export.pipeline import ExportResult, export_artifacts
-from .parity import ParityReport, run_parity
+from .parity import ParityOptions, ParityReport, run_parity
 from .recipes import Recipe, load_recipe
 from .train.loop import TrainResult, train
 
@@ -53,5 +53,5 @@ def run_demo(
     exported = export_artifacts(None, training.best, out / "export", force=True)
     log("checking parity of ONNX Runtime against PyTorch on the validation split")
     report = out / "parity.json"
-    parity = run_parity(exported.out_dir, spec, "val", json_out=report, force=True)
+    parity = run_parity(exported.out_dir, spec, "val", ParityOptions(json_out=report, force=True))
     return DemoResult(data, training, exported, parity, report)

@@ -25,6 +25,21 @@ from .precision_table import PRECISIONS, LogitTolerance
 from .recipes import Tolerance
 
 
+@dataclass(frozen=True)
+class ParityOptions:
+    """How a parity run goes and what it writes: `batch_size` frames at a time on `device`; every ONNX model
+    once per `backends` choice (NAME[:PRECISION]; none: ONNX Runtime); with `save_disagreement`, a map per
+    artifact and image of where it disagrees with the reference; with `json_out`, the report as JSON (refused
+    before running when it exists, unless `force`)."""
+
+    batch_size: int = 4
+    device: str = "cpu"
+    save_disagreement: Path | None = None
+    json_out: Path | None = None
+    force: bool = False
+    backends: tuple[str, ...] = ()
+
+
 @dataclass
 class ParityRow:
     backend: str
@@ -162,35 +177,26 @@ def parity_row(tally: Tally, reference: ConfusionMatrix | None, names: list[str]
 
 
 def run_parity(
-    artifact_dir: Path,
-    spec: DatasetSpec,
-    split: str = "val",
-    batch_size: int = 4,
-    device: str = "cpu",
-    save_disagreement: Path | None = None,
-    json_out: Path | None = None,
-    force: bool = False,
-    backends: tuple[str, ...] = (),
+    artifact_dir: Path, spec: DatasetSpec, split: str = "val", options: ParityOptions | None = None
 ) -> ParityReport:
-    """Run the reference (model.pt) and every ONNX artifact in `artifact_dir` over `split` of `spec`, each
-    ONNX model once per `backends` choice (NAME[:PRECISION]; none: ONNX Runtime); with `save_disagreement`,
-    write a map of where each artifact disagrees with the reference per image; with `json_out`, the report
-    as JSON (refused before running when it exists, unless `force`)."""
-    manifest, runnable, skipped = prepare_run(artifact_dir, batch_size, json_out, force, backends, save_disagreement)
+    """Run the reference (model.pt) and every ONNX artifact in `artifact_dir` over `split` of `spec`, as
+    `options` say (ParityOptions)."""
+    run = options or ParityOptions()
+    manifest, runnable, skipped = prepare_run(artifact_dir, run)
     checkpoint = reference_artifact(manifest, artifact_dir)
-    options = BackendOptions(device=device)
+    opening = BackendOptions(device=run.device)
     with (
-        open_backend(artifact_dir / checkpoint, options, logits=True) as reference,
+        open_backend(artifact_dir / checkpoint, opening, logits=True) as reference,
         contextlib.ExitStack() as opened,
     ):
-        others, graphs = open_runnable(opened, artifact_dir, runnable, options, backends)
-        report = _compare(reference, others, spec, split, batch_size, save_disagreement, artifact_dir, skipped)
+        others, graphs = open_runnable(opened, artifact_dir, runnable, opening, run.backends)
+        report = _compare(reference, others, spec, split, run.batch_size, run.save_disagreement, artifact_dir, skipped)
     for row, graph in zip(report.rows, [checkpoint, *graphs]):
         row.graph = graph
     sha256 = str(manifest["artifacts"][checkpoint].get("sha256"))
     report.reference = {"file": checkpoint, "sha256": sha256, "frames": f"{spec.name}/{split}"}
-    if json_out is not None:
-        write_json(json_out, report.to_dict())
+    if run.json_out is not None:
+        write_json(run.json_out, report.to_dict())
     return report
 
 
@@ -211,22 +217,15 @@ def open_runnable(
     return others, graphs
 
 
-def prepare_run(
-    artifact_dir: Path,
-    batch_size: int,
-    json_out: Path | None,
-    force: bool,
-    backends: tuple[str, ...] = (),
-    save_disagreement: Path | None = None,
-) -> tuple[dict[str, Any], list[str], list[str]]:
+def prepare_run(artifact_dir: Path, options: ParityOptions) -> tuple[dict[str, Any], list[str], list[str]]:
     """Check a parity run's options before any work: (the manifest, the artifacts to run, those skipped)."""
-    if batch_size < 1:
-        raise SegdeployError(f"--batch {batch_size}: expected 1 or more")
-    for choice in backends:
+    if options.batch_size < 1:
+        raise SegdeployError(f"--batch {options.batch_size}: expected 1 or more")
+    for choice in options.backends:
         backend_choice(choice)
-    refuse_overwrite([json_out] if json_out else [], force)
-    if save_disagreement is not None:  # a read-only folder is found now, not after the run
-        require_writable(save_disagreement)
+    refuse_overwrite([options.json_out] if options.json_out else [], options.force)
+    if options.save_disagreement is not None:  # a read-only folder is found now, not after the run
+        require_writable(options.save_disagreement)
     manifest = read_manifest(artifact_dir)
     runnable, skipped = runnable_artifacts(manifest)
     if not runnable:

@@ -21,6 +21,7 @@ from .evaluate import batches
 from .files import write_json
 from .metrics import ConfusionMatrix
 from .parity import (
+    ParityOptions,
     ParityReport,
     ParityRow,
     Tally,
@@ -61,45 +62,33 @@ def check_parity(
     artifact_dir: Path,
     spec: DatasetSpec | None = None,
     split: str | None = None,
-    batch_size: int = 4,
     reference: str | None = None,
-    device: str = "cpu",
-    save_disagreement: Path | None = None,
-    json_out: Path | None = None,
-    force: bool = False,
-    backends: tuple[str, ...] = (),
+    options: ParityOptions | None = None,
 ) -> ParityReport:
     """Parity against the reference `choose_reference` picks: PyTorch over `split` [val] of `spec`
-    (run_parity), or the stored one (run_stored_parity); ONNX models run once per `backends` choice."""
+    (run_parity), or the stored one (run_stored_parity); run as `options` say (ParityOptions)."""
     if choose_reference(reference, spec) == "pytorch":
         assert spec is not None  # choose_reference picks PyTorch only with a data set
-        return run_parity(
-            artifact_dir, spec, split or "val", batch_size, device, save_disagreement, json_out, force, backends
-        )
-    return run_stored_parity(
-        artifact_dir, spec, split, batch_size, device, save_disagreement, json_out, force, backends
-    )
+        return run_parity(artifact_dir, spec, split or "val", options)
+    return run_stored_parity(artifact_dir, spec, split, options)
 
 
 def run_stored_parity(
     artifact_dir: Path,
     spec: DatasetSpec | None = None,
     split: str | None = None,
-    batch_size: int = 4,
-    device: str = "cpu",
-    save_disagreement: Path | None = None,
-    json_out: Path | None = None,
-    force: bool = False,
-    backends: tuple[str, ...] = (),
+    options: ParityOptions | None = None,
 ) -> ParityReport:
-    """Every ONNX model and engine in `artifact_dir` (each ONNX model once per `backends` choice) against its
-    stored reference: pixel agreement, max
-    |logit difference| (FP32 logits stored as float16: the tolerance's relative part grows by
-    FLOAT16_STORAGE_RTOL) and mIoU against the labels, from `spec` when given (the reference's frames
-    must come from its data set), else the stored ones; no labels (random frames): no mIoU."""
-    manifest, runnable, skipped = prepare_run(artifact_dir, batch_size, json_out, force, backends, save_disagreement)
+    """Every ONNX model and engine in `artifact_dir` against its stored reference, as `options` say
+    (ParityOptions): pixel agreement, max |logit difference| (FP32 logits stored as float16: the tolerance's
+    relative part grows by FLOAT16_STORAGE_RTOL) and mIoU against the labels, from `spec` when given (the
+    reference's frames must come from its data set), else the stored ones; no labels (random frames): no mIoU."""
+    run = options or ParityOptions()
+    manifest, runnable, skipped = prepare_run(artifact_dir, run)
     with contextlib.ExitStack() as opened:
-        artifacts, graphs = open_runnable(opened, artifact_dir, runnable, BackendOptions(device=device), backends)
+        artifacts, graphs = open_runnable(
+            opened, artifact_dir, runnable, BackendOptions(device=run.device), run.backends
+        )
         meta = artifacts[0].meta  # every artifact of an export carries the same (its file's sha256 checked)
         reference = read_reference(artifact_dir, manifest, meta.num_classes)
         origin = reference.origin
@@ -112,16 +101,18 @@ def run_stored_parity(
         tolerance = reference.logit_tolerance(meta.recipe.tolerance.logits())
         tallies = [Tally(backend, meta.num_classes, ignore_index, tolerance) for backend in artifacts]
         truth = ConfusionMatrix(meta.num_classes, ignore_index)
-        for start in range(0, len(reference.frames), batch_size):
-            part = slice(start, start + batch_size)
+        for start in range(0, len(reference.frames), run.batch_size):
+            part = slice(start, start + run.batch_size)
             frames, classes, ids = reference.frames[part], reference.classes[part], reference.ids[part]
             logits = None if reference.logits is None else reference.logits[part].astype(np.float32)
             truth.update(classes, masks[part])
             for tally in tallies:
                 output = tally.add(tally.backend.run(frames), logits, classes, masks[part], ids)
-                if save_disagreement is not None:
+                if run.save_disagreement is not None:
                     for frame, sample_id, expected, got in zip(frames, ids, classes, output):
-                        save_disagreement_map(save_disagreement, tally.backend.label, sample_id, frame, expected, got)
+                        save_disagreement_map(
+                            run.save_disagreement, tally.backend.label, sample_id, frame, expected, got
+                        )
     names, gate = meta.class_names, meta.recipe.tolerance
     first = ParityRow(STORED, reference.path.name, "fp32", truth.miou(), dict(zip(names, truth.iou().tolist())))
     where = "none (random frames): no mIoU" if labels is None else spec.source if spec else "stored with the frames"
@@ -139,8 +130,8 @@ def run_stored_parity(
     )
     for row, graph in zip(report.rows, [reference.path.name, *graphs]):
         row.graph = graph
-    if json_out is not None:
-        write_json(json_out, report.to_dict())
+    if run.json_out is not None:
+        write_json(run.json_out, report.to_dict())
     return report
 
 

@@ -1721,10 +1721,13 @@ def _read_only_mount(call: Callable[[dict[str, Path]], Any]) -> Callable[[dict[s
 
 def _parity_maps(ctx: dict[str, Path]) -> Any:
     from segdeploy.data.spec import load_dataset_spec
+    from segdeploy.parity import ParityOptions
     from segdeploy.stored_parity import check_parity
 
     spec = load_dataset_spec(ctx["data"])
-    return check_parity(ctx["exp"], spec, reference="pytorch", save_disagreement=ctx["tmp"] / "maps")
+    return check_parity(
+        ctx["exp"], spec, reference="pytorch", options=ParityOptions(save_disagreement=ctx["tmp"] / "maps")
+    )
 
 
 def _report_api(ctx: dict[str, Path]) -> Any:

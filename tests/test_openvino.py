@@ -28,7 +28,7 @@ from segdeploy.errors import SegdeployError
 from segdeploy.export.pipeline import ExportResult, export_artifacts
 from segdeploy.look.worst import disagreement_panels, rank_images
 from segdeploy.meta import IOSpec
-from segdeploy.parity import run_parity
+from segdeploy.parity import ParityOptions, run_parity
 from segdeploy.quantize.pipeline import PrecisionOptions
 
 from .conftest import REPO
@@ -170,7 +170,7 @@ def test_backend_choices_parse_or_fail_in_one_line(text):
 
 def test_parity_rows_name_backend_graph_and_the_precision_that_ran(exports, tiny_data):
     spec = load_dataset_spec(tiny_data)
-    report = run_parity(exports["logits"].out_dir, spec, backends=("onnxruntime", "openvino"))
+    report = run_parity(exports["logits"].out_dir, spec, options=ParityOptions(backends=("onnxruntime", "openvino")))
     rows = {(row.graph, row.choice): row for row in report.rows}
     for graph, precision in (("model.onnx", "fp32"), ("model.fp16.onnx", "fp16"), ("model.int8.onnx", "int8")):
         ov = rows[(graph, "openvino")]
@@ -240,7 +240,7 @@ def test_the_runtime_opens_any_graph_with_openvino_without_torch(exports):
 def test_stored_parity_runs_the_backends_asked_for(exports):
     from segdeploy.stored_parity import run_stored_parity
 
-    report = run_stored_parity(exports["logits"].out_dir, backends=("openvino",))
+    report = run_stored_parity(exports["logits"].out_dir, options=ParityOptions(backends=("openvino",)))
     assert report.rows[0].graph == "reference.npz"
     assert {row.backend for row in report.rows[1:]} == {"openvino"}
     assert "model.onnx" in {row.graph for row in report.rows[1:]} and report.passed

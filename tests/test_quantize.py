@@ -19,7 +19,7 @@ from segdeploy.errors import SegdeployError
 from segdeploy.export.pipeline import export_artifacts
 from segdeploy.files import sha256_of
 from segdeploy.models.checkpoint import load_model, save_checkpoint
-from segdeploy.parity import run_parity
+from segdeploy.parity import ParityOptions, run_parity
 from segdeploy.quantize.fp16 import FP16_BLOCK_LIST
 from segdeploy.quantize.int8 import qdq_violations
 from segdeploy.quantize.int8_cpu import float_conv_skips, onnxruntime_kernels
@@ -266,7 +266,11 @@ def test_qdq_checker_catches_asymmetric_zero_points(reduced_export, tmp_path):
 
 
 def test_parity_lists_every_precision_and_saves_disagreement_maps(reduced_export, field_data, tmp_path):
-    report = run_parity(reduced_export.out_dir, load_dataset_spec(field_data), save_disagreement=tmp_path / "maps")
+    report = run_parity(
+        reduced_export.out_dir,
+        load_dataset_spec(field_data),
+        options=ParityOptions(save_disagreement=tmp_path / "maps"),
+    )
     assert [r.precision for r in report.rows] == ["fp32", "fp32", "fp16", "int8", "int8", "int8"]
     assert report.rows[2].max_abs_logit_diff is not None
     assert report.rows[-1].artifact == "model.int8-cpu.onnx" and report.rows[-1].passed

@@ -21,6 +21,7 @@ from segdeploy.files import sha256_of
 from segdeploy.meta import IOSpec
 from segdeploy.models.checkpoint import load_model
 from segdeploy.models.deploy_module import DeployModule
+from segdeploy.parity import ParityOptions
 from segdeploy.quantize.pipeline import PrecisionOptions
 from segdeploy.stored_parity import check_parity
 
@@ -174,7 +175,12 @@ def test_with_torch_the_default_stays_pytorch_and_stored_is_asked_for(world, run
     report = check_parity(world["exp"], load_dataset_spec(world["data"]))
     assert report.reference["file"] == "model.pt" and report.reference["frames"].endswith("/val") and report.images == 4
     maps = tmp_path / "maps"
-    stored = check_parity(world["exp"], load_dataset_spec(world["data"]), reference="stored", save_disagreement=maps)
+    stored = check_parity(
+        world["exp"],
+        load_dataset_spec(world["data"]),
+        reference="stored",
+        options=ParityOptions(save_disagreement=maps),
+    )
     assert sorted(p.name for p in (maps / "model").iterdir()) == ["random0.png", "random1.png"]
     assert stored.reference["file"] == "reference.npz" and stored.images == 2
     assert any("random" in w for w in stored.warnings) and np.isnan(stored.rows[1].miou)  # random frames: no labels
@@ -206,6 +212,11 @@ def test_report_of_a_stored_parity_run_shows_its_tables_and_says_why_no_images(w
 
     folder = tmp_path / "exp"
     shutil.copytree(world["exp"], folder)
-    check_parity(folder, load_dataset_spec(world["data"]), reference="stored", json_out=folder / "parity.json")
+    check_parity(
+        folder,
+        load_dataset_spec(world["data"]),
+        reference="stored",
+        options=ParityOptions(json_out=folder / "parity.json"),
+    )
     text = render_markdown(build_report(folder, world["data"], log=lambda _: None), "report.html")
     assert "against reference.npz" in text and "No images: this parity run compared against the export's stored" in text

@@ -22,7 +22,7 @@ from segdeploy.data.spec import load_dataset_spec
 from segdeploy.errors import SegdeployError
 from segdeploy.export.pipeline import export_artifacts
 from segdeploy.meta import IOSpec, ModelMeta
-from segdeploy.parity import run_parity
+from segdeploy.parity import ParityOptions, run_parity
 from segdeploy.tensorrt import tensorrt_available
 from segdeploy.tensorrt.feeding import batch_count, calibration_batches
 from segdeploy.tensorrt.profiles import calibration_profile, input_profile
@@ -323,7 +323,7 @@ def test_build_of_a_missing_file(tmp_path, runner):
 
 def test_parity_skips_engines_it_cannot_run(tiny_export, tmp_path, tiny_data):
     _fake_engine(tmp_path, tiny_export)
-    report = run_parity(tiny_export.out_dir, load_dataset_spec(tiny_data), batch_size=4)
+    report = run_parity(tiny_export.out_dir, load_dataset_spec(tiny_data), options=ParityOptions(batch_size=4))
     names = [row.artifact for row in report.rows]
     if tensorrt_available():
         pytest.skip("TensorRT present: the fake engine would be opened")
@@ -406,7 +406,9 @@ def test_engine_build_run_and_parity_on_gpu(tiny_export, tiny_data, graph, tmp_p
         classes, logits = segment(frames, logits=True)
         assert np.abs(logits - reference).max() < (1e-3 if graph == "model.onnx" else 2e-2)
         assert (classes == reference.argmax(1)).mean() > 0.99
-    report = run_parity(tiny_export.out_dir, load_dataset_spec(tiny_data), batch_size=4, device="cuda")
+    report = run_parity(
+        tiny_export.out_dir, load_dataset_spec(tiny_data), options=ParityOptions(batch_size=4, device="cuda")
+    )
     assert result.engine.name in [row.artifact for row in report.rows]
 
 
@@ -518,7 +520,7 @@ def test_engines_join_parity_and_bench(fake_trt, fresh_export, tiny_data):
     from segdeploy.tensorrt.build import build_engine
 
     build_engine(fresh_export.onnx)
-    report = run_parity(fresh_export.out_dir, load_dataset_spec(tiny_data), batch_size=4)
+    report = run_parity(fresh_export.out_dir, load_dataset_spec(tiny_data), options=ParityOptions(batch_size=4))
     row = next(r for r in report.rows if r.artifact == "model.plan")
     assert row.backend == "tensorrt" and row.pixel_agreement == 1.0 and not report.skipped
     config = BenchConfig(shapes=[(64, 96)], iterations=3, warmup=1, cuda_graphs=(False, True), memory=False)
